@@ -1,0 +1,684 @@
+/* test_store.c - the SQLite message store. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/store_int.h"
+#include "store_fixture.h"
+#include "tide/store.h"
+#include "tide_test.h"
+
+static tide_store *open_mem(void)
+{
+  tide_store *s = NULL;
+  tide_error e;
+  int rc = tide_store_open(&s, TIDE_STORE_MEMORY, 0, &e);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  return s;
+}
+
+static char *store_path(const char *dir)
+{
+  size_t n = strlen(dir) + 16;
+  char *p = malloc(n);
+  snprintf(p, n, "%s/store.db", dir);
+  return p;
+}
+
+static int same_text(const tide_msg *m, const char *t, size_t n)
+{
+  size_t ml;
+  const char *mt = tide_msg_text(m, &ml);
+  return ml == n && memcmp(mt, t, n) == 0;
+}
+
+/* ---- append and queries ---------------------------------------------- */
+
+typedef struct collect {
+  int n;
+  int64_t seqs[16];
+  tide_store_feed feeds[8];
+} collect;
+
+static int collect_rec(void *ctx, const tide_store_record *r)
+{
+  collect *c = ctx;
+  if (c->n < 16)
+    c->seqs[c->n] = r->sequence;
+  c->n++;
+  return 0;
+}
+
+static int collect_feed(void *ctx, const tide_store_feed *f)
+{
+  collect *c = ctx;
+  if (c->n < 8)
+    c->feeds[c->n] = *f;
+  c->n++;
+  return 0;
+}
+
+static int stop_at_two(void *ctx, const tide_store_record *r)
+{
+  collect *c = ctx;
+  (void)r;
+  return ++c->n == 2 ? 42 : 0;
+}
+
+static void test_append_query(void)
+{
+  tide_keypair a, b;
+  tide_msg *ma[5], *mb[2];
+  tide_store *s = open_mem();
+  tide_feed_state st;
+  tide_store_record rec;
+  tide_buf text = TIDE_BUF_INIT;
+  tide_store_stats stats;
+  tide_error e;
+  collect c;
+  int forked = -1;
+  uint8_t id[TIDE_HASH_BYTES];
+
+  fx_keys(&a, 1);
+  fx_keys(&b, 2);
+  fx_chain(ma, &a, 5, "a");
+  fx_chain(mb, &b, 2, "b");
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), TIDE_E_NOTFOUND);
+  for (int i = 0; i < 5; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, ma[i], 1000 + i, &e), 0);
+  for (int i = 0; i < 2; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, mb[i], 2000 + i, &e), 0);
+
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 5);
+  CU_ASSERT_EQUAL(memcmp(st.id, tide_msg_id(ma[4]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(forked, 0);
+
+  CU_ASSERT_EQUAL(tide_store_get(s, &text, &rec, a.pk, 3, &e), 0);
+  CU_ASSERT(same_text(ma[2], text.data, text.len));
+  CU_ASSERT(same_text(ma[2], rec.text, rec.text_len));
+  CU_ASSERT_EQUAL(rec.sequence, 3);
+  CU_ASSERT_EQUAL(rec.received_ms, 1002);
+  CU_ASSERT_EQUAL(rec.timestamp, tide_msg_timestamp(ma[2]));
+  CU_ASSERT_EQUAL(memcmp(rec.author, a.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(rec.id, tide_msg_id(ma[2]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(tide_store_get(s, &text, NULL, a.pk, 6, &e), TIDE_E_NOTFOUND);
+
+  CU_ASSERT_EQUAL(tide_store_get_by_id(s, &text, &rec, tide_msg_id(mb[1]), &e), 0);
+  CU_ASSERT(same_text(mb[1], text.data, text.len));
+  CU_ASSERT_EQUAL(rec.sequence, 2);
+  CU_ASSERT_EQUAL(memcmp(rec.author, b.pk, TIDE_PK_BYTES), 0);
+  memset(id, 7, sizeof id);
+  CU_ASSERT_EQUAL(tide_store_get_by_id(s, &text, &rec, id, &e), TIDE_E_NOTFOUND);
+  CU_ASSERT_EQUAL(tide_store_has(s, id, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_has(s, tide_msg_id(ma[0]), &e), 1);
+
+  CU_ASSERT_EQUAL(tide_store_get_id(s, id, a.pk, 2, &e), 0);
+  CU_ASSERT_EQUAL(memcmp(id, tide_msg_id(ma[1]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(tide_store_get_id(s, id, a.pk, 9, &e), TIDE_E_NOTFOUND);
+
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL(tide_store_iter_feed(s, a.pk, 2, 4, collect_rec, &c, &e), 0);
+  CU_ASSERT_EQUAL(c.n, 3);
+  CU_ASSERT(c.seqs[0] == 2 && c.seqs[1] == 3 && c.seqs[2] == 4);
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL(tide_store_iter_feed(s, a.pk, 4, 0, collect_rec, &c, &e), 0);
+  CU_ASSERT_EQUAL(c.n, 2);
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL(tide_store_iter_feed(s, a.pk, 1, 0, stop_at_two, &c, &e), 42);
+  CU_ASSERT_EQUAL(c.n, 2);
+
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL(tide_store_feeds(s, collect_feed, &c, &e), 0);
+  CU_ASSERT_EQUAL(c.n, 2);
+  for (int i = 0; i < 2; i++) {
+    int is_a = memcmp(c.feeds[i].author, a.pk, TIDE_PK_BYTES) == 0;
+    CU_ASSERT(is_a || memcmp(c.feeds[i].author, b.pk, TIDE_PK_BYTES) == 0);
+    CU_ASSERT_EQUAL(c.feeds[i].latest.sequence, is_a ? 5 : 2);
+    CU_ASSERT_EQUAL(c.feeds[i].forked, 0);
+  }
+
+  CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+  CU_ASSERT_EQUAL(stats.feeds, 2);
+  CU_ASSERT_EQUAL(stats.messages, 7);
+  CU_ASSERT_EQUAL(stats.forks, 0);
+  CU_ASSERT_EQUAL(stats.forked_feeds, 0);
+  CU_ASSERT(stats.bytes > 0);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  tide_buf_free(&text);
+  fx_free_all(ma, 5);
+  fx_free_all(mb, 2);
+  tide_store_close(s);
+}
+
+static void test_gap_already_previous(void)
+{
+  tide_keypair a;
+  tide_msg *m[4], *other[2];
+  tide_store *s = open_mem();
+  tide_feed_state st;
+  tide_error e;
+
+  fx_keys(&a, 3);
+  fx_chain(m, &a, 4, "x");
+  fx_chain(other, &a, 2, "y"); /* same feed, different content */
+
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), TIDE_E_STORE_GAP);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "missing sequence 1"));
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[2], 0, &e), TIDE_E_STORE_GAP);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "missing sequence 2"));
+  /* other[1] is sequence 2 but links to other[0], not m[0]. */
+  CU_ASSERT_EQUAL(tide_store_append(s, other[1], 0, &e), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), TIDE_E_EXISTS);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), TIDE_E_EXISTS);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 2);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  fx_free_all(m, 4);
+  fx_free_all(other, 2);
+  tide_store_close(s);
+}
+
+static int count_fork(void *ctx, const tide_store_fork *f)
+{
+  (void)f;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+typedef struct fork_seen {
+  int n;
+  tide_store_fork f;
+  char text[16384];
+} fork_seen;
+
+static int keep_fork(void *ctx, const tide_store_fork *f)
+{
+  fork_seen *fs = ctx;
+  fs->n++;
+  fs->f = *f;
+  memcpy(fs->text, f->fork_text, f->fork_text_len < sizeof fs->text ? f->fork_text_len : 0);
+  return 0;
+}
+
+static void test_fork(void)
+{
+  tide_keypair a, b;
+  tide_msg *m[4], *alt, *bm[1];
+  tide_store *s = open_mem();
+  tide_feed_state st;
+  tide_store_stats stats;
+  tide_error e;
+  fork_seen fs;
+  int forked = 0, n = 0;
+  size_t alen;
+  const char *atext;
+
+  fx_keys(&a, 4);
+  fx_keys(&b, 5);
+  fx_chain(m, &a, 4, "main");
+  fx_chain(bm, &b, 1, "b");
+  alt = fx_post(&a, m[0], "the other branch");
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, alt, 77, &e), TIDE_E_STORE_FORK);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "sequence 2"));
+
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[3], 0, &e), TIDE_E_STORE_FORKED);
+  CU_ASSERT_EQUAL(tide_store_append(s, alt, 0, &e), TIDE_E_EXISTS);
+  CU_ASSERT_EQUAL(tide_store_has(s, tide_msg_id(alt), &e), 1);
+  /* Another feed is not affected. */
+  CU_ASSERT_EQUAL(tide_store_append(s, bm[0], 0, &e), 0);
+
+  memset(&fs, 0, sizeof fs);
+  CU_ASSERT_EQUAL(tide_store_forks(s, a.pk, keep_fork, &fs, &e), 0);
+  CU_ASSERT_EQUAL(fs.n, 1);
+  CU_ASSERT_EQUAL(fs.f.sequence, 2);
+  CU_ASSERT_EQUAL(fs.f.detected_ms, 77);
+  CU_ASSERT_EQUAL(memcmp(fs.f.stored_id, tide_msg_id(m[1]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(fs.f.fork_id, tide_msg_id(alt), TIDE_HASH_BYTES), 0);
+  atext = tide_msg_text(alt, &alen);
+  CU_ASSERT_EQUAL(memcmp(fs.text, atext, alen), 0);
+  CU_ASSERT_EQUAL(tide_store_forks(s, b.pk, count_fork, &n, &e), 0);
+  CU_ASSERT_EQUAL(n, 0);
+  CU_ASSERT_EQUAL(tide_store_forks(s, NULL, count_fork, &n, &e), 0);
+  CU_ASSERT_EQUAL(n, 1);
+
+  CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+  CU_ASSERT_EQUAL(stats.forks, 1);
+  CU_ASSERT_EQUAL(stats.forked_feeds, 1);
+  CU_ASSERT_EQUAL(stats.messages, 4);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  fx_free_all(m, 4);
+  fx_free_all(bm, 1);
+  tide_msg_free(alt);
+  tide_store_close(s);
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+static void test_transactions(void)
+{
+  tide_keypair a;
+  tide_msg *m[3];
+  tide_store *s = open_mem();
+  tide_feed_state st;
+  tide_error e;
+
+  fx_keys(&a, 6);
+  fx_chain(m, &a, 3, "t");
+  CU_ASSERT_EQUAL(tide_store_commit(s, &e), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_in_transaction(s), 1);
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), TIDE_E_INVAL);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  tide_store_rollback(s);
+  CU_ASSERT_EQUAL(tide_store_in_transaction(s), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), TIDE_E_NOTFOUND);
+
+  /* A verdict (gap) inside a transaction does not spoil it. */
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[2], 0, &e), TIDE_E_STORE_GAP);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_commit(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 2);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  fx_free_all(m, 3);
+  tide_store_close(s);
+}
+
+/* ---- contact index ---------------------------------------------------- */
+
+typedef struct contacts_seen {
+  int n;
+  tide_store_contact c[8];
+} contacts_seen;
+
+static int keep_contact(void *ctx, const tide_store_contact *c)
+{
+  contacts_seen *cs = ctx;
+  if (cs->n < 8)
+    cs->c[cs->n] = *c;
+  cs->n++;
+  return 0;
+}
+
+static void test_contacts(void)
+{
+  tide_keypair a, b, c;
+  char bid[TIDE_FEED_ID_LEN + 1], cid[TIDE_FEED_ID_LEN + 1];
+  tide_msg *m[5];
+  tide_store *s = open_mem();
+  tide_store_stats stats;
+  contacts_seen cs;
+  tide_error e;
+
+  fx_keys(&a, 7);
+  fx_keys(&b, 8);
+  fx_keys(&c, 9);
+  tide_feed_id_format(bid, b.pk);
+  tide_feed_id_format(cid, c.pk);
+  m[0] = fx_contact(&a, NULL, bid, 1, -1);
+  m[1] = fx_post(&a, m[0], "not a contact");
+  m[2] = fx_contact(&a, m[1], "@not-a-feed-id", 1, -1);
+  m[3] = fx_contact(&a, m[2], cid, -1, 1);
+  m[4] = fx_contact(&a, m[3], bid, 0, 0);
+  for (int i = 0; i < 5; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+
+  memset(&cs, 0, sizeof cs);
+  CU_ASSERT_EQUAL(tide_store_contacts(s, 0, keep_contact, &cs, &e), 0);
+  CU_ASSERT_EQUAL_FATAL(cs.n, 3);
+  CU_ASSERT_EQUAL(memcmp(cs.c[0].author, a.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(cs.c[0].contact, b.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(cs.c[0].following, 1);
+  CU_ASSERT_EQUAL(cs.c[0].blocking, -1);
+  CU_ASSERT_EQUAL(cs.c[0].sequence, 1);
+  CU_ASSERT_EQUAL(memcmp(cs.c[1].contact, c.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(cs.c[1].following, -1);
+  CU_ASSERT_EQUAL(cs.c[1].blocking, 1);
+  CU_ASSERT_EQUAL(cs.c[1].sequence, 4);
+  CU_ASSERT_EQUAL(cs.c[2].following, 0);
+  CU_ASSERT_EQUAL(cs.c[2].blocking, 0);
+  CU_ASSERT_EQUAL(cs.c[2].sequence, 5);
+  CU_ASSERT(cs.c[0].rowid < cs.c[1].rowid && cs.c[1].rowid < cs.c[2].rowid);
+
+  {
+    int64_t after = cs.c[0].rowid;
+    memset(&cs, 0, sizeof cs);
+    CU_ASSERT_EQUAL(tide_store_contacts(s, after, keep_contact, &cs, &e), 0);
+    CU_ASSERT_EQUAL(cs.n, 2);
+  }
+  CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+  CU_ASSERT_EQUAL(stats.contacts, 3);
+
+  fx_free_all(m, 5);
+  tide_store_close(s);
+}
+
+/* ---- files: reopen, schema, read-only, storage errors ----------------- */
+
+static void test_reopen(void)
+{
+  char *dir = tide_test_tmpdir("store-reopen");
+  char *path = store_path(dir);
+  tide_keypair a;
+  tide_msg *m[3];
+  tide_store *s = NULL;
+  tide_feed_state st;
+  tide_buf text = TIDE_BUF_INIT;
+  tide_error e;
+
+  fx_keys(&a, 10);
+  fx_chain(m, &a, 3, "r");
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 5, &e), 0);
+  tide_store_close(s);
+  s = NULL;
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  CU_ASSERT_EQUAL(tide_store_get(s, &text, NULL, a.pk, 2, &e), 0);
+  CU_ASSERT(same_text(m[1], text.data, text.len));
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  {
+    sqlite3_stmt *q = NULL;
+    CU_ASSERT_EQUAL(sqlite3_prepare_v2(tide__store_db(s), "PRAGMA journal_mode", -1, &q, NULL),
+                    SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+    CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+  }
+  tide_store_close(s);
+
+  tide_buf_free(&text);
+  fx_free_all(m, 3);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+  sqlite3 *db = NULL;
+  CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &db), SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static void test_schema_version(void)
+{
+  char *dir = tide_test_tmpdir("store-schema");
+  char *path = store_path(dir);
+  char other[512], junk[512];
+  tide_store *s = NULL;
+  tide_error e;
+  FILE *f;
+
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  tide_store_close(s);
+  s = NULL;
+  raw_exec(path, "PRAGMA user_version = 99");
+  CU_ASSERT_EQUAL(tide_store_open(&s, path, 0, &e), TIDE_E_STORE_SCHEMA);
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "99"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "newer"));
+  CU_ASSERT_EQUAL(tide_store_open(&s, path, TIDE_STORE_READ_ONLY, &e), TIDE_E_STORE_SCHEMA);
+
+  /* Another program's database is not taken over. */
+  snprintf(other, sizeof other, "%s/other.db", dir);
+  raw_exec(other, "CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+  CU_ASSERT_EQUAL(tide_store_open(&s, other, 0, &e), TIDE_E_STORE_SCHEMA);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not a tide store"));
+
+  /* Not a database at all. */
+  snprintf(junk, sizeof junk, "%s/junk.db", dir);
+  f = fopen(junk, "wb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  for (int i = 0; i < 200; i++)
+    fputs("this is not a database file. ", f);
+  fclose(f);
+  CU_ASSERT_EQUAL(tide_store_open(&s, junk, 0, &e), TIDE_E_STORE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not a database"));
+
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+static void test_read_only(void)
+{
+  char *dir = tide_test_tmpdir("store-ro");
+  char *path = store_path(dir);
+  char missing[512];
+  tide_keypair a;
+  tide_msg *m[2];
+  tide_store *s = NULL;
+  tide_feed_state st;
+  tide_error e;
+
+  fx_keys(&a, 11);
+  fx_chain(m, &a, 2, "ro");
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  tide_store_close(s);
+  s = NULL;
+
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, TIDE_STORE_READ_ONLY, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), TIDE_E_STORE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "readonly"));
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), TIDE_E_STORE);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 1);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  tide_store_close(s);
+  s = NULL;
+
+  snprintf(missing, sizeof missing, "%s/missing.db", dir);
+  CU_ASSERT_EQUAL(tide_store_open(&s, missing, TIDE_STORE_READ_ONLY, &e), TIDE_E_STORE);
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_EQUAL(tide_store_open(&s, NULL, 0, &e), TIDE_E_INVAL);
+
+  fx_free_all(m, 2);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+static int64_t pragma(tide_store *s, const char *sql)
+{
+  sqlite3_stmt *q = NULL;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(tide__store_db(s), sql, -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
+    v = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return v;
+}
+
+/* A full database in the middle of a batch: the batch fails cleanly,
+ * earlier data stays, the store is valid and usable once there is room. */
+static void test_full_database(void)
+{
+  char *dir = tide_test_tmpdir("store-full");
+  char *path = store_path(dir);
+  char sql[128];
+  tide_keypair a;
+  enum { N = 300 };
+  tide_msg *m[N];
+  tide_store *s = NULL;
+  tide_feed_state st;
+  tide_error e;
+  int rc = 0, i, failed_at = -1;
+  char text[1200];
+
+  fx_keys(&a, 12);
+  memset(text, 'z', sizeof text - 1);
+  text[sizeof text - 1] = '\0';
+  for (i = 0; i < N; i++)
+    m[i] = fx_post(&a, i == 0 ? NULL : m[i - 1], text);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  for (i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld",
+           (long long)pragma(s, "PRAGMA page_count") + 4);
+  CU_ASSERT_EQUAL(sqlite3_exec(tide__store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), 0);
+  for (i = 3; i < N; i++) {
+    rc = tide_store_append(s, m[i], 0, &e);
+    if (rc != 0) {
+      failed_at = i;
+      break;
+    }
+  }
+  CU_ASSERT(failed_at > 3);
+  CU_ASSERT_EQUAL(rc, TIDE_E_STORE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "full"));
+  /* The poisoned transaction refuses more appends and cannot commit. */
+  if (failed_at > 0 && failed_at + 1 < N)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[failed_at + 1], 0, &e), TIDE_E_STORE);
+  CU_ASSERT_EQUAL(tide_store_commit(s, &e), TIDE_E_STORE);
+  CU_ASSERT_EQUAL(tide_store_in_transaction(s), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  /* An autocommit append that does not fit fails and leaves no trace. */
+  CU_ASSERT_EQUAL(tide_store_append(s, m[3], 0, &e), 0);
+  for (i = 4; i < N; i++) {
+    rc = tide_store_append(s, m[i], 0, &e);
+    if (rc != 0)
+      break;
+  }
+  CU_ASSERT_EQUAL(rc, TIDE_E_STORE);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, i);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  /* With room again, the feed continues. */
+  CU_ASSERT_EQUAL(sqlite3_exec(tide__store_db(s), "PRAGMA max_page_count = 1000000", NULL, NULL,
+                               NULL),
+                  SQLITE_OK);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  tide_store_close(s);
+  s = NULL;
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, i + 1);
+  tide_store_close(s);
+
+  fx_free_all(m, N);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+/* Another connection holds the write lock: a clean, bounded failure. */
+static void test_busy(void)
+{
+  char *dir = tide_test_tmpdir("store-busy");
+  char *path = store_path(dir);
+  tide_keypair a;
+  tide_msg *m[2];
+  tide_store *s = NULL;
+  sqlite3 *other = NULL;
+  tide_feed_state st;
+  tide_error e;
+
+  fx_keys(&a, 13);
+  fx_chain(m, &a, 2, "busy");
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_set_busy_timeout(s, 20, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL_FATAL(sqlite3_open(path, &other), SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), TIDE_E_STORE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "locked"));
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), TIDE_E_STORE);
+  CU_ASSERT_EQUAL(tide_store_in_transaction(s), 0);
+  /* Readers are not blocked by a writer (WAL). */
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(other);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  tide_store_close(s);
+
+  fx_free_all(m, 2);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+/* tide_store_check finds damage done behind the store's back. */
+static void test_check_detects(void)
+{
+  tide_keypair a;
+  tide_msg *m[3];
+  tide_store *s = open_mem();
+  tide_error e;
+  sqlite3 *db;
+
+  fx_keys(&a, 14);
+  fx_chain(m, &a, 3, "c");
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  db = tide__store_db(s);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE messages SET json = replace(json, 'c 2', 'c 9') "
+                                   "WHERE sequence = 2",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), TIDE_E_STORE_CORRUPT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "hashes to"));
+  CU_ASSERT_EQUAL(sqlite3_exec(db, "DELETE FROM messages WHERE sequence = 2", NULL, NULL, NULL),
+                  SQLITE_OK);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), TIDE_E_STORE_CORRUPT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "expected sequence 2"));
+
+  fx_free_all(m, 3);
+  tide_store_close(s);
+}
+
+static CU_TestInfo store_tests[] = {
+    {"append and queries", test_append_query},
+    {"gap, already, previous", test_gap_already_previous},
+    {"fork evidence and forked flag", test_fork},
+    {"transactions and rollback", test_transactions},
+    {"contact index", test_contacts},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo file_tests[] = {
+    {"reopen a file store", test_reopen},
+    {"schema version and foreign files", test_schema_version},
+    {"read-only store", test_read_only},
+    {"full database rolls back", test_full_database},
+    {"busy database", test_busy},
+    {"check detects damage", test_check_detects},
+    CU_TEST_INFO_NULL,
+};
+
+CU_SuiteInfo tide_test_suites[] = {
+    TIDE_SUITE("store", store_tests),
+    TIDE_SUITE("store files", file_tests),
+    CU_SUITE_INFO_NULL,
+};
