@@ -35,6 +35,7 @@
 
 #include "tide/buf.h"
 #include "tide/common.h"
+#include "tide/json.h"
 #include "tide/keys.h"
 
 struct tide_store;
@@ -187,13 +188,34 @@ TIDE_WUR int tide_cli_write_file_atomic(const char *path, const void *data, size
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t tide_cli_now_ms(void);
 
+/* Size of tide_cli_format_time()'s output buffer. */
+#define TIDE_CLI_TIME_BYTES 40
+
 /* Formats ms since the epoch as ISO-8601 UTC "YYYY-MM-DDTHH:MM:SS.mmmZ"
- * into out (NUL-terminated). */
-void tide_cli_format_time(char out[32], double ms);
+ * into out (NUL-terminated); a timestamp out of Date's range (or NaN) is
+ * printed as a plain number. */
+void tide_cli_format_time(char out[TIDE_CLI_TIME_BYTES], double ms);
 
 /* Parses "@...ed25519"; on failure prints "tide <cmd>: not a feed id:
  * TEXT (reason)" and returns TIDE_EXIT_USAGE; 0 on success. */
 int tide_cli_parse_feed(const tide_cli *cli, uint8_t pk[TIDE_PK_BYTES], const char *text);
+
+/* --- Shared pieces of commands ------------------------------------------ */
+
+/* Signs `content` as the next message of this node's feed (timestamp: now,
+ * or the previous message's + 1 when the clock is behind) and appends it
+ * in one store transaction.  Opens the identity and store as needed.
+ * On success writes the new message id into id and returns 0; otherwise
+ * prints the reason and returns TIDE_EXIT_FAIL. */
+int tide_cli_publish(tide_cli *cli, const tide_json *content, char id[TIDE_MSG_ID_LEN + 1]);
+
+/* Appends one export line for a stored message to out:
+ * {"key":"%...sha256","value":<JSON.stringify(value)>} and a newline.
+ * text is the stored canonical JSON.  Re-parsing the value and
+ * serialising it with indent 2 gives text back byte for byte, so import
+ * reproduces the same id.  TIDE_E_NOMEM, TIDE_E_JSON_* (text not JSON). */
+TIDE_WUR int tide_cli_export_line(tide_buf *out, const uint8_t id[TIDE_HASH_BYTES],
+                                  const char *text, size_t len);
 
 /* --- Progress on stderr -------------------------------------------------- *
  * Shown only when stderr is a terminal and verbosity >= 0; redrawn at most

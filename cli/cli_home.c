@@ -1,0 +1,95 @@
+/* cli_home.c - opening a node's home directory: identity and store. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "tide/store.h"
+
+/* Upper bound on a secret file: the JSON is ~350 bytes plus comments. */
+#define SECRET_FILE_MAX 65536
+
+static int load_identity(tide_cli *cli)
+{
+  tide_buf text = TIDE_BUF_INIT;
+  tide_error err;
+  char *path = NULL;
+  struct stat st;
+  int rc = TIDE_EXIT_FAIL, krc;
+
+  tide_error_clear(&err);
+  if (tide_cli_home_path(cli, &path, TIDE_CLI_SECRET_FILE) != 0)
+    return tide_cli_error(cli, "out of memory");
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT)
+      (void)tide_cli_error(cli, "no identity in %s (run 'tide init' first)", cli->home);
+    else
+      (void)tide_cli_error(cli, "%s: %s", path, strerror(errno));
+    goto out;
+  }
+  if (tide_cli_read_file(cli, &text, path, SECRET_FILE_MAX) != 0)
+    goto out;
+  krc = tide_keys_secret_parse(&cli->keys, text.data != NULL ? text.data : "", text.len, &err);
+  if (krc != 0) {
+    (void)tide_cli_error(cli, "%s: %s", path, tide_error_text(&err, krc));
+    goto out;
+  }
+  tide_feed_id_format(cli->feed_id, cli->keys.pk);
+  cli->have_identity = 1;
+  if ((st.st_mode & 077) != 0)
+    tide_cli_verbose(cli, "warning: %s is readable by others (mode %03o)", path,
+                     (unsigned)(st.st_mode & 0777));
+  rc = 0;
+out:
+  if (text.data != NULL)
+    sodium_memzero(text.data, text.cap);
+  tide_buf_free(&text);
+  free(path);
+  return rc;
+}
+
+static int open_store(tide_cli *cli)
+{
+  tide_error err;
+  char *path = NULL;
+  struct stat st;
+  int rc = TIDE_EXIT_FAIL, src;
+
+  tide_error_clear(&err);
+  if (stat(cli->home, &st) != 0 || !S_ISDIR(st.st_mode))
+    return tide_cli_error(cli, "no tide home at %s (run 'tide init' first, or use --home)",
+                          cli->home);
+  if (tide_cli_home_path(cli, &path, TIDE_CLI_STORE_FILE) != 0)
+    return tide_cli_error(cli, "out of memory");
+  src = tide_store_open(&cli->store, path, 0, &err);
+  if (src != 0) {
+    cli->store = NULL;
+    (void)tide_cli_error(cli, "cannot open the store %s: %s", path, tide_error_text(&err, src));
+    goto out;
+  }
+  rc = 0;
+out:
+  free(path);
+  return rc;
+}
+
+int tide_cli_open(tide_cli *cli, unsigned need)
+{
+  if ((need & TIDE_CLI_NEED_IDENTITY) && !cli->have_identity && load_identity(cli) != 0)
+    return TIDE_EXIT_FAIL;
+  if ((need & TIDE_CLI_NEED_STORE) && cli->store == NULL && open_store(cli) != 0)
+    return TIDE_EXIT_FAIL;
+  return 0;
+}
+
+void tide_cli_close(tide_cli *cli)
+{
+  tide_store_close(cli->store);
+  cli->store = NULL;
+  tide_keys_wipe(&cli->keys);
+  cli->have_identity = 0;
+  free(cli->home);
+  cli->home = NULL;
+}
