@@ -317,7 +317,8 @@ report:
     (void)tide_cli_error(cli, "out of memory while recording rejections");
     rc = TIDE_EXIT_FAIL;
   }
-  qsort(c.rej, c.nrej, sizeof *c.rej, cmp_reject);
+  if (c.nrej > 1)
+    qsort(c.rej, c.nrej, sizeof *c.rej, cmp_reject);
   for (i = 0; i < c.nrej; i++)
     printf("line %llu: %s\n", (unsigned long long)c.rej[i].line, c.rej[i].reason);
   printf("accepted: %llu\nalready had: %llu\nrejected: %llu\n", (unsigned long long)c.accepted,
