@@ -1,0 +1,912 @@
+/* ingest.c - the ingest pipeline (see tide/ingest.h, docs/store.md).
+ *
+ * Data flow.  push() appends inputs to the `filling` batch.  When it is
+ * full: wait until the workers finished the `verifying` batch, hand the
+ * full batch to the workers, then validate + append + commit the batch the
+ * workers just finished, on the calling thread.  So parsing and signature
+ * checks of batch k+1 overlap the SQLite work of batch k, and at most two
+ * batches (plus the one being filled) exist at any time.
+ *
+ * Ordering.  Each verified batch is processed in input order.  A message
+ * whose sequence is beyond the feed's latest+1 is moved to the feed's
+ * hold list (sorted by sequence); each time a feed advances, its hold
+ * list is drained while its first entry is <= latest+1.
+ *
+ * Verdicts are queued while a batch is processed and reported only after
+ * its commit succeeded; a failed commit reports nothing of that batch and
+ * breaks the session (sticky error). */
+#include "tide/ingest.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Items per work unit taken by a worker. */
+#define CHUNK 16
+
+typedef struct item {
+  uint64_t tag;
+  char *json; /* raw text until parsed (owned) */
+  size_t len;
+  tide_msg *msg; /* parsed (owned) */
+  int sig;       /* TIDE_MSG_SIG_UNCHECKED, 0 or a negative code */
+  int parse_code;
+  char *parse_msg; /* owned, when parsing failed */
+} item;
+
+typedef struct batch {
+  item *items;
+  size_t n, cap;
+} batch;
+
+/* A verdict waiting for the batch's commit. */
+typedef struct verdict {
+  uint64_t tag;
+  tide_ingest_verdict v;
+  int code;
+  char *reason; /* owned or NULL */
+  tide_msg *msg; /* owned or NULL */
+  int has_author;
+  uint8_t author[TIDE_PK_BYTES];
+  int64_t sequence;
+} verdict;
+
+typedef struct feed {
+  uint8_t pk[TIDE_PK_BYTES];
+  int exists; /* the store holds messages of it */
+  int forked;
+  int64_t latest;
+  uint8_t latest_id[TIDE_HASH_BYTES];
+  item *held; /* sorted by sequence */
+  size_t nheld, capheld;
+  struct feed *next_held; /* list of feeds with held messages */
+  int on_held_list;
+} feed;
+
+typedef struct pool {
+  pthread_mutex_t mu;
+  pthread_cond_t work;
+  pthread_cond_t done;
+  batch *job;
+  size_t next, finished;
+  int stop;
+  pthread_t *threads;
+  size_t nthreads;
+  const uint8_t *hmac;
+} pool;
+
+struct tide_ingest {
+  tide_store *store;
+  tide_ingest_cb cb;
+  void *ctx;
+  size_t batch_size, max_held;
+  int has_hmac;
+  uint8_t hmac[TIDE_HMAC_KEY_BYTES];
+  int64_t received_ms;
+
+  batch b[2];
+  batch *filling, *verifying; /* verifying: with the workers, or NULL */
+  pool pool;
+  int pool_started;
+
+  /* Feed table: open addressing on the public key. */
+  feed **feeds;
+  size_t nfeeds, capfeeds;
+  feed *held_feeds;
+  size_t held;
+
+  verdict *out;
+  size_t nout, capout;
+
+  int broken; /* sticky storage error */
+  tide_error broken_err;
+  tide_ingest_stats stats;
+};
+
+/* ---- Small helpers ------------------------------------------------------ */
+
+static void item_clear(item *it)
+{
+  free(it->json);
+  free(it->parse_msg);
+  tide_msg_free(it->msg);
+  memset(it, 0, sizeof *it);
+}
+
+static void batch_clear(batch *b)
+{
+  for (size_t i = 0; i < b->n; i++)
+    item_clear(&b->items[i]);
+  b->n = 0;
+}
+
+static char *vformat(const char *fmt, va_list ap)
+{
+  va_list ap2;
+  int n;
+  char *s;
+
+  va_copy(ap2, ap);
+  n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0)
+    return NULL;
+  s = malloc((size_t)n + 1);
+  if (s != NULL)
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+  return s;
+}
+
+/* Parses and checks the signature of one item (on a worker or inline). */
+static void prepare_item(item *it, const uint8_t *hmac)
+{
+  tide_error e;
+
+  if (it->msg == NULL && it->parse_code == 0) {
+    tide_error_clear(&e);
+    it->parse_code = tide_msg_parse(&it->msg, it->json, it->len, &e);
+    if (it->parse_code != 0) {
+      it->msg = NULL;
+      it->parse_msg = strdup(tide_error_text(&e, it->parse_code));
+    }
+    free(it->json);
+    it->json = NULL;
+  }
+  if (it->msg != NULL && it->sig == TIDE_MSG_SIG_UNCHECKED)
+    it->sig = tide_msg_verify_signature(it->msg, hmac);
+}
+
+/* ---- Worker pool --------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+  pool *p = arg;
+
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    size_t from, to;
+    batch *b;
+
+    while (!p->stop && (p->job == NULL || p->next >= p->job->n))
+      pthread_cond_wait(&p->work, &p->mu);
+    if (p->stop)
+      break;
+    b = p->job;
+    from = p->next;
+    to = from + CHUNK < b->n ? from + CHUNK : b->n;
+    p->next = to;
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = from; i < to; i++)
+      prepare_item(&b->items[i], p->hmac);
+    pthread_mutex_lock(&p->mu);
+    p->finished += to - from;
+    if (p->finished == b->n)
+      pthread_cond_broadcast(&p->done);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+static void pool_submit(pool *p, batch *b)
+{
+  pthread_mutex_lock(&p->mu);
+  p->job = b;
+  p->next = 0;
+  p->finished = 0;
+  pthread_cond_broadcast(&p->work);
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_wait(pool *p)
+{
+  pthread_mutex_lock(&p->mu);
+  while (p->job != NULL && p->finished < p->job->n)
+    pthread_cond_wait(&p->done, &p->mu);
+  p->job = NULL;
+  pthread_mutex_unlock(&p->mu);
+}
+
+static void pool_stop(pool *p, size_t started)
+{
+  pthread_mutex_lock(&p->mu);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->work);
+  pthread_mutex_unlock(&p->mu);
+  for (size_t i = 0; i < started; i++)
+    pthread_join(p->threads[i], NULL);
+}
+
+/* ---- Feed table ---------------------------------------------------------- */
+
+static size_t feed_hash(const uint8_t pk[TIDE_PK_BYTES])
+{
+  size_t h;
+  memcpy(&h, pk, sizeof h); /* keys are uniformly random */
+  return h;
+}
+
+static int feeds_grow(tide_ingest *ing)
+{
+  size_t ncap = ing->capfeeds == 0 ? 64 : ing->capfeeds * 2;
+  feed **nt = calloc(ncap, sizeof *nt);
+
+  if (nt == NULL)
+    return TIDE_E_NOMEM;
+  for (size_t i = 0; i < ing->capfeeds; i++) {
+    feed *f = ing->feeds[i];
+    if (f == NULL)
+      continue;
+    size_t j = feed_hash(f->pk) & (ncap - 1);
+    while (nt[j] != NULL)
+      j = (j + 1) & (ncap - 1);
+    nt[j] = f;
+  }
+  free(ing->feeds);
+  ing->feeds = nt;
+  ing->capfeeds = ncap;
+  return 0;
+}
+
+/* Finds or loads the feed's state; NULL on a storage error (*code). */
+static feed *feed_get(tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES], int *code,
+                      tide_error *err)
+{
+  size_t j;
+  feed *f;
+  tide_feed_state st;
+  int forked = 0, r;
+
+  if (ing->capfeeds != 0) {
+    j = feed_hash(pk) & (ing->capfeeds - 1);
+    while ((f = ing->feeds[j]) != NULL) {
+      if (memcmp(f->pk, pk, TIDE_PK_BYTES) == 0)
+        return f;
+      j = (j + 1) & (ing->capfeeds - 1);
+    }
+  }
+  if ((ing->nfeeds + 1) * 2 > ing->capfeeds && feeds_grow(ing) != 0) {
+    *code = tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
+    return NULL;
+  }
+  f = calloc(1, sizeof *f);
+  if (f == NULL) {
+    *code = tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
+    return NULL;
+  }
+  memcpy(f->pk, pk, TIDE_PK_BYTES);
+  r = tide_store_latest(ing->store, &st, &forked, pk, err);
+  if (r == 0) {
+    f->exists = 1;
+    f->latest = st.sequence;
+    memcpy(f->latest_id, st.id, TIDE_HASH_BYTES);
+    f->forked = forked;
+  } else if (r != TIDE_E_NOTFOUND) {
+    free(f);
+    *code = r;
+    return NULL;
+  }
+  j = feed_hash(pk) & (ing->capfeeds - 1);
+  while (ing->feeds[j] != NULL)
+    j = (j + 1) & (ing->capfeeds - 1);
+  ing->feeds[j] = f;
+  ing->nfeeds++;
+  return f;
+}
+
+/* Reloads every cached feed state from the store (after a rollback the
+ * cache may be ahead of the store).  Held messages stay held. */
+static int feeds_reload(tide_ingest *ing, tide_error *err)
+{
+  for (size_t i = 0; i < ing->capfeeds; i++) {
+    feed *f = ing->feeds[i];
+    tide_feed_state st;
+    int forked = 0, r;
+
+    if (f == NULL)
+      continue;
+    r = tide_store_latest(ing->store, &st, &forked, f->pk, err);
+    if (r == 0) {
+      f->exists = 1;
+      f->latest = st.sequence;
+      memcpy(f->latest_id, st.id, TIDE_HASH_BYTES);
+      f->forked = forked;
+    } else if (r == TIDE_E_NOTFOUND) {
+      f->exists = 0;
+      f->latest = 0;
+      f->forked = 0;
+    } else {
+      return r;
+    }
+  }
+  return 0;
+}
+
+/* ---- Verdicts ------------------------------------------------------------ */
+
+/* Queues a verdict for item it (takes its msg).  Returns 0 or NOMEM. */
+static int queue(tide_ingest *ing, item *it, tide_ingest_verdict v, int code, const char *fmt,
+                 ...) TIDE_PRINTF(5, 6);
+
+static int queue(tide_ingest *ing, item *it, tide_ingest_verdict v, int code, const char *fmt,
+                 ...)
+{
+  verdict *o;
+  va_list ap;
+
+  if (ing->nout == ing->capout) {
+    size_t ncap = ing->capout == 0 ? 256 : ing->capout * 2;
+    verdict *no = realloc(ing->out, ncap * sizeof *no);
+    if (no == NULL)
+      return TIDE_E_NOMEM;
+    ing->out = no;
+    ing->capout = ncap;
+  }
+  o = &ing->out[ing->nout];
+  memset(o, 0, sizeof *o);
+  o->tag = it->tag;
+  o->v = v;
+  o->code = code;
+  if (fmt != NULL) {
+    va_start(ap, fmt);
+    o->reason = vformat(fmt, ap);
+    va_end(ap);
+    if (o->reason == NULL)
+      return TIDE_E_NOMEM;
+  }
+  o->msg = it->msg;
+  it->msg = NULL;
+  if (o->msg != NULL) {
+    o->has_author = tide_msg_author(o->msg, o->author);
+    o->sequence = tide_msg_sequence(o->msg);
+  }
+  ing->nout++;
+  return 0;
+}
+
+static void verdict_free(verdict *o)
+{
+  free(o->reason);
+  tide_msg_free(o->msg);
+}
+
+/* Reports the queued verdicts (after a commit) and empties the queue. */
+static void deliver(tide_ingest *ing)
+{
+  for (size_t i = 0; i < ing->nout; i++) {
+    verdict *o = &ing->out[i];
+    tide_ingest_result r;
+
+    r.tag = o->tag;
+    r.verdict = o->v;
+    r.code = o->code;
+    r.reason = o->reason != NULL ? o->reason : "";
+    r.msg = o->msg;
+    r.has_author = o->has_author;
+    memcpy(r.author, o->author, TIDE_PK_BYTES);
+    r.sequence = o->sequence;
+    switch (o->v) {
+    case TIDE_INGEST_ACCEPTED: ing->stats.accepted++; break;
+    case TIDE_INGEST_ALREADY: ing->stats.already++; break;
+    case TIDE_INGEST_REJECTED: ing->stats.rejected++; break;
+    case TIDE_INGEST_FORK: ing->stats.forks++; break;
+    }
+    ing->cb(ing->ctx, &r);
+    verdict_free(o);
+  }
+  ing->nout = 0;
+}
+
+static void discard_verdicts(tide_ingest *ing)
+{
+  for (size_t i = 0; i < ing->nout; i++)
+    verdict_free(&ing->out[i]);
+  ing->nout = 0;
+}
+
+/* ---- Holding ------------------------------------------------------------- */
+
+static int hold(tide_ingest *ing, feed *f, item *it)
+{
+  int64_t seq = tide_msg_sequence(it->msg);
+  size_t pos;
+
+  if (f->nheld == f->capheld) {
+    size_t ncap = f->capheld == 0 ? 8 : f->capheld * 2;
+    item *nh = realloc(f->held, ncap * sizeof *nh);
+    if (nh == NULL)
+      return TIDE_E_NOMEM;
+    f->held = nh;
+    f->capheld = ncap;
+  }
+  /* Stable insertion by sequence (arrivals are mostly in order: scan from
+   * the end). */
+  pos = f->nheld;
+  while (pos > 0 && tide_msg_sequence(f->held[pos - 1].msg) > seq)
+    pos--;
+  memmove(&f->held[pos + 1], &f->held[pos], (f->nheld - pos) * sizeof *f->held);
+  f->held[pos] = *it;
+  memset(it, 0, sizeof *it);
+  f->nheld++;
+  ing->held++;
+  if (!f->on_held_list) {
+    f->on_held_list = 1;
+    f->next_held = ing->held_feeds;
+    ing->held_feeds = f;
+  }
+  return 0;
+}
+
+/* ---- Deciding one message ----------------------------------------------- */
+
+static int is_storage(int code)
+{
+  return code == TIDE_E_STORE || code == TIDE_E_NOMEM || code == TIDE_E_STORE_CORRUPT ||
+         code == TIDE_E_INTERNAL;
+}
+
+static const uint8_t *hmac_of(const tide_ingest *ing)
+{
+  return ing->has_hmac ? ing->hmac : NULL;
+}
+
+/* Decides one item: queues a verdict or holds it.  Returns 0, or a
+ * storage error (the batch must be rolled back).  *advanced is set to the
+ * feed that moved forward (its hold list may now be ready). */
+static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
+{
+  uint8_t pk[TIDE_PK_BYTES];
+  char fid[TIDE_FEED_ID_LEN + 1];
+  tide_error e;
+  tide_feed_state st;
+  int64_t seq;
+  feed *f;
+  int r, code = 0;
+
+  *advanced = NULL;
+  if (it->msg == NULL)
+    return queue(ing, it, TIDE_INGEST_REJECTED, it->parse_code, "%s",
+                 it->parse_msg != NULL ? it->parse_msg : tide_strerror(it->parse_code));
+  seq = tide_msg_sequence(it->msg);
+  tide_error_clear(&e);
+  if (!tide_msg_author(it->msg, pk) || seq <= 0) {
+    /* Let the validator name what is wrong, as ssb-validate would. */
+    r = tide_msg_validate(it->msg, NULL, hmac_of(ing), it->sig, &e);
+    if (r != 0)
+      return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+    return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_MSG_INVALID,
+                 "invalid message: no valid author or sequence");
+  }
+  f = feed_get(ing, pk, &code, err);
+  if (f == NULL)
+    return code;
+  tide_feed_id_format(fid, pk);
+
+  if (f->exists && seq <= f->latest) {
+    /* Already stored, or a fork. */
+    uint8_t at[TIDE_HASH_BYTES];
+    const uint8_t *id = tide_msg_id(it->msg);
+
+    if (seq == f->latest) {
+      memcpy(at, f->latest_id, TIDE_HASH_BYTES);
+    } else {
+      r = tide_store_get_id(ing->store, at, pk, seq, err);
+      if (r != 0)
+        return r == TIDE_E_NOTFOUND ? TIDE_E_STORE_CORRUPT : r;
+    }
+    if (memcmp(at, id, TIDE_HASH_BYTES) == 0)
+      return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
+    r = tide_store_has(ing->store, id, err);
+    if (r < 0)
+      return r;
+    if (r == 1)
+      return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
+    if (f->forked)
+      return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
+                   "feed %s is forked: no further messages are accepted", fid);
+    /* A fork counts only when the other message is itself valid as
+     * message `seq` of this feed. */
+    if (seq > 1) {
+      r = tide_store_get_id(ing->store, st.id, pk, seq - 1, err);
+      if (r != 0)
+        return r == TIDE_E_NOTFOUND ? TIDE_E_STORE_CORRUPT : r;
+      st.sequence = seq - 1;
+    }
+    r = tide_msg_validate(it->msg, seq > 1 ? &st : NULL, hmac_of(ing), it->sig, &e);
+    if (r != 0)
+      return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+    r = tide_store_append(ing->store, it->msg, ing->received_ms, &e);
+    if (r == TIDE_E_STORE_FORK) {
+      f->forked = 1;
+      return queue(ing, it, TIDE_INGEST_FORK, r, "%s", tide_error_text(&e, r));
+    }
+    if (r == TIDE_E_EXISTS)
+      return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
+    if (is_storage(r) || r == 0) {
+      *err = e;
+      return r == 0 ? tide_error_set(err, TIDE_E_INTERNAL, 0, "ingest: fork was appended") : r;
+    }
+    return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+  }
+  if (f->forked)
+    return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
+                 "feed %s is forked: no further messages are accepted", fid);
+  if (seq > f->latest + 1) {
+    if (ing->held >= ing->max_held)
+      return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_GAP,
+                   "gap: feed %s missing sequence %lld before %lld (hold limit %zu reached)",
+                   fid, (long long)(f->latest + 1), (long long)seq, ing->max_held);
+    r = hold(ing, f, it);
+    return r == 0 ? 0 : tide_error_set(err, r, 0, "ingest: out of memory");
+  }
+  /* seq == latest + 1 */
+  if (f->exists) {
+    memcpy(st.id, f->latest_id, TIDE_HASH_BYTES);
+    st.sequence = f->latest;
+  }
+  r = tide_msg_validate(it->msg, f->exists ? &st : NULL, hmac_of(ing), it->sig, &e);
+  if (r != 0)
+    return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+  r = tide_store_append(ing->store, it->msg, ing->received_ms, &e);
+  if (r == 0) {
+    f->exists = 1;
+    f->latest = seq;
+    memcpy(f->latest_id, tide_msg_id(it->msg), TIDE_HASH_BYTES);
+    *advanced = f;
+    return queue(ing, it, TIDE_INGEST_ACCEPTED, 0, NULL);
+  }
+  if (r == TIDE_E_EXISTS)
+    return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
+  if (is_storage(r)) {
+    *err = e;
+    return r;
+  }
+  /* The store disagrees with the cache (another writer?): report. */
+  return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+}
+
+/* Decides an item, then drains the hold list of every feed it advanced. */
+static int decide_and_drain(tide_ingest *ing, item *it, tide_error *err)
+{
+  feed *f = NULL;
+  int code = decide(ing, it, &f, err);
+
+  while (code == 0 && f != NULL && f->nheld > 0 &&
+         tide_msg_sequence(f->held[0].msg) <= f->latest + 1) {
+    item h = f->held[0];
+    feed *g = NULL;
+
+    memmove(&f->held[0], &f->held[1], (f->nheld - 1) * sizeof *f->held);
+    f->nheld--;
+    ing->held--;
+    code = decide(ing, &h, &g, err);
+    item_clear(&h);
+    (void)g; /* same feed: the loop condition re-reads its state */
+  }
+  return code;
+}
+
+static void set_broken(tide_ingest *ing, int code, const tide_error *e)
+{
+  ing->broken = code;
+  ing->broken_err = *e;
+  ing->broken_err.code = code;
+}
+
+/* Validates, appends and commits one prepared batch, then reports. */
+static int process(tide_ingest *ing, batch *b, tide_error *err)
+{
+  tide_error e;
+  int code;
+
+  tide_error_clear(&e);
+  if (b->n == 0)
+    return 0;
+  code = tide_store_begin(ing->store, &e);
+  if (code != 0)
+    goto fail;
+  for (size_t i = 0; i < b->n; i++) {
+    code = decide_and_drain(ing, &b->items[i], &e);
+    if (code != 0)
+      break;
+  }
+  if (code != 0) {
+    if (e.msg[0] == '\0')
+      tide_error_set(&e, code, 0, "ingest: %s", tide_strerror(code));
+    tide_store_rollback(ing->store);
+    goto fail;
+  }
+  code = tide_store_commit(ing->store, &e);
+  if (code != 0)
+    goto fail;
+  ing->stats.batches++;
+  batch_clear(b);
+  deliver(ing);
+  return 0;
+fail:
+  /* Nothing of this batch is kept or reported.  The cache may be ahead of
+   * the store: reload it (best effort; the session is broken anyway). */
+  discard_verdicts(ing);
+  batch_clear(b);
+  (void)feeds_reload(ing, NULL);
+  set_broken(ing, code, &e);
+  if (err != NULL)
+    *err = ing->broken_err;
+  return code;
+}
+
+/* ---- Public API ---------------------------------------------------------- */
+
+int tide_ingest_new(tide_ingest **out, tide_store *store, const tide_ingest_options *opt,
+                    tide_ingest_cb cb, void *ctx)
+{
+  tide_ingest *ing;
+  tide_ingest_options o;
+  size_t threads;
+
+  *out = NULL;
+  if (store == NULL || cb == NULL || tide_store_in_transaction(store))
+    return TIDE_E_INVAL;
+  memset(&o, 0, sizeof o);
+  if (opt != NULL)
+    o = *opt;
+  ing = calloc(1, sizeof *ing);
+  if (ing == NULL)
+    return TIDE_E_NOMEM;
+  ing->store = store;
+  ing->cb = cb;
+  ing->ctx = ctx;
+  ing->batch_size = o.batch != 0 ? o.batch : TIDE_INGEST_DEFAULT_BATCH;
+  ing->max_held = o.max_held != 0 ? o.max_held : TIDE_INGEST_DEFAULT_MAX_HELD;
+  if (o.hmac_key != NULL) {
+    ing->has_hmac = 1;
+    memcpy(ing->hmac, o.hmac_key, TIDE_HMAC_KEY_BYTES);
+  }
+  ing->received_ms = o.received_ms;
+  ing->filling = &ing->b[0];
+  ing->verifying = NULL;
+
+  threads = o.threads;
+  if (threads == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = n > 0 ? (size_t)n : 1;
+  }
+  if (threads > 1) {
+    pool *p = &ing->pool;
+    size_t started = 0;
+
+    p->hmac = hmac_of(ing);
+    p->threads = calloc(threads, sizeof *p->threads);
+    if (p->threads == NULL) {
+      free(ing);
+      return TIDE_E_NOMEM;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (; started < threads; started++) {
+      if (pthread_create(&p->threads[started], NULL, worker_main, p) != 0)
+        break;
+    }
+    p->nthreads = started;
+    ing->pool_started = 1;
+    if (started < threads) {
+      tide_ingest_free(ing);
+      return TIDE_E_INTERNAL;
+    }
+  }
+  *out = ing;
+  return 0;
+}
+
+void tide_ingest_free(tide_ingest *ing)
+{
+  if (ing == NULL)
+    return;
+  if (ing->pool_started) {
+    pool_wait(&ing->pool);
+    pool_stop(&ing->pool, ing->pool.nthreads);
+    pthread_mutex_destroy(&ing->pool.mu);
+    pthread_cond_destroy(&ing->pool.work);
+    pthread_cond_destroy(&ing->pool.done);
+    free(ing->pool.threads);
+  }
+  for (int i = 0; i < 2; i++) {
+    batch_clear(&ing->b[i]);
+    free(ing->b[i].items);
+  }
+  for (size_t i = 0; i < ing->capfeeds; i++) {
+    feed *f = ing->feeds[i];
+    if (f == NULL)
+      continue;
+    for (size_t j = 0; j < f->nheld; j++)
+      item_clear(&f->held[j]);
+    free(f->held);
+    free(f);
+  }
+  free(ing->feeds);
+  discard_verdicts(ing);
+  free(ing->out);
+  sodium_memzero(ing->hmac, sizeof ing->hmac);
+  free(ing);
+}
+
+void tide_ingest_set_time(tide_ingest *ing, int64_t received_ms)
+{
+  ing->received_ms = received_ms;
+}
+
+static int broken(const tide_ingest *ing, tide_error *err)
+{
+  if (err != NULL)
+    *err = ing->broken_err;
+  return ing->broken;
+}
+
+/* Waits for the batch with the workers (if any) and processes it. */
+static int drain_verifying(tide_ingest *ing, tide_error *err)
+{
+  batch *v = ing->verifying;
+
+  if (v == NULL)
+    return 0;
+  pool_wait(&ing->pool);
+  ing->verifying = NULL;
+  return process(ing, v, err);
+}
+
+/* The filling batch is complete: move it along the pipeline. */
+static int advance(tide_ingest *ing, tide_error *err)
+{
+  batch *full = ing->filling;
+  batch *prev = ing->verifying;
+  int code;
+
+  if (full->n == 0)
+    return 0;
+  if (!ing->pool_started) {
+    for (size_t i = 0; i < full->n; i++)
+      prepare_item(&full->items[i], hmac_of(ing));
+    return process(ing, full, err);
+  }
+  if (prev != NULL)
+    pool_wait(&ing->pool);
+  pool_submit(&ing->pool, full);
+  ing->verifying = full;
+  ing->filling = full == &ing->b[0] ? &ing->b[1] : &ing->b[0];
+  code = prev != NULL ? process(ing, prev, err) : 0;
+  return code;
+}
+
+static item *next_slot(tide_ingest *ing)
+{
+  batch *b = ing->filling;
+
+  if (b->n == b->cap) {
+    size_t ncap = b->cap == 0 ? 64 : b->cap * 2;
+    item *ni;
+    if (ncap > ing->batch_size)
+      ncap = ing->batch_size > b->cap ? ing->batch_size : b->cap + 1;
+    ni = realloc(b->items, ncap * sizeof *ni);
+    if (ni == NULL)
+      return NULL;
+    b->items = ni;
+    b->cap = ncap;
+  }
+  memset(&b->items[b->n], 0, sizeof b->items[b->n]);
+  return &b->items[b->n++];
+}
+
+static int pushed(tide_ingest *ing, tide_error *err)
+{
+  if (ing->filling->n >= ing->batch_size)
+    return advance(ing, err);
+  return 0;
+}
+
+int tide_ingest_push(tide_ingest *ing, uint64_t tag, const char *json, size_t len,
+                     tide_error *err)
+{
+  item *it;
+
+  if (ing->broken)
+    return broken(ing, err);
+  it = next_slot(ing);
+  if (it == NULL)
+    return tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
+  it->tag = tag;
+  it->sig = TIDE_MSG_SIG_UNCHECKED;
+  it->json = malloc(len + 1);
+  if (it->json == NULL) {
+    ing->filling->n--;
+    return tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
+  }
+  memcpy(it->json, json, len);
+  it->json[len] = '\0';
+  it->len = len;
+  return pushed(ing, err);
+}
+
+int tide_ingest_push_msg(tide_ingest *ing, uint64_t tag, tide_msg *m, int sig, tide_error *err)
+{
+  item *it;
+
+  if (ing->broken) {
+    tide_msg_free(m);
+    return broken(ing, err);
+  }
+  it = next_slot(ing);
+  if (it == NULL) {
+    tide_msg_free(m);
+    return tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
+  }
+  it->tag = tag;
+  it->msg = m;
+  it->sig = sig;
+  return pushed(ing, err);
+}
+
+int tide_ingest_flush(tide_ingest *ing, tide_error *err)
+{
+  int code;
+
+  if (ing->broken)
+    return broken(ing, err);
+  code = drain_verifying(ing, err);
+  if (code != 0)
+    return code;
+  code = advance(ing, err);
+  if (code != 0)
+    return code;
+  return drain_verifying(ing, err);
+}
+
+int tide_ingest_finish(tide_ingest *ing, tide_error *err)
+{
+  int code = tide_ingest_flush(ing, err);
+
+  if (code != 0)
+    return code;
+  for (feed *f = ing->held_feeds; f != NULL; f = f->next_held) {
+    char fid[TIDE_FEED_ID_LEN + 1];
+
+    tide_feed_id_format(fid, f->pk);
+    for (size_t j = 0; j < f->nheld; j++) {
+      item *it = &f->held[j];
+      if (code == 0)
+        code = queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_GAP,
+                     "gap: feed %s missing sequence %lld (have up to %lld, got %lld)", fid,
+                     (long long)(f->latest + 1), (long long)f->latest,
+                     (long long)tide_msg_sequence(it->msg));
+      item_clear(it);
+    }
+    ing->held -= f->nheld;
+    f->nheld = 0;
+    f->on_held_list = 0;
+  }
+  ing->held_feeds = NULL;
+  if (code != 0) {
+    tide_error e;
+    tide_error_set(&e, code, 0, "ingest: out of memory");
+    discard_verdicts(ing);
+    set_broken(ing, code, &e);
+    return broken(ing, err);
+  }
+  deliver(ing);
+  return 0;
+}
+
+void tide_ingest_get_stats(const tide_ingest *ing, tide_ingest_stats *out)
+{
+  *out = ing->stats;
+  out->held = ing->held;
+  out->pending = ing->filling->n + (ing->verifying != NULL ? ing->verifying->n : 0);
+}
+
+size_t tide_ingest_threads(const tide_ingest *ing)
+{
+  return ing->pool_started ? ing->pool.nthreads : 0;
+}

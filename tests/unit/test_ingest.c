@@ -1,0 +1,619 @@
+/* test_ingest.c - the ingest pipeline: verdicts, ordering, forks, gaps,
+ * commit-before-ack, storage failures. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/store_int.h"
+#include "store_fixture.h"
+#include "tide/ingest.h"
+#include "tide/store.h"
+#include "tide_test.h"
+
+#define MAXV 1024
+
+typedef struct seen {
+  int n;
+  int verdict[MAXV]; /* by tag; -1 = none */
+  int count[4];
+  int dup;           /* a tag reported twice */
+  char reason[MAXV][160];
+  int code[MAXV];
+  /* commit-before-ack check */
+  tide_store *observer;
+  int unseen_accepted;
+} seen;
+
+static void seen_init(seen *s)
+{
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < MAXV; i++)
+    s->verdict[i] = -1;
+}
+
+static void on_result(void *ctx, const tide_ingest_result *r)
+{
+  seen *s = ctx;
+
+  s->n++;
+  if (getenv("TIDE_TEST_VERBOSE") != NULL)
+    fprintf(stderr, "tag %llu verdict %d code %d seq %lld: %s\n", (unsigned long long)r->tag,
+            (int)r->verdict, r->code, (long long)r->sequence, r->reason);
+  if (r->tag >= MAXV)
+    return;
+  if (s->verdict[r->tag] != -1)
+    s->dup++;
+  s->verdict[r->tag] = (int)r->verdict;
+  s->count[r->verdict]++;
+  s->code[r->tag] = r->code;
+  snprintf(s->reason[r->tag], sizeof s->reason[r->tag], "%s", r->reason);
+  if (r->verdict == TIDE_INGEST_ACCEPTED && s->observer != NULL) {
+    /* Another connection must already see the message: it is committed. */
+    if (r->msg == NULL || tide_store_has(s->observer, tide_msg_id(r->msg), NULL) != 1)
+      s->unseen_accepted++;
+  }
+}
+
+static tide_store *open_mem(void)
+{
+  tide_store *st = NULL;
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, TIDE_STORE_MEMORY, 0, NULL), 0);
+  return st;
+}
+
+static int push_text(tide_ingest *ing, uint64_t tag, const tide_msg *m)
+{
+  size_t n;
+  const char *t = tide_msg_text(m, &n);
+  return tide_ingest_push(ing, tag, t, n, NULL);
+}
+
+static tide_ingest *new_ingest(tide_store *st, size_t threads, size_t batch, seen *s)
+{
+  tide_ingest_options o;
+  tide_ingest *ing = NULL;
+
+  memset(&o, 0, sizeof o);
+  o.threads = threads;
+  o.batch = batch;
+  o.received_ms = 123;
+  CU_ASSERT_EQUAL_FATAL(tide_ingest_new(&ing, st, &o, on_result, s), 0);
+  return ing;
+}
+
+/* Feeds x messages, interleaved (or shuffled within each feed). */
+enum { FEEDS = 4, PER = 25 };
+
+static void make_feeds(tide_msg *m[FEEDS][PER])
+{
+  for (int f = 0; f < FEEDS; f++) {
+    tide_keypair kp;
+    fx_keys(&kp, 40 + f);
+    fx_chain(m[f], &kp, PER, "ingest");
+  }
+}
+
+static void free_feeds(tide_msg *m[FEEDS][PER])
+{
+  for (int f = 0; f < FEEDS; f++)
+    fx_free_all(m[f], PER);
+}
+
+static void check_all_feeds(tide_store *st, tide_msg *m[FEEDS][PER], int64_t want)
+{
+  for (int f = 0; f < FEEDS; f++) {
+    tide_feed_state fs;
+    uint8_t pk[TIDE_PK_BYTES];
+    CU_ASSERT_FATAL(tide_msg_author(m[f][0], pk));
+    CU_ASSERT_EQUAL(tide_store_latest(st, &fs, NULL, pk, NULL), 0);
+    CU_ASSERT_EQUAL(fs.sequence, want);
+  }
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+}
+
+static void run_in_order(size_t threads)
+{
+  tide_msg *m[FEEDS][PER];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  tide_ingest_stats stats;
+
+  make_feeds(m);
+  seen_init(&s);
+  ing = new_ingest(st, threads, 7, &s);
+  for (int i = 0; i < PER; i++)
+    for (int f = 0; f < FEEDS; f++)
+      CU_ASSERT_EQUAL(push_text(ing, (uint64_t)(i * FEEDS + f), m[f][i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.n, FEEDS * PER);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], FEEDS * PER);
+  CU_ASSERT_EQUAL(s.dup, 0);
+  tide_ingest_get_stats(ing, &stats);
+  CU_ASSERT_EQUAL(stats.accepted, FEEDS * PER);
+  CU_ASSERT_EQUAL(stats.pending, 0);
+  CU_ASSERT_EQUAL(stats.held, 0);
+  CU_ASSERT(stats.batches >= (FEEDS * PER) / 7);
+  CU_ASSERT_EQUAL(tide_ingest_threads(ing), threads == 1 ? 0 : threads);
+  check_all_feeds(st, m, PER);
+
+  /* The same messages again: all ALREADY, nothing changes. */
+  seen_init(&s);
+  for (int f = 0; f < FEEDS; f++)
+    for (int i = 0; i < PER; i++)
+      CU_ASSERT_EQUAL(push_text(ing, (uint64_t)(f * PER + i), m[f][i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ALREADY], FEEDS * PER);
+  check_all_feeds(st, m, PER);
+
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  free_feeds(m);
+}
+
+static void test_in_order_inline(void)
+{
+  run_in_order(1);
+}
+
+static void test_in_order_threads(void)
+{
+  run_in_order(3);
+}
+
+/* Any order within and across feeds: held messages are retried when the
+ * missing ones arrive, across batches. */
+static void test_any_order(void)
+{
+  tide_msg *m[FEEDS][PER];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  int order[FEEDS * PER];
+  uint32_t x = 12345;
+
+  make_feeds(m);
+  for (int i = 0; i < FEEDS * PER; i++)
+    order[i] = i;
+  for (int i = FEEDS * PER - 1; i > 0; i--) { /* fixed shuffle */
+    x = x * 1103515245u + 12345u;
+    int j = (int)((x >> 8) % (uint32_t)(i + 1));
+    int t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  seen_init(&s);
+  ing = new_ingest(st, 2, 9, &s);
+  for (int i = 0; i < FEEDS * PER; i++) {
+    int k = order[i];
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)k, m[k / PER][k % PER]), 0);
+  }
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], FEEDS * PER);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.n, FEEDS * PER);
+  CU_ASSERT_EQUAL(s.dup, 0);
+  check_all_feeds(st, m, PER);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  free_feeds(m);
+}
+
+/* Reverse order inside one batch, and duplicates while held. */
+static void test_reverse_and_duplicates(void)
+{
+  tide_keypair kp;
+  tide_msg *m[10];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+
+  fx_keys(&kp, 50);
+  fx_chain(m, &kp, 10, "rev");
+  seen_init(&s);
+  ing = new_ingest(st, 1, 100, &s);
+  for (int i = 9; i >= 0; i--)
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, m[i]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 20, m[5]), 0); /* duplicate, processed after 1..10 */
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  for (int i = 0; i < 10; i++)
+    CU_ASSERT_EQUAL(s.verdict[i], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[20], TIDE_INGEST_ALREADY);
+
+  /* Two copies of the same held message. */
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  st = open_mem();
+  seen_init(&s);
+  ing = new_ingest(st, 2, 3, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 3, m[2]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 4, m[2]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 2, m[1]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 1, m[0]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], 3);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ALREADY], 1);
+  CU_ASSERT_EQUAL(s.n, 4);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  fx_free_all(m, 10);
+}
+
+/* A gap that never fills: rejected at finish, naming the missing one. */
+static void test_gap_at_finish(void)
+{
+  tide_keypair kp;
+  tide_msg *m[6];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  tide_ingest_stats stats;
+
+  fx_keys(&kp, 51);
+  fx_chain(m, &kp, 6, "gap");
+  seen_init(&s);
+  ing = new_ingest(st, 2, 2, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 0, m[0]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 1, m[1]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 3, m[3]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 5, m[5]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  tide_ingest_get_stats(ing, &stats);
+  CU_ASSERT_EQUAL(stats.held, 2);
+  CU_ASSERT_EQUAL(s.n, 2);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[1], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[3], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.verdict[5], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.code[3], TIDE_E_STORE_GAP);
+  CU_ASSERT_EQUAL(strncmp(s.reason[3], "gap: ", 5), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[3], "missing sequence 3"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[5], "missing sequence 3"));
+  tide_ingest_get_stats(ing, &stats);
+  CU_ASSERT_EQUAL(stats.held, 0);
+  CU_ASSERT_EQUAL(stats.rejected, 2);
+
+  /* The session is reusable: the missing message and the rest now. */
+  seen_init(&s);
+  for (int i = 2; i < 6; i++)
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, m[i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], 4);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  fx_free_all(m, 6);
+}
+
+static void test_hold_limit(void)
+{
+  tide_keypair kp;
+  tide_msg *m[5];
+  tide_store *st = open_mem();
+  tide_ingest_options o;
+  tide_ingest *ing = NULL;
+  seen s;
+
+  fx_keys(&kp, 52);
+  fx_chain(m, &kp, 5, "hold");
+  seen_init(&s);
+  memset(&o, 0, sizeof o);
+  o.threads = 1;
+  o.max_held = 2;
+  CU_ASSERT_EQUAL_FATAL(tide_ingest_new(&ing, st, &o, on_result, &s), 0);
+  for (int i = 4; i >= 1; i--)
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, m[i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  /* 5 and 4 held, 3 and 2 over the limit. */
+  CU_ASSERT_EQUAL(s.verdict[2], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.verdict[1], TIDE_INGEST_REJECTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[2], "hold limit"));
+  CU_ASSERT_EQUAL(push_text(ing, 0, m[0]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[3], TIDE_INGEST_REJECTED); /* 2 never came */
+  CU_ASSERT_EQUAL(s.verdict[4], TIDE_INGEST_REJECTED);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  fx_free_all(m, 5);
+}
+
+/* Bad inputs: not JSON, not an object, bad signature, bad sequence. */
+static void test_rejected(void)
+{
+  tide_keypair kp;
+  tide_msg *m[3];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  size_t n;
+  const char *t;
+  char *bad;
+  char *p;
+
+  fx_keys(&kp, 53);
+  fx_chain(m, &kp, 3, "rej");
+  seen_init(&s);
+  ing = new_ingest(st, 2, 4, &s);
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, 0, "{not json", 9, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, 1, "[1,2]", 5, NULL), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 2, m[0]), 0);
+  /* Message 2 with its text changed after signing. */
+  t = tide_msg_text(m[1], &n);
+  bad = malloc(n + 1);
+  memcpy(bad, t, n);
+  bad[n] = '\0';
+  p = strstr(bad, "rej 2");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  p[4] = '7';
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, 3, bad, n, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, 4, "{}", 2, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_REJECTED);
+  CU_ASSERT(s.code[0] <= -100 && s.code[0] > -200); /* a JSON error */
+  CU_ASSERT(s.reason[0][0] != '\0');
+  CU_ASSERT_EQUAL(s.verdict[1], TIDE_INGEST_REJECTED);
+  CU_ASSERT(s.reason[1][0] != '\0');
+  CU_ASSERT_EQUAL(s.verdict[2], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[3], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.code[3], TIDE_E_MSG_INVALID);
+  CU_ASSERT(s.reason[3][0] != '\0');
+  CU_ASSERT_EQUAL(s.verdict[4], TIDE_INGEST_REJECTED);
+  CU_ASSERT(s.reason[4][0] != '\0');
+  CU_ASSERT_EQUAL(s.n, 5);
+
+  /* The genuine message 2 is still welcome. */
+  seen_init(&s);
+  CU_ASSERT_EQUAL(push_text(ing, 5, m[1]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[5], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+
+  free(bad);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  fx_free_all(m, 3);
+}
+
+/* A valid different message at a stored sequence is a fork: evidence is
+ * kept, the feed is forked and refuses more.  An invalid one is not. */
+static void test_fork(void)
+{
+  tide_keypair kp;
+  tide_msg *m[4], *alt, *bogus_alt;
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  tide_feed_state fs;
+  tide_store_stats stats;
+  int forked = 0;
+  size_t n;
+  const char *t;
+  char *bad, *p;
+
+  fx_keys(&kp, 54);
+  fx_chain(m, &kp, 4, "fork");
+  alt = fx_post(&kp, m[0], "the other second message");
+  bogus_alt = fx_post(&kp, m[0], "an altered second message");
+  t = tide_msg_text(bogus_alt, &n);
+  bad = malloc(n + 1);
+  memcpy(bad, t, n);
+  p = strstr(bad, "altered");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  p[0] = 'A'; /* breaks the signature */
+
+  seen_init(&s);
+  ing = new_ingest(st, 2, 2, &s);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, m[i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, 10, bad, n, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[10], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(forked, 0);
+
+  CU_ASSERT_EQUAL(push_text(ing, 11, alt), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 3, m[3]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 12, alt), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[11], TIDE_INGEST_FORK);
+  CU_ASSERT_EQUAL(s.code[11], TIDE_E_STORE_FORK);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[11], "sequence 2"));
+  CU_ASSERT_EQUAL(s.verdict[3], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.code[3], TIDE_E_STORE_FORKED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[3], "forked"));
+  CU_ASSERT_EQUAL(s.verdict[12], TIDE_INGEST_ALREADY);
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(fs.sequence, 3);
+  CU_ASSERT_EQUAL(tide_store_get_stats(st, &stats, NULL), 0);
+  CU_ASSERT_EQUAL(stats.forks, 1);
+
+  /* A new session sees the forked flag from the store. */
+  tide_ingest_free(ing);
+  seen_init(&s);
+  ing = new_ingest(st, 1, 10, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 3, m[3]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 0, m[0]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[3], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_ALREADY);
+
+  free(bad);
+  tide_msg_free(alt);
+  tide_msg_free(bogus_alt);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  fx_free_all(m, 4);
+}
+
+/* ACCEPTED fires only after commit: a second connection sees it. */
+static void test_ack_after_commit(void)
+{
+  char *dir = tide_test_tmpdir("ingest-ack");
+  char path[512];
+  tide_msg *m[FEEDS][PER];
+  tide_store *st = NULL;
+  seen s;
+  tide_ingest *ing;
+
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  make_feeds(m);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, NULL), 0);
+  seen_init(&s);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s.observer, path, TIDE_STORE_READ_ONLY, NULL), 0);
+  ing = new_ingest(st, 2, 10, &s);
+  for (int i = 0; i < PER; i++)
+    for (int f = 0; f < FEEDS; f++)
+      CU_ASSERT_EQUAL(push_text(ing, (uint64_t)(i * FEEDS + f), m[f][i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], FEEDS * PER);
+  CU_ASSERT_EQUAL(s.unseen_accepted, 0);
+  tide_ingest_free(ing);
+  tide_store_close(s.observer);
+  tide_store_close(st);
+  free_feeds(m);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
+/* push_msg: already parsed messages, with and without a signature check. */
+static void test_push_msg(void)
+{
+  tide_keypair kp;
+  tide_msg *m[3];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+
+  fx_keys(&kp, 55);
+  fx_chain(m, &kp, 3, "pm");
+  seen_init(&s);
+  ing = new_ingest(st, 2, 2, &s);
+  CU_ASSERT_EQUAL(tide_ingest_push_msg(ing, 0, m[0], TIDE_MSG_SIG_UNCHECKED, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_push_msg(ing, 1, m[1], TIDE_MSG_SIG_VALID, NULL), 0);
+  /* A caller that found the signature bad says so: rejected. */
+  CU_ASSERT_EQUAL(tide_ingest_push_msg(ing, 2, m[2], TIDE_E_MSG_SIGNATURE, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[1], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[2], TIDE_INGEST_REJECTED);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+}
+
+/* A storage failure in a batch: nothing of it is reported or kept, the
+ * error is sticky, earlier acknowledged messages stay, the store is
+ * valid. */
+static void test_storage_failure(void)
+{
+  char *dir = tide_test_tmpdir("ingest-full");
+  char path[512], sql[128], text[1500];
+  enum { N = 200 };
+  tide_keypair kp;
+  tide_msg *m[N];
+  tide_store *st = NULL;
+  seen s;
+  tide_ingest *ing;
+  tide_feed_state fs;
+  tide_error e;
+  int rc = 0, i;
+  sqlite3_stmt *q = NULL;
+  int64_t pages = 0;
+
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  fx_keys(&kp, 56);
+  memset(text, 'w', sizeof text - 1);
+  text[sizeof text - 1] = '\0';
+  for (i = 0; i < N; i++)
+    m[i] = fx_post(&kp, i == 0 ? NULL : m[i - 1], text);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, NULL), 0);
+  seen_init(&s);
+  ing = new_ingest(st, 2, 10, &s);
+  for (i = 0; i < 10; i++)
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, m[i]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], 10);
+
+  CU_ASSERT_EQUAL(sqlite3_prepare_v2(tide__store_db(st), "PRAGMA page_count", -1, &q, NULL),
+                  SQLITE_OK);
+  if (sqlite3_step(q) == SQLITE_ROW)
+    pages = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages + 6);
+  CU_ASSERT_EQUAL(sqlite3_exec(tide__store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+
+  for (i = 10; i < N; i++) {
+    rc = push_text(ing, (uint64_t)i, m[i]);
+    if (rc != 0)
+      break;
+  }
+  if (rc == 0)
+    rc = tide_ingest_flush(ing, &e);
+  CU_ASSERT_EQUAL(rc, TIDE_E_STORE);
+  /* Sticky. */
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, &e), TIDE_E_STORE);
+  CU_ASSERT_EQUAL(push_text(ing, 999, m[N - 1]), TIDE_E_STORE);
+  CU_ASSERT(e.msg[0] != '\0');
+  /* What was reported ACCEPTED is exactly what is stored. */
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, NULL, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(fs.sequence, s.count[TIDE_INGEST_ACCEPTED]);
+  for (i = 0; i < N; i++)
+    if (s.verdict[i] == TIDE_INGEST_ACCEPTED)
+      CU_ASSERT(i < fs.sequence);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_REJECTED], 0);
+  CU_ASSERT_EQUAL(tide_store_in_transaction(st), 0);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+
+  st = NULL;
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, NULL), 0);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  tide_store_close(st);
+  fx_free_all(m, N);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
+static void test_bad_args(void)
+{
+  tide_store *st = open_mem();
+  tide_ingest *ing = NULL;
+  seen s;
+
+  seen_init(&s);
+  CU_ASSERT_EQUAL(tide_ingest_new(&ing, NULL, NULL, on_result, &s), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_ingest_new(&ing, st, NULL, NULL, &s), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_store_begin(st, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_new(&ing, st, NULL, on_result, &s), TIDE_E_INVAL);
+  tide_store_rollback(st);
+  /* Default options: threads = online CPUs. */
+  CU_ASSERT_EQUAL(tide_ingest_new(&ing, st, NULL, on_result, &s), 0);
+  tide_ingest_free(ing);
+  tide_ingest_free(NULL);
+  tide_store_close(st);
+}
+
+static CU_TestInfo ingest_tests[] = {
+    {"in order, inline", test_in_order_inline},
+    {"in order, worker threads", test_in_order_threads},
+    {"any order across batches", test_any_order},
+    {"reverse order and duplicates", test_reverse_and_duplicates},
+    {"gap rejected at finish", test_gap_at_finish},
+    {"hold limit", test_hold_limit},
+    {"rejected inputs", test_rejected},
+    {"fork evidence", test_fork},
+    {"ACCEPTED only after commit", test_ack_after_commit},
+    {"already parsed messages", test_push_msg},
+    {"storage failure rolls back", test_storage_failure},
+    {"bad arguments", test_bad_args},
+    CU_TEST_INFO_NULL,
+};
+
+CU_SuiteInfo tide_test_suites[] = {
+    TIDE_SUITE("ingest", ingest_tests),
+    CU_SUITE_INFO_NULL,
+};
