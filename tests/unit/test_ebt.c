@@ -1,0 +1,543 @@
+/* test_ebt.c - the EBT engine as a state machine: scripted inputs, checked
+ * actions.  Each test names the rule it checks (docs/replication.md). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tide/clock.h"
+#include "tide/ebt.h"
+#include "tide_test.h"
+
+static uint8_t FA[32], FB[32], FC[32], FX[32];
+
+static void keys_init(void) {
+  memset(FA, 0xa1, 32);
+  memset(FB, 0xb2, 32);
+  memset(FC, 0xc3, 32);
+  memset(FX, 0xd4, 32);
+}
+
+/* Everything one poll loop produced. */
+typedef struct out {
+  size_t n_notes_actions, n_sends;
+  struct {
+    tide_ebt_peer peer;
+    uint8_t feed[32];
+    int64_t value;
+  } notes[64];
+  size_t n_notes;
+  struct {
+    tide_ebt_peer peer;
+    uint8_t feed[32];
+    int64_t from, to;
+  } sends[64];
+  tide_ebt_peer notes_peers[16];
+} out;
+
+static void drain(tide_ebt *e, out *o) {
+  tide_ebt_action a;
+  memset(o, 0, sizeof *o);
+  while (tide_ebt_poll(e, &a)) {
+    if (a.type == TIDE_EBT_NOTES) {
+      if (o->n_notes_actions < 16) o->notes_peers[o->n_notes_actions] = a.peer;
+      o->n_notes_actions++;
+      for (size_t i = 0; i < a.n_notes && o->n_notes < 64; i++) {
+        o->notes[o->n_notes].peer = a.peer;
+        memcpy(o->notes[o->n_notes].feed, a.notes[i].feed, 32);
+        o->notes[o->n_notes++].value = a.notes[i].value;
+      }
+    } else {
+      CU_ASSERT_EQUAL(a.type, TIDE_EBT_SEND);
+      if (o->n_sends < 64) {
+        o->sends[o->n_sends].peer = a.peer;
+        memcpy(o->sends[o->n_sends].feed, a.feed, 32);
+        o->sends[o->n_sends].from = a.from_seq;
+        o->sends[o->n_sends].to = a.to_seq;
+      }
+      o->n_sends++;
+    }
+  }
+}
+
+/* The value noted to peer for feed, or -99 when not noted. */
+static int64_t noted(const out *o, tide_ebt_peer peer, const uint8_t *feed) {
+  int64_t v = -99;
+  for (size_t i = 0; i < o->n_notes; i++)
+    if (o->notes[i].peer == peer && memcmp(o->notes[i].feed, feed, 32) == 0) v = o->notes[i].value;
+  return v;
+}
+
+static int sent(const out *o, tide_ebt_peer peer, const uint8_t *feed, int64_t from, int64_t to) {
+  for (size_t i = 0; i < o->n_sends && i < 64; i++)
+    if (o->sends[i].peer == peer && memcmp(o->sends[i].feed, feed, 32) == 0 &&
+        o->sends[i].from == from && o->sends[i].to == to)
+      return 1;
+  return 0;
+}
+
+static void notes1(tide_ebt *e, tide_ebt_peer p, const uint8_t *feed, int64_t v, int64_t now) {
+  tide_ebt_note n;
+  memcpy(n.feed, feed, 32);
+  n.value = v;
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(e, p, &n, 1, now), 0);
+}
+
+#define V(seq, rx) tide_clock_value((seq), (rx))
+
+/* Engine replicating A (we have 3) and B (we have 0). */
+static tide_ebt *engine(void) {
+  tide_ebt *e = NULL;
+  keys_init();
+  CU_ASSERT_FATAL(tide_ebt_new(&e) == 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FA, 1, 3, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FB, 1, 0, 0), 0);
+  return e;
+}
+
+static void test_pair_size(void) { CU_ASSERT(tide_ebt_pair_bytes() <= 32); }
+
+static void test_first_contact_full_clock(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FC, 0, 9, 0), 0); /* not replicated */
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 1);
+  CU_ASSERT_EQUAL(o.n_notes, 2);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), 6); /* have 3, push: the first peer is eager */
+  CU_ASSERT_EQUAL(noted(&o, p, FB), 0);
+  CU_ASSERT_EQUAL(noted(&o, p, FC), -99);
+  CU_ASSERT_EQUAL(o.n_sends, 0);
+  tide_ebt_free(e);
+}
+
+static void test_second_peer_lazy(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p0, FA), 6);
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), 7); /* have 3, lazy */
+  CU_ASSERT_EQUAL(noted(&o, p1, FB), 1);
+  CU_ASSERT_EQUAL(tide_ebt_peer_mode(e, p0, FA), TIDE_EBT_MODE_WE_EAGER);
+  CU_ASSERT_EQUAL(tide_ebt_peer_mode(e, p1, FA), 0);
+  tide_ebt_free(e);
+}
+
+static void test_empty_first_note_and_wait(void) {
+  tide_ebt *e = NULL;
+  tide_ebt_peer p, q;
+  out o;
+  keys_init();
+  CU_ASSERT_FATAL(tide_ebt_new(&e) == 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 1); /* "{}": an SSB server always speaks */
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FA, 1, 2, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), 4); /* newly replicated feed is noted */
+  tide_ebt_peer_opts opts = {NULL, NULL, 0, TIDE_EBT_PEER_WAIT};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &q, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 0); /* client waits for the server */
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(e, q, NULL, 0, 1), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 1);
+  CU_ASSERT_EQUAL(noted(&o, q, FA), 5); /* lazy: p is eager for A */
+  tide_ebt_free(e);
+}
+
+static void test_push_on_request(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p, FA, V(1, 1), 1); /* has 1, push to me */
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_sends, 1);
+  CU_ASSERT(sent(&o, p, FA, 2, 3));
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* we mentioned A already */
+  /* A local append is pushed at once. */
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FA, 4, 2), 0);
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FA, 4, 4));
+  /* An old sequence is ignored. */
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FA, 2, 3), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_sends + o.n_notes, 0);
+  tide_ebt_free(e);
+}
+
+static void test_lazy_peer_gets_notes(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p, FA, V(3, 0), 1); /* has 3, lazy */
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_sends + o.n_notes, 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FA, 4, 2), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_sends, 0);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(4, 1));
+  /* A lazy peer that is behind learns that we are ahead. */
+  notes1(e, p, FB, V(0, 0), 3);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* B: equal, nothing to say */
+  tide_ebt_free(e);
+}
+
+static void test_duplicate_switches_to_lazy(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p0, FA, V(5, 0), 1);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* p0 is eager already: it will push */
+  CU_ASSERT(tide_ebt_wants(e, p0, FA, 4));
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p0, FA, 4, TIDE_EBT_RX_NEW, 2), 0);
+  CU_ASSERT(!tide_ebt_wants(e, p0, FA, 4));
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(e, FA), 4);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), V(4, 0)); /* lazy p1 hears of #4 */
+  /* p0 pushes a message we already had: ask it to go lazy. */
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p0, FA, 4, TIDE_EBT_RX_DUP, 3), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p0, FA), V(4, 0));
+  CU_ASSERT_EQUAL(tide_ebt_peer_mode(e, p0, FA) & TIDE_EBT_MODE_WE_EAGER, 0);
+  /* A second in-flight duplicate does not repeat the note. */
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p0, FA, 4, TIDE_EBT_RX_DUP, 4), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  tide_ebt_stats st;
+  tide_ebt_get_stats(e, &st);
+  CU_ASSERT_EQUAL(st.to_lazy, 1);
+  CU_ASSERT_EQUAL(st.msgs_dup, 2);
+  tide_ebt_free(e);
+}
+
+static void test_note_newer_lazy_to_eager(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p0, FA, -1, 1); /* p0 gives A up: nobody is eager for A */
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  notes1(e, p1, FA, V(5, 0), 2); /* lazy p1 has newer */
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), V(3, 1)); /* switched to eager at once */
+  CU_ASSERT_EQUAL(tide_ebt_next_wake(e), -1);
+  tide_ebt_free(e);
+}
+
+static void test_patience(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p1, FA, V(5, 0), 1000); /* lazy p1 has newer; p0 is eager */
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  CU_ASSERT_EQUAL(tide_ebt_next_wake(e), 1000 + TIDE_EBT_DEFAULT_PATIENCE_MS);
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 3999), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 4000), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p0, FA), V(3, 0)); /* p0 -> lazy */
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), V(3, 1)); /* p1 -> eager */
+  CU_ASSERT_EQUAL(tide_ebt_next_wake(e), -1);
+  tide_ebt_free(e);
+}
+
+static void test_patience_met(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p1, FA, V(4, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p0, FA, 4, TIDE_EBT_RX_NEW, 10), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), -99); /* p1 has 4 already: no note */
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 5000), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* eager peer delivered: no switch */
+  CU_ASSERT_EQUAL(tide_ebt_next_wake(e), -1);
+  tide_ebt_free(e);
+}
+
+static void test_eager_gone(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1, p2;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p2, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p1, FA, V(4, 0), 1);
+  notes1(e, p2, FA, V(6, 0), 1);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(tide_ebt_disconnect(e, p0, 2), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p2, FA), V(3, 1)); /* the one furthest ahead */
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), -99);
+  CU_ASSERT_EQUAL(o.n_notes, 1);
+  /* Nothing is sent to a peer that is gone, and its handle is invalid. */
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(e, p0, NULL, 0, 3), TIDE_E_INVAL);
+  tide_ebt_free(e);
+}
+
+/* Stored clocks: our value and theirs are equal for A and B; C changed. */
+static void test_request_skipping(void) {
+  tide_ebt *e = engine();
+  tide_clock *theirs, *ours;
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_FATAL(tide_clock_new(&theirs) == 0 && tide_clock_new(&ours) == 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FC, 1, 7, 0), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FA, V(3, 0)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FC, V(5, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FC, V(5, 1)), 0);
+  tide_ebt_peer_opts opts = {theirs, ours, 0, 0};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 1);
+  CU_ASSERT_EQUAL(noted(&o, p, FC), V(7, 1));
+  /* The peer mentions A, which we skipped: answer with our part. */
+  notes1(e, p, FA, V(3, 0), 1);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 1);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(3, 1));
+  /* Their clock for the store. */
+  CU_ASSERT_EQUAL(tide_ebt_peer_clocks(e, p, theirs, ours), 0);
+  int64_t v;
+  CU_ASSERT_EQUAL(tide_clock_get(ours, &v, FC), 0);
+  CU_ASSERT_EQUAL(v, V(7, 1));
+  CU_ASSERT_EQUAL(tide_clock_get(theirs, &v, FB), 0);
+  CU_ASSERT_EQUAL(v, V(0, 1));
+  tide_clock_free(theirs);
+  tide_clock_free(ours);
+  tide_ebt_free(e);
+}
+
+/* epidemic-broadcast-trees #34 / ssb-ebt #59: a wiped peer is refilled. */
+static void test_wiped_peer_refilled(void) {
+  tide_ebt *e = engine();
+  tide_clock *theirs, *ours;
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_FATAL(tide_clock_new(&theirs) == 0 && tide_clock_new(&ours) == 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
+  tide_ebt_peer_opts opts = {theirs, ours, 0, 0};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* everything skipped */
+  notes1(e, p, FA, V(0, 1), 1);  /* "I have nothing of A" */
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FA, 1, 3)); /* refilled */
+  CU_ASSERT(noted(&o, p, FA) >= 0); /* and our full clock is sent */
+  CU_ASSERT(noted(&o, p, FB) >= 0);
+  tide_ebt_stats st;
+  tide_ebt_get_stats(e, &st);
+  CU_ASSERT_EQUAL(st.resets, 1);
+  CU_ASSERT_EQUAL(tide_ebt_peer_clocks(e, p, theirs, NULL), 0);
+  int64_t v;
+  CU_ASSERT_EQUAL(tide_clock_get(theirs, &v, FA), 0);
+  CU_ASSERT_EQUAL(v, V(0, 1)); /* the remembered clock is reset */
+  CU_ASSERT_EQUAL(tide_clock_get(theirs, &v, FB), TIDE_E_NOTFOUND);
+  tide_clock_free(theirs);
+  tide_clock_free(ours);
+  tide_ebt_free(e);
+}
+
+/* ssb-ebt #61: a stray "don't replicate" does not stop replication. */
+static void test_stray_dont_replicate(void) {
+  tide_ebt *e = engine();
+  tide_clock *theirs, *ours;
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_FATAL(tide_clock_new(&theirs) == 0 && tide_clock_new(&ours) == 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FA, -1), 0); /* remembered from an old session */
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
+  tide_ebt_peer_opts opts = {theirs, ours, 0, 0};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(3, 1)); /* asked again despite the -1 */
+  CU_ASSERT_EQUAL(noted(&o, p, FB), -99);
+  notes1(e, p, FA, V(1, 1), 1);
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FA, 2, 3));
+  /* In a session: -1, then the peer follows after all. */
+  notes1(e, p, FA, -1, 2);
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FA, 4, 3), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_sends + o.n_notes, 0);
+  notes1(e, p, FA, V(3, 1), 4);
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FA, 4, 4));
+  tide_clock_free(theirs);
+  tide_clock_free(ours);
+  tide_ebt_free(e);
+}
+
+/* A hole (6 lost, 8 arrives) is re-requested once, and the sender
+ * serves a request below what it sent. */
+static void test_hole_does_not_stall(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p, FA, V(9, 1), 1);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FA, 4, TIDE_EBT_RX_NEW, 2), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FA, 6, TIDE_EBT_RX_GAP, 2), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(4, 1)); /* "have 4, push from 5" */
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FA, 7, TIDE_EBT_RX_GAP, 3), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* once per hole */
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FA, 5, TIDE_EBT_RX_NEW, 4), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FA, 7, TIDE_EBT_RX_GAP, 4), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(5, 1)); /* a new hole, a new request */
+
+  /* Sender side: the peer asks from 2 after we pushed up to 3. */
+  tide_ebt *s = engine();
+  tide_ebt_peer q;
+  CU_ASSERT_EQUAL(tide_ebt_connect(s, &q, NULL, 0), 0);
+  drain(s, &o);
+  notes1(s, q, FA, V(0, 1), 1);
+  drain(s, &o);
+  CU_ASSERT(sent(&o, q, FA, 1, 3));
+  notes1(s, q, FA, V(1, 1), 2);
+  drain(s, &o);
+  CU_ASSERT(sent(&o, q, FA, 2, 3));
+  tide_ebt_free(s);
+  tide_ebt_free(e);
+}
+
+/* A peer that cannot serve the hole (partial feed) is replaced by one
+ * that announces more, once its patience ran out. */
+static void test_partial_source_replaced(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p0, FA, V(9, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p0, FA, 8, TIDE_EBT_RX_GAP, 1), 0);
+  notes1(e, p1, FA, V(9, 0), 2);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 2 + TIDE_EBT_DEFAULT_PATIENCE_MS), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), V(3, 1));
+  CU_ASSERT_EQUAL(noted(&o, p0, FA), V(3, 0));
+  tide_ebt_free(e);
+}
+
+static void test_not_replicated(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p, FX, V(4, 1), 1);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FX), -1);
+  CU_ASSERT(!tide_ebt_wants(e, p, FX, 1));
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FX, 1, TIDE_EBT_RX_NEW, 2), 0);
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(e, FX), 0);
+  notes1(e, p, FX, V(5, 1), 3);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* said once */
+  /* Stop replicating B: connected peers hear -1. */
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FB, 0, 0, 4), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FB), -1);
+  /* Bad values are rejected. */
+  tide_ebt_note bad = {{0}, -3};
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(e, p, &bad, 1, 5), TIDE_E_INVAL);
+  tide_ebt_free(e);
+}
+
+static void test_async_peer(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, b;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  tide_ebt_peer_opts opts = {NULL, NULL, 0, TIDE_EBT_PEER_ASYNC};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &b, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, b, FA), V(3, 1)); /* a bundle carries messages */
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, b, FA, 3, TIDE_EBT_RX_DUP, 1), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0); /* duplicates are tolerated, no round trip */
+  notes1(e, b, FA, V(2, 1), 1);
+  drain(e, &o);
+  CU_ASSERT(sent(&o, b, FA, 3, 3));
+  tide_ebt_free(e);
+}
+
+static void test_invalid_message(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, NULL, 0), 0);
+  drain(e, &o);
+  notes1(e, p1, FA, V(6, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p0, FA, 4, TIDE_EBT_RX_INVALID, 1), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p0, FA), V(3, 0));
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), V(3, 1));
+  CU_ASSERT(!tide_ebt_wants(e, p0, FA, 4));
+  tide_ebt_free(e);
+}
+
+static CU_TestInfo ebt_tests[] = {
+    {"pair state fits in 32 bytes", test_pair_size},
+    {"first contact sends the full clock", test_first_contact_full_clock},
+    {"first peer eager, second lazy", test_second_peer_lazy},
+    {"empty first note; client waits", test_empty_first_note_and_wait},
+    {"push on request and on append", test_push_on_request},
+    {"lazy peer gets notes", test_lazy_peer_gets_notes},
+    {"duplicate from eager peer -> lazy", test_duplicate_switches_to_lazy},
+    {"note of newer from lazy -> eager", test_note_newer_lazy_to_eager},
+    {"patience runs out -> switch", test_patience},
+    {"patience met -> no switch", test_patience_met},
+    {"eager peer gone -> lazy ahead eager", test_eager_gone},
+    {"request skipping", test_request_skipping},
+    {"wiped peer is refilled (ebt#34, ssb-ebt#59)", test_wiped_peer_refilled},
+    {"stray -1 recovered (ssb-ebt#61)", test_stray_dont_replicate},
+    {"hole is re-requested", test_hole_does_not_stall},
+    {"partial source is replaced", test_partial_source_replaced},
+    {"feeds not replicated", test_not_replicated},
+    {"asynchronous peer", test_async_peer},
+    {"invalid message", test_invalid_message},
+    CU_TEST_INFO_NULL};
+
+CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};
