@@ -103,6 +103,34 @@ expect_in "$T/out" "$F_id  5  forked"
 run 0 tide "$A" status
 expect_in "$T/out" "forks:    1 (in 1 feed)"
 
+# ssb-db's {key,value,timestamp} form is accepted; a non-string key is not.
+D="$T/d"
+run 0 tide "$D" init
+{
+  echo "{\"key\":\"$(gid 1)\",\"value\":$(g 1),\"timestamp\":1700000009999}"
+  echo "{\"key\":42,\"value\":$(g 2)}"
+  echo "{\"value\":$(g 2)}"
+} >"$T/kvt.jsonl"
+run 1 tide "$D" import "$T/kvt.jsonl"
+expect_in "$T/out" "accepted: 2"
+expect_in "$T/out" "rejected: 1"
+expect_in "$T/out" 'line 2: "key" is not a string'
+[ -s "$T/err" ] && fail "import wrote to stderr when it is not a terminal: $(cat "$T/err")"
+
+# Progress: shown on a terminal (script(1) gives one), not with -q, never
+# on stdout.
+ssbjs feed "$T/g/secret" 1500 "many" >"$T/many.jsonl"
+E="$T/e"
+run 0 tide "$E" init
+run 0 script -qec "'$TIDE_BIN' --home '$E' import '$T/many.jsonl' >'$T/many.out'" "$T/typescript"
+grep -q 'import: [0-9]' "$T/typescript" || fail "no progress display on a terminal"
+expect_not_in "$T/many.out" "import:"
+expect_in "$T/many.out" "accepted: 1500"
+run 0 tide "$T/e2" init
+run 0 script -qec "'$TIDE_BIN' -q --home '$T/e2' import '$T/many.jsonl' >'$T/many2.out'" "$T/typescript2"
+expect_not_in "$T/typescript2" "import:"
+expect_in "$T/many2.out" "accepted: 1500"
+
 # Only blank lines / empty input: nothing to do, exit 0.
 printf '\n\n  \n' >"$T/blank.jsonl"
 run 0 tide "$A" import "$T/blank.jsonl"
