@@ -55,8 +55,10 @@ done
 # Human-readable feed: seq, ISO time, id, type, short content.
 run 0 tide "$A" feed "$me"
 expect_eq "$(wc -l <"$T/out")" 8 "lines of tide feed"
-grep -qE "^ +1  [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z  $id1  post  one$" "$T/out" \
-  || fail "tide feed line 1: $(head -1 "$T/out")"
+read -r seq when mid typ txt <"$T/out"
+expect_eq "$seq $mid $typ $txt" "1 $id1 post one" "tide feed line 1"
+[[ "$when" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]] || fail "tide feed time '$when'"
+expect_eq "$(date -u -d "@$(( $(ssbjs get "$T/a.jsonl" 1 'm.timestamp') / 1000 ))" +%Y-%m-%dT%H:%M:%S)" "${when%.*}" "tide feed time of message 1"
 expect_in "$T/out" "contact  $other following"
 expect_in "$T/out" "contact  $other blocked"
 
