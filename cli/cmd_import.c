@@ -57,7 +57,7 @@ static void add_reject(import_ctx *c, uint64_t line, const char *prefix, const c
 {
   size_t n;
   reject *grown;
-  char *copy;
+  char *copy, *p;
 
   c->rejected++;
   if (c->nrej == c->caprej) {
@@ -77,6 +77,11 @@ static void add_reject(import_ctx *c, uint64_t line, const char *prefix, const c
     return;
   }
   (void)snprintf(copy, n, "%s%s", prefix, reason);
+  /* Reasons may quote the input (a type, a key): keep each report on one
+   * line and free of terminal control characters. */
+  for (p = copy; *p != '\0'; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = '?';
   c->rej[c->nrej].line = line;
   c->rej[c->nrej].reason = copy;
   c->nrej++;
