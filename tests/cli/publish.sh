@@ -96,4 +96,21 @@ run 2 tide "$A" export "not-an-id"
 run 0 tide "$A" feeds
 expect_eq "$(cat "$T/out")" "$me  8  ok" "feed unchanged after bad input"
 
+# Concurrent publishers on one home: every message gets its own sequence,
+# the chain stays valid (publish is one store transaction).
+P="$T/p"
+run 0 tide "$P" init
+pids=()
+for n in 1 2 3 4 5 6 7 8; do
+  "$TIDE_BIN" --home "$P" publish --json "{\"type\":\"post\",\"text\":\"racer $n\"}" >"$T/race.$n" 2>&1 &
+  pids+=("$!")
+done
+for pid in "${pids[@]}"; do
+  wait "$pid" || fail "a concurrent publish failed: $(cat "$T"/race.*)"
+done
+run 0 tide "$P" export
+cp "$T/out" "$T/race.jsonl"
+run 0 ssbjs validate "$T/race.jsonl"
+expect_in "$T/out" "valid: 8"
+
 finish
