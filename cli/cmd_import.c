@@ -40,6 +40,9 @@ static const char import_usage[] =
     "Exit status: 0 when no line was rejected, 1 otherwise (valid lines are\n"
     "stored either way), 2 for a usage error.\n";
 
+/* Longest line handed to the pipeline. */
+#define LINE_MAX_BYTES ((size_t)1 << 20)
+
 typedef struct reject {
   uint64_t line;
   char *reason;
@@ -292,6 +295,14 @@ int tide_cmd_import(tide_cli *cli, int argc, char **argv)
       len--;
     if (blank(line, len))
       continue;
+    if (len > LINE_MAX_BYTES) {
+      /* No message comes near this (8192 UTF-16 units); do not make the
+       * pipeline copy and parse it. */
+      char why[96];
+      (void)snprintf(why, sizeof why, "line too long (%zu bytes) to be a message", len);
+      add_reject(&c, lineno, "", why);
+      continue;
+    }
     if ((lineno & 1023) == 0) {
       tide_ingest_set_time(ing, tide_cli_now_ms());
       tide_cli_progress_update(&prog, bytes);

@@ -131,6 +131,13 @@ run 0 script -qec "'$TIDE_BIN' -q --home '$T/e2' import '$T/many.jsonl' >'$T/man
 expect_not_in "$T/typescript2" "import:"
 expect_in "$T/many2.out" "accepted: 1500"
 
+# A line far beyond any message's size is rejected without parsing.
+{ g 1; head -c 1100000 /dev/zero | tr '\0' 'x'; echo; } >"$T/long.jsonl"
+run 0 tide "$T/e3" init
+run 1 tide "$T/e3" import "$T/long.jsonl"
+expect_in "$T/out" "line 2: line too long (1100000 bytes)"
+expect_in "$T/out" "accepted: 1"
+
 # Only blank lines / empty input: nothing to do, exit 0.
 printf '\n\n  \n' >"$T/blank.jsonl"
 run 0 tide "$A" import "$T/blank.jsonl"
