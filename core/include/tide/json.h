@@ -45,8 +45,8 @@ typedef struct tide_json tide_json;
 
 /* Limits for untrusted input.  Zero fields take the defaults. */
 typedef struct tide_json_limits {
-  size_t max_depth;  /* nesting of arrays/objects; default 512 */
-  size_t max_bytes;  /* input size; default 64 MiB */
+  size_t max_depth; /* nesting of arrays/objects; default 512 */
+  size_t max_bytes; /* input size; default 64 MiB */
 } tide_json_limits;
 
 #define TIDE_JSON_DEFAULT_DEPTH 512
@@ -57,15 +57,21 @@ typedef struct tide_json_limits {
 
 /* Serialisation styles. */
 #define TIDE_JSON_COMPACT 0 /* JSON.stringify(v) */
-#define TIDE_JSON_PRETTY 2  /* JSON.stringify(v, null, 2) */
+#define TIDE_JSON_PRETTY  2 /* JSON.stringify(v, null, 2) */
 
 /* Parses one JSON text (RFC 8259, as JSON.parse accepts it: leading and
  * trailing whitespace of space, \t, \n, \r only) into a new document.
- * On success *out owns the document (free with tide_json_doc_free()).
+ * Numbers are rounded correctly to doubles (beyond the range: +-Infinity,
+ * like JSON.parse).  On success *out owns the document (free with
+ * tide_json_doc_free()); on failure *out is NULL.  The text is borrowed
+ * for the call only.
  * Errors: TIDE_E_JSON_SYNTAX (err->offset is the byte where parsing
- * stopped, err->msg says what was expected), TIDE_E_JSON_DEPTH,
- * TIDE_E_JSON_UTF8 (raw bytes not UTF-8), TIDE_E_TOOBIG, TIDE_E_NOMEM.
- * `lim` may be NULL for the defaults; `err` may be NULL. */
+ * stopped, err->msg says what was expected, e.g. "expected ',' or '}' at
+ * byte 17"), TIDE_E_JSON_DEPTH, TIDE_E_JSON_UTF8 (raw bytes not UTF-8,
+ * including encoded surrogates), TIDE_E_TOOBIG (len > max_bytes),
+ * TIDE_E_NOMEM, TIDE_E_INVAL (NULL out, or NULL text with len > 0).
+ * `lim` may be NULL for the defaults; `err` may be NULL.  Nesting is
+ * handled without recursion, so any max_depth is safe for the stack. */
 TIDE_WUR int tide_json_parse(tide_json_doc **out, const char *text, size_t len,
                              const tide_json_limits *lim, tide_error *err);
 
@@ -99,7 +105,7 @@ tide_json *tide_json_array_get(const tide_json *v, size_t i);
 const char *tide_json_object_key(const tide_json *v, size_t i, size_t *len);
 tide_json *tide_json_object_value(const tide_json *v, size_t i);
 
-/* The value stored under key, or NULL. */
+/* The value stored under key (exact bytes), or NULL. */
 tide_json *tide_json_object_get(const tide_json *v, const char *key, size_t keylen);
 
 /* Same with a NUL-terminated key. */
@@ -110,36 +116,46 @@ tide_json *tide_json_object_getz(const tide_json *v, const char *key);
 tide_json *tide_json_new_null(tide_json_doc *doc);
 tide_json *tide_json_new_bool(tide_json_doc *doc, int value);
 tide_json *tide_json_new_number(tide_json_doc *doc, double value);
-/* Copies len bytes of WTF-8 (validated: TIDE_E_JSON_UTF8 -> NULL). */
+/* Copies len bytes of WTF-8; NULL also when s is not valid WTF-8 (see
+ * tide_json_valid_wtf8()). */
 tide_json *tide_json_new_string(tide_json_doc *doc, const char *s, size_t len);
 tide_json *tide_json_new_array(tide_json_doc *doc);
 tide_json *tide_json_new_object(tide_json_doc *doc);
 
-/* Appends item (a node of the same doc) to an array.  TIDE_E_INVAL when
- * arr is not an array, TIDE_E_NOMEM. */
+/* Appends item (a node of the same doc, not containing arr) to an array.
+ * TIDE_E_INVAL when arr is not an array, TIDE_E_NOMEM. */
 TIDE_WUR int tide_json_array_push(tide_json_doc *doc, tide_json *arr, tide_json *item);
 
 /* Sets obj[key] = value with JavaScript semantics: an existing key keeps
- * its position and takes the new value.  The key is copied.
- * TIDE_E_INVAL when obj is not an object, TIDE_E_NOMEM. */
+ * its position and takes the new value; a new array-index key goes to its
+ * sorted place among the index keys, any other new key to the end.  The
+ * key (WTF-8) is copied; value must be a node of doc and must not contain
+ * obj (no cycles).  Objects with many keys get a hash table, so building
+ * big objects stays linear.  TIDE_E_INVAL when obj is not an object or
+ * the key is not WTF-8, TIDE_E_NOMEM. */
 TIDE_WUR int tide_json_object_set(tide_json_doc *doc, tide_json *obj, const char *key,
                                   size_t keylen, tide_json *value);
 
 /* Removes obj[key] if present (later members keep their order). */
 void tide_json_object_remove(tide_json *obj, const char *key, size_t keylen);
 
-/* Deep-copies v (from any document) into doc; NULL when out of memory. */
+/* Deep-copies v (from any document) into doc; NULL when out of memory
+ * (or for a value made cyclic with the builder).  Iterative. */
 tide_json *tide_json_clone(tide_json_doc *doc, const tide_json *v);
 
 /* --- Writing ------------------------------------------------------------ */
 
 /* Appends JSON.stringify(v) (indent TIDE_JSON_COMPACT) or
  * JSON.stringify(v, null, indent) as V8 prints it, UTF-8 encoded, to out.
- * indent is 0..10 spaces.  TIDE_E_NOMEM, TIDE_E_INVAL (bad indent). */
+ * indent is 0..10 spaces.  On error nothing is appended.  TIDE_E_NOMEM,
+ * TIDE_E_INVAL (NULL argument or bad indent), TIDE_E_JSON_DEPTH (nesting
+ * beyond 2^20 levels: only a value made cyclic with the builder gets
+ * there).  The writer is iterative: deep values do not use the C stack. */
 TIDE_WUR int tide_json_write(tide_buf *out, const tide_json *v, int indent);
 
 /* Appends a JSON string literal for the WTF-8 text s (quotes included),
- * escaped as V8 does.  TIDE_E_NOMEM. */
+ * escaped as V8 does.  TIDE_E_NOMEM, TIDE_E_JSON_UTF8 (s is not valid
+ * WTF-8; nothing appended). */
 TIDE_WUR int tide_json_write_string(tide_buf *out, const char *s, size_t len);
 
 /* Writes ECMAScript Number::toString(d) into out (NUL-terminated) and
@@ -150,15 +166,19 @@ size_t tide_json_format_number(char out[TIDE_JSON_NUMBER_BYTES], double d);
 
 /* --- JavaScript string measures ----------------------------------------- */
 
-/* Number of UTF-16 code units of a WTF-8 string (JS `.length`). */
+/* Number of UTF-16 code units of a WTF-8 string (JS `.length`); s must
+ * be valid WTF-8 (the count is meaningless otherwise). */
 size_t tide_json_utf16_length(const char *s, size_t len);
 
 /* Appends Buffer.from(s, "binary") of the WTF-8 string s: one byte per
- * UTF-16 code unit, its low 8 bits (the SSB message-id quirk).
- * TIDE_E_NOMEM. */
+ * UTF-16 code unit, its low 8 bits (the SSB message-id quirk); an astral
+ * character gives the low bytes of its surrogate pair (U+1F600 -> 3d 00).
+ * TIDE_E_NOMEM, TIDE_E_JSON_UTF8 (s is not WTF-8; nothing appended). */
 TIDE_WUR int tide_json_latin1(tide_buf *out, const char *s, size_t len);
 
-/* 1 when s[0..len) is valid WTF-8 (UTF-8 plus lone surrogates), else 0. */
+/* 1 when s[0..len) is valid WTF-8 (UTF-8 plus lone surrogates, but no
+ * high surrogate directly followed by a low one: a pair must be written
+ * as its four-byte code point), else 0. */
 int tide_json_valid_wtf8(const char *s, size_t len);
 
 #endif

@@ -1,0 +1,136 @@
+/* json_int.h - private structures of the JSON module (json*.c).
+ *
+ * A document is an arena: a chain of chunks served by a bump pointer.
+ * Nodes, strings, member and item arrays all live in it and are released
+ * together by tide_json_doc_free().
+ *
+ * Objects keep their members already in V8 enumeration order: the
+ * `nindex` array-index keys first, sorted by value, then the other
+ * ("named") keys in insertion order.  Writers and readers just walk the
+ * array.  Large objects get a hash table over the named part for lookups
+ * made through the API (the parser deduplicates by sorting instead). */
+#ifndef TIDE_JSON_INT_H
+#define TIDE_JSON_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tide/json.h"
+
+/* Marks a key that is not an array index ("4294967295" is not one, so the
+ * value cannot collide with a real index). */
+#define TIDE__JSON_NOINDEX UINT32_MAX
+
+/* Objects with more named members than this get a lookup hash table. */
+#define TIDE__JSON_HASH_MIN 16
+
+/* Nesting cap for walking a value (writer, clone).  It stops a value the
+ * builder made cyclic from running away; parsed documents are far below. */
+#define TIDE__JSON_WALK_MAX_DEPTH ((size_t)1 << 20)
+
+typedef struct tide__json_member {
+  const char *key; /* NUL-terminated WTF-8, owned by the document */
+  size_t keylen;
+  uint32_t index; /* array index value, or TIDE__JSON_NOINDEX */
+  tide_json *value;
+} tide__json_member;
+
+typedef struct tide__json_hash {
+  uint32_t *slots; /* named-part position + 1; 0 = empty */
+  size_t mask;     /* slot count - 1 (a power of two) */
+  size_t count;    /* named members indexed */
+} tide__json_hash;
+
+struct tide_json {
+  uint8_t type;    /* tide_json_type */
+  uint32_t nindex; /* objects: members that are array indices */
+  size_t len;      /* string bytes, array items, object members */
+  size_t cap;      /* arrays and objects: allocated slots */
+  union {
+    double num;
+    char *str;
+    tide_json **items;
+    tide__json_member *members;
+  } u;
+  tide__json_hash *hash; /* objects: lookup table over named members */
+};
+
+typedef struct tide__json_chunk {
+  struct tide__json_chunk *next;
+  size_t size;
+  size_t used;
+  /* data follows, aligned to max_align_t */
+} tide__json_chunk;
+
+struct tide_json_doc {
+  tide__json_chunk *chunk; /* current chunk (head of the chain) */
+  tide_json *root;
+  int have_hash_key;
+  uint8_t hash_key[16]; /* SipHash key for lookup tables, made on demand */
+};
+
+/* Makes a document whose first chunk holds `hint` bytes.  NULL on OOM. */
+tide_json_doc *tide__json_doc_create(size_t hint);
+
+/* Arena allocation, aligned for any node or pointer; NULL on OOM. */
+void *tide__json_alloc(tide_json_doc *doc, size_t n);
+
+/* Grows an arena block in place when it is the newest allocation, else
+ * copies it; NULL on OOM (the old block stays valid). */
+void *tide__json_realloc(tide_json_doc *doc, void *p, size_t old, size_t n);
+
+/* Copies s[0..len) into the arena with a NUL after it. */
+char *tide__json_strdup(tide_json_doc *doc, const char *s, size_t len);
+
+/* A fresh node of the given type; NULL on OOM. */
+tide_json *tide__json_node(tide_json_doc *doc, tide_json_type type);
+
+/* The array index a key denotes (canonical decimal <= 4294967294), else
+ * TIDE__JSON_NOINDEX. */
+uint32_t tide__json_key_index(const char *key, size_t len);
+
+/* Lays out the n members parsed for obj (insertion order, duplicates
+ * included) in V8 order: index keys ascending, then named keys; a
+ * duplicate keeps its first position and takes its last value.
+ * *scratch (*scratch_cap bytes) is a malloc'd temporary the caller frees
+ * at the end of the parse.  TIDE_E_NOMEM, TIDE_E_TOOBIG. */
+int tide__json_object_finish(tide_json_doc *doc, tide_json *obj, const tide__json_member *in,
+                             size_t n, void **scratch, size_t *scratch_cap);
+
+/* Parses a JSON number token that the grammar already accepted. */
+double tide__json_parse_number(const char *s, size_t len);
+
+/* Length of the UTF-8 sequence at p[0..n), 0 when it is not valid.
+ * With `wtf8`, surrogate code points (ED A0..BF xx) are accepted too. */
+static inline size_t tide__json_utf8_len(const unsigned char *p, size_t n, int wtf8)
+{
+  unsigned c = p[0];
+
+  if (c < 0x80)
+    return 1;
+  if (c < 0xC2)
+    return 0;
+  if (c < 0xE0)
+    return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c < 0xF0) {
+    if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xE0 && p[1] < 0xA0)
+      return 0;
+    if (c == 0xED && p[1] >= 0xA0 && !wtf8)
+      return 0;
+    return 3;
+  }
+  if (c < 0xF5) {
+    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xF0 && p[1] < 0x90)
+      return 0;
+    if (c == 0xF4 && p[1] >= 0x90)
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+#endif
