@@ -573,6 +573,57 @@ function addWire (text, state) {
   addWire(c2.replace('5e-324', '4.9406564584124654e-324'), ws)
   addWire(escapeAll(c2), ws)
 }
+// Re-spellings of generated feed messages: a JSON writer that picks, per
+// token, another text JSON.parse reads as the same value -- \u escapes
+// (also of ASCII and in keys), numbers as toExponential / toPrecision(17) /
+// with ".0" / upper-case "E" / "-0.0", random whitespace.  Each must keep
+// its verdict and id.
+function respell (v) {
+  const ws = () => pick(['', '', ' ', '\t', ' \t ', '  '])
+  const str = (s) => {
+    let out = '"'
+    for (const c of s) {
+      for (let i = 0; i < c.length; i++) {
+        const u = c.charCodeAt(i)
+        const lit = JSON.stringify(c[i]).slice(1, -1)
+        if (u === 0x22 || u === 0x5c || u < 0x20 || (u >= 0xd800 && u <= 0xdfff) || rnd() < 0.3) {
+          out += rnd() < 0.5 && lit.length === 2 ? lit : '\\u' + u.toString(16).padStart(4, '0')[rnd() < 0.5 ? 'toUpperCase' : 'toLowerCase']()
+        } else {
+          out += c[i]
+        }
+      }
+    }
+    return out + '"'
+  }
+  const num = (x) => {
+    if (Object.is(x, -0)) return pick(['-0', '-0.0', '-0e0', '-0.000E+5'])
+    const cands = [String(x), x.toExponential(), x.toPrecision(17), x.toExponential().toUpperCase()]
+    if (Number.isInteger(x) && Math.abs(x) < 1e21) cands.push(String(x) + '.0', String(x) + '.000e0')
+    const c = pick(cands)
+    if (Number(c) !== x) throw new Error('respell: ' + c + ' is not ' + x)
+    return c
+  }
+  const w = (v) => {
+    if (v === null) return 'null'
+    if (typeof v === 'boolean') return String(v)
+    if (typeof v === 'number') return num(v)
+    if (typeof v === 'string') return str(v)
+    if (Array.isArray(v)) return '[' + ws() + v.map((x) => w(x)).join(ws() + ',' + ws()) + ws() + ']'
+    return '{' + ws() + Object.keys(v).map((k) => str(k) + ws() + ':' + ws() + w(v[k])).join(ws() + ',' + ws()) + ws() + '}'
+  }
+  return ws() + w(v) + ws()
+}
+for (let f = 0; f < 4; f++) {
+  for (let i = 0; i < 50; i++) {
+    const e = feeds[f].msgs[i]
+    const state = i === 0 ? null : { id: feeds[f].msgs[i - 1].key, sequence: i }
+    const text = respell(JSON.parse(JSON.stringify(e.value)))
+    addWire(text, state)
+    const last = wireExpect[wireExpect.length - 1]
+    if (!last.valid || last.id !== e.key) throw new Error('respelling changed the message')
+  }
+}
+
 fs.writeFileSync(path.join(outDir, 'wire.txt'), wireLines.join('\n') + '\n')
 fs.writeFileSync(path.join(outDir, 'wire-expect.jsonl'), wireExpect.map((c) => JSON.stringify(c)).join('\n') + '\n')
 
