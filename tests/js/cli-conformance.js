@@ -175,6 +175,39 @@ function checkWithReference (label, lines) {
   const feedsSeen = checkWithReference('export', exported)
   console.log('round trip: ' + input.length + ' imported, ' + exported.length + ' exported over ' + feedsSeen + ' feeds, ' + differ + ' lines differ')
 
+  // the export imports into a fresh home: everything accepted
+  {
+    const home2 = path.join(work, 'e')
+    run(home2, ['init'])
+    const f = path.join(work, 'export.jsonl')
+    fs.writeFileSync(f, exported.join('\n') + '\n')
+    const rr = run(home2, ['import', f])
+    const rep2 = parseReport(rr.stdout)
+    if (rr.status !== 0 || rep2.accepted !== exported.length || rep2.rejected !== 0) {
+      fail('import of the export: exit ' + rr.status + ', accepted ' + rep2.accepted + ' of ' + exported.length)
+    }
+  }
+  // other line shapes of the same messages: the bare value, and ssb-db's
+  // {"key","value","timestamp"}; all accepted
+  {
+    const home3 = path.join(work, 'f')
+    run(home3, ['init'])
+    const f = path.join(work, 'shapes.jsonl')
+    const shaped = input.slice(0, 480).map((l, i) => {
+      const e = JSON.parse(l)
+      if (i % 3 === 0) return JSON.stringify(e.value)
+      if (i % 3 === 1) return JSON.stringify({ key: e.key, value: e.value, timestamp: 1700000000000 + i })
+      return l
+    })
+    fs.writeFileSync(f, shaped.join('\n') + '\n')
+    const rr = run(home3, ['import', f])
+    const rep3 = parseReport(rr.stdout)
+    if (rr.status !== 0 || rep3.accepted !== shaped.length || rep3.rejected !== 0) {
+      fail('import of bare values and {key,value,timestamp} lines: exit ' + rr.status + ', accepted ' + rep3.accepted + ' of ' +
+        shaped.length + '; first rejects: ' + JSON.stringify(rep3.rejects.slice(0, 3)).slice(0, 400))
+    }
+  }
+
   r = run(home, ['import', path.join(gen, 'valid.jsonl')])
   const again = parseReport(r.stdout)
   if (r.status !== 0 || again.accepted !== 0 || again.already_had !== input.length || again.rejected !== 0) {
