@@ -1,10 +1,9 @@
 /* keys.c - ed25519 key pairs, SSB feed and message ids, the secret file.
  *
- * Base64 is libsodium's (sodium_base642bin / sodium_bin2base64, original
- * alphabet with padding).  libsodium's decoder tolerates non-zero unused
- * bits in the last character, which SSB ids must not have (ssb-ref checks
- * ids against is-canonical-base64's regular expression), so every decode
- * re-encodes the result and compares it with the input. */
+ * Encoding is libsodium's sodium_bin2base64 (original alphabet, padded).
+ * Decoding accepts only canonical text, as ssb-ref checks ids against
+ * is-canonical-base64's regular expression: exact length, '=' padding and
+ * zero unused bits in the last character. */
 #include "tide/keys.h"
 
 #include <sodium.h>
@@ -42,38 +41,161 @@ void tide_keys_wipe(tide_keypair *kp)
     sodium_memzero(kp->sk, sizeof kp->sk);
 }
 
+/* Value of a base64 character (standard alphabet), or 64 for any other
+ * byte. */
+static const uint8_t b64_value[256] = {
+#define X64 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64
+    X64,
+    X64,
+    /* ' ' .. '/' */ 64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    62,
+    64,
+    64,
+    64,
+    63,
+    /* '0' .. '?' */ 52,
+    53,
+    54,
+    55,
+    56,
+    57,
+    58,
+    59,
+    60,
+    61,
+    64,
+    64,
+    64,
+    64,
+    64,
+    64,
+    /* '@' .. 'O' */ 64,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    /* 'P' .. '_' */ 15,
+    16,
+    17,
+    18,
+    19,
+    20,
+    21,
+    22,
+    23,
+    24,
+    25,
+    64,
+    64,
+    64,
+    64,
+    64,
+    /* '`' .. 'o' */ 64,
+    26,
+    27,
+    28,
+    29,
+    30,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    38,
+    39,
+    40,
+    /* 'p' .. DEL */ 41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    47,
+    48,
+    49,
+    50,
+    51,
+    64,
+    64,
+    64,
+    64,
+    64,
+    X64,
+    X64,
+    X64,
+    X64,
+    X64,
+    X64,
+    X64,
+    X64,
+#undef X64
+};
+
+/* The decoder is table-driven rather than sodium_base642bin() plus a
+ * re-encoding check: ids are decoded for every message received, and
+ * this is several times faster while enforcing the same canonical form
+ * (exact length, '=' padding, zero unused bits; is-canonical-base64). */
 int tide_b64_decode_exact(uint8_t *out, size_t want, const char *s, size_t len)
 {
-  char check[132]; /* re-encoding buffer for small inputs (ids, keys, sigs) */
-  char *re = check;
-  size_t got = 0, enc_len;
-  const char *end = NULL;
-  int rc = TIDE_E_KEY_FORMAT;
+  const unsigned char *u = (const unsigned char *)s;
+  size_t full = want / 3, rest = want % 3, i;
+  uint32_t a, b, c, d;
 
-  enc_len = sodium_base64_ENCODED_LEN(want, sodium_base64_VARIANT_ORIGINAL);
-  /* The canonical text of `want` bytes has exactly enc_len - 1 chars. */
-  if (len != enc_len - 1)
-    return TIDE_E_KEY_FORMAT;
-  if (sodium_base642bin(out, want, s, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      got != want || end != s + len)
-    goto out;
-  if (enc_len > sizeof check) {
-    re = sodium_malloc(enc_len);
-    if (re == NULL) {
-      rc = TIDE_E_NOMEM;
-      goto out;
-    }
+  if (len != 4 * (full + (rest != 0)))
+    goto bad;
+  for (i = 0; i < full; i++, u += 4, out += 3) {
+    a = b64_value[u[0]];
+    b = b64_value[u[1]];
+    c = b64_value[u[2]];
+    d = b64_value[u[3]];
+    if ((a | b | c | d) & 64)
+      goto bad;
+    a = a << 18 | b << 12 | c << 6 | d;
+    out[0] = (uint8_t)(a >> 16);
+    out[1] = (uint8_t)(a >> 8);
+    out[2] = (uint8_t)a;
   }
-  sodium_bin2base64(re, enc_len, out, want, sodium_base64_VARIANT_ORIGINAL);
-  if (memcmp(re, s, len) != 0)
-    goto out;
-  rc = 0;
-out:
-  if (re != check)
-    sodium_free(re);
-  if (rc != 0)
-    sodium_memzero(out, want);
-  return rc;
+  if (rest == 1) { /* "xy==": y's low 4 bits unused */
+    a = b64_value[u[0]];
+    b = b64_value[u[1]];
+    if (((a | b) & 64) || (b & 15) != 0 || u[2] != '=' || u[3] != '=')
+      goto bad;
+    out[0] = (uint8_t)(a << 2 | b >> 4);
+  } else if (rest == 2) { /* "xyz=": z's low 2 bits unused */
+    a = b64_value[u[0]];
+    b = b64_value[u[1]];
+    c = b64_value[u[2]];
+    if (((a | b | c) & 64) || (c & 3) != 0 || u[3] != '=')
+      goto bad;
+    out[0] = (uint8_t)(a << 2 | b >> 4);
+    out[1] = (uint8_t)(b << 4 | c >> 2);
+  }
+  return 0;
+bad:
+  return TIDE_E_KEY_FORMAT;
 }
 
 int tide_b64_encode(tide_buf *out, const uint8_t *bin, size_t len)

@@ -9,6 +9,13 @@
  * the conversions on parsed JSON values (see docs/messages.md). */
 #include "tide/msg.h"
 
+#if defined(TIDE_HAVE_LIBCRYPTO)
+/* SHA256_Init/Update/Final: deprecated in OpenSSL 3 in favour of EVP, but
+ * the direct calls avoid EVP's per-call algorithm fetch. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+#endif
+
 #include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -507,6 +514,23 @@ static int find_signing_cut(tide_msg *m)
   return 0;
 }
 
+/* The message-id hash.  libsodium's SHA-256 is portable C; OpenSSL's
+ * libcrypto uses the CPU's SHA extensions where present, which is several
+ * times faster (bench/msg: the id hash is about half of tide_msg_parse()
+ * with libsodium).  Build with TIDE_HAVE_LIBCRYPTO and link libcrypto to
+ * use it; both give the same digest. */
+static void id_hash(uint8_t out[TIDE_HASH_BYTES], const void *p, size_t n)
+{
+#if defined(TIDE_HAVE_LIBCRYPTO)
+  SHA256_CTX c;
+  SHA256_Init(&c);
+  SHA256_Update(&c, p, n);
+  SHA256_Final(out, &c);
+#else
+  crypto_hash_sha256(out, (const unsigned char *)p, n);
+#endif
+}
+
 static int hash_text(tide_msg *m, int ascii)
 {
   tide_buf latin = TIDE_BUF_INIT;
@@ -514,13 +538,12 @@ static int hash_text(tide_msg *m, int ascii)
 
   if (ascii) {
     /* Buffer.from(s, 'binary') of ASCII is the text itself. */
-    crypto_hash_sha256(m->id, (const unsigned char *)m->text, m->text_len);
+    id_hash(m->id, m->text, m->text_len);
     return 0;
   }
   rc = tide_json_latin1(&latin, m->text, m->text_len);
   if (rc == 0)
-    crypto_hash_sha256(m->id, (const unsigned char *)(latin.data != NULL ? latin.data : ""),
-                       latin.len);
+    id_hash(m->id, latin.data != NULL ? latin.data : "", latin.len);
   tide_buf_free(&latin);
   return rc;
 }

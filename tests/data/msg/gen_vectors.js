@@ -5,6 +5,8 @@
 //
 // Run from the repository root after `npm install` in tests/js:
 //   node tests/data/msg/gen_vectors.js > tests/unit/msg_vectors.h
+// It also writes the long texts to tests/data/msg/vec_*.json and every
+// vector to tests/fuzz/corpus/msg/ (seeds of fuzz_msg).
 // The state passed to checkInvalid is {id, sequence} (that key order), the
 // shape tide_msg_validate() prints in its "expected sequence" reason.
 'use strict'
@@ -213,3 +215,10 @@ for (const c of cases) {
 }
 lines.push('};')
 process.stdout.write(lines.join('\n') + '\n')
+
+// Every vector is also a seed of the message fuzz target.
+const corpus = path.join(__dirname, '../../fuzz/corpus/msg')
+fs.mkdirSync(corpus, { recursive: true })
+for (const c of cases) {
+  fs.writeFileSync(path.join(corpus, 'vec_' + c.name.replace(/[^a-z0-9]+/gi, '_') + '.json'), c.text)
+}
