@@ -1,0 +1,18 @@
+/* bundle_file_int.h - helpers shared by bundle_file.c and usb.c. */
+#ifndef TIDE_BUNDLE_FILE_INT_H
+#define TIDE_BUNDLE_FILE_INT_H
+
+#include "tide/bundle_file.h"
+
+/* Writes data to path through a temporary file in the same directory
+ * (".tmp-<random>-<name>"), fsync, rename, fsync of the directory.
+ * TIDE_E_IO with the path and reason in err, TIDE_E_NOMEM. */
+int tide__bundle_write_atomic(const char *path, const void *data, size_t len, tide_error *err);
+
+/* tide_bundle_import_file() on an open descriptor (not closed here);
+ * name is used in messages. */
+int tide__bundle_import_fd(tide_store *s, const tide_keypair *me, int fd, const char *name,
+                           const tide_bundle_import_opts *o, tide_bundle_import_stats *stats,
+                           tide_error *err);
+
+#endif
