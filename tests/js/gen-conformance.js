@@ -453,6 +453,8 @@ addInvalid('content true', null, null, withContent(true))
     const c = exactSize(sf, null, 1700000000000, 8193, unit)
     addInvalid('oversized: 8193 units, padding ' + JSON.stringify(unit), null, null, validate.create(null, ik, null, c, 1700000000000))
   }
+  addInvalid('oversized: nested 100 deep', null, null, withContent({ type: 'deep', v: deep(100, 1) }))
+  addInvalid('oversized: nested 1000 deep', null, null, withContent({ type: 'deep', v: deep(1000, 1) }))
   const big = { type: 'big', text: 'x'.repeat(9000) }
   addInvalid('oversized: 9000+ units', null, null, signed({ previous: null, sequence: 1, author: ik.id, timestamp: 1, hash: 'sha256', content: big }))
 }
