@@ -18,6 +18,7 @@
 #include "tide/ingest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,8 @@ typedef struct feed {
   int forked;
   int64_t latest;
   uint8_t latest_id[TIDE_HASH_BYTES];
+  /* latest as the workers may read it (0 when !exists); see prepare_item */
+  _Atomic int64_t known;
   item *held; /* sorted by sequence */
   size_t nheld, capheld;
   struct feed *next_held; /* list of feeds with held messages */
@@ -76,7 +79,7 @@ typedef struct pool {
   int stop;
   pthread_t *threads;
   size_t nthreads;
-  const uint8_t *hmac;
+  struct tide_ingest *ing;
 } pool;
 
 struct tide_ingest {
@@ -93,7 +96,10 @@ struct tide_ingest {
   pool pool;
   int pool_started;
 
-  /* Feed table: open addressing on the public key. */
+  /* Feed table: open addressing on the public key.  Only the calling
+   * thread changes it, under the write lock; workers look up under the
+   * read lock. */
+  pthread_rwlock_t feeds_lock;
   feed **feeds;
   size_t nfeeds, capfeeds;
   feed *held_feeds;
@@ -141,8 +147,35 @@ static char *vformat(const char *fmt, va_list ap)
   return s;
 }
 
-/* Parses and checks the signature of one item (on a worker or inline). */
-static void prepare_item(item *it, const uint8_t *hmac)
+static feed *feed_find(const tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES]);
+
+/* 1 when the store already holds a message at m's sequence of m's feed,
+ * as far as the calling thread has told the workers.  Such a message is
+ * almost always ALREADY (re-imports, resumed imports after a crash), so
+ * its signature check is left to the calling thread, which verifies it
+ * only if it turns out to be needed (a fork candidate).  Skipping here
+ * never skips a check: an item left TIDE_MSG_SIG_UNCHECKED is verified by
+ * tide_msg_validate() whenever it is validated. */
+static int probably_stored(tide_ingest *ing, const tide_msg *m)
+{
+  uint8_t pk[TIDE_PK_BYTES];
+  int64_t seq = tide_msg_sequence(m), known = 0;
+  feed *f;
+
+  if (!tide_msg_author(m, pk) || seq <= 0)
+    return 0;
+  pthread_rwlock_rdlock(&ing->feeds_lock);
+  f = feed_find(ing, pk);
+  if (f != NULL)
+    known = atomic_load_explicit(&f->known, memory_order_relaxed);
+  pthread_rwlock_unlock(&ing->feeds_lock);
+  return seq <= known;
+}
+
+/* Parses one item and, on a worker, checks its signature.  Inline
+ * (on_worker == 0) the check is left to tide_msg_validate(), so that messages
+ * found ALREADY stored cost no signature check at all. */
+static void prepare_item(tide_ingest *ing, item *it, int on_worker)
 {
   tide_error e;
 
@@ -156,8 +189,9 @@ static void prepare_item(item *it, const uint8_t *hmac)
     free(it->json);
     it->json = NULL;
   }
-  if (it->msg != NULL && it->sig == TIDE_MSG_SIG_UNCHECKED)
-    it->sig = tide_msg_verify_signature(it->msg, hmac);
+  if (on_worker && it->msg != NULL && it->sig == TIDE_MSG_SIG_UNCHECKED &&
+      !probably_stored(ing, it->msg))
+    it->sig = tide_msg_verify_signature(it->msg, ing->has_hmac ? ing->hmac : NULL);
 }
 
 /* ---- Worker pool --------------------------------------------------------- */
@@ -181,7 +215,7 @@ static void *worker_main(void *arg)
     p->next = to;
     pthread_mutex_unlock(&p->mu);
     for (size_t i = from; i < to; i++)
-      prepare_item(&b->items[i], p->hmac);
+      prepare_item(p->ing, &b->items[i], 1);
     pthread_mutex_lock(&p->mu);
     p->finished += to - from;
     if (p->finished == b->n)
@@ -251,27 +285,43 @@ static int feeds_grow(tide_ingest *ing)
   return 0;
 }
 
-/* Finds or loads the feed's state; NULL on a storage error (*code). */
+static feed *feed_find(const tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES])
+{
+  size_t j;
+  feed *f;
+
+  if (ing->capfeeds == 0)
+    return NULL;
+  j = feed_hash(pk) & (ing->capfeeds - 1);
+  while ((f = ing->feeds[j]) != NULL) {
+    if (memcmp(f->pk, pk, TIDE_PK_BYTES) == 0)
+      return f;
+    j = (j + 1) & (ing->capfeeds - 1);
+  }
+  return NULL;
+}
+
+static void feed_set_latest(feed *f, int exists, int64_t seq, const uint8_t id[TIDE_HASH_BYTES])
+{
+  f->exists = exists;
+  f->latest = exists ? seq : 0;
+  if (exists)
+    memcpy(f->latest_id, id, TIDE_HASH_BYTES);
+  atomic_store_explicit(&f->known, f->latest, memory_order_relaxed);
+}
+
+/* Finds or loads the feed's state; NULL on a storage error (*code).
+ * Runs on the calling thread only. */
 static feed *feed_get(tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES], int *code,
                       tide_error *err)
 {
   size_t j;
-  feed *f;
+  feed *f = feed_find(ing, pk);
   tide_feed_state st;
   int forked = 0, r;
 
-  if (ing->capfeeds != 0) {
-    j = feed_hash(pk) & (ing->capfeeds - 1);
-    while ((f = ing->feeds[j]) != NULL) {
-      if (memcmp(f->pk, pk, TIDE_PK_BYTES) == 0)
-        return f;
-      j = (j + 1) & (ing->capfeeds - 1);
-    }
-  }
-  if ((ing->nfeeds + 1) * 2 > ing->capfeeds && feeds_grow(ing) != 0) {
-    *code = tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
-    return NULL;
-  }
+  if (f != NULL)
+    return f;
   f = calloc(1, sizeof *f);
   if (f == NULL) {
     *code = tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
@@ -280,13 +330,18 @@ static feed *feed_get(tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES], int *co
   memcpy(f->pk, pk, TIDE_PK_BYTES);
   r = tide_store_latest(ing->store, &st, &forked, pk, err);
   if (r == 0) {
-    f->exists = 1;
-    f->latest = st.sequence;
-    memcpy(f->latest_id, st.id, TIDE_HASH_BYTES);
+    feed_set_latest(f, 1, st.sequence, st.id);
     f->forked = forked;
   } else if (r != TIDE_E_NOTFOUND) {
     free(f);
     *code = r;
+    return NULL;
+  }
+  pthread_rwlock_wrlock(&ing->feeds_lock);
+  if ((ing->nfeeds + 1) * 2 > ing->capfeeds && feeds_grow(ing) != 0) {
+    pthread_rwlock_unlock(&ing->feeds_lock);
+    free(f);
+    *code = tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
     return NULL;
   }
   j = feed_hash(pk) & (ing->capfeeds - 1);
@@ -294,6 +349,7 @@ static feed *feed_get(tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES], int *co
     j = (j + 1) & (ing->capfeeds - 1);
   ing->feeds[j] = f;
   ing->nfeeds++;
+  pthread_rwlock_unlock(&ing->feeds_lock);
   return f;
 }
 
@@ -310,13 +366,10 @@ static int feeds_reload(tide_ingest *ing, tide_error *err)
       continue;
     r = tide_store_latest(ing->store, &st, &forked, f->pk, err);
     if (r == 0) {
-      f->exists = 1;
-      f->latest = st.sequence;
-      memcpy(f->latest_id, st.id, TIDE_HASH_BYTES);
+      feed_set_latest(f, 1, st.sequence, st.id);
       f->forked = forked;
     } else if (r == TIDE_E_NOTFOUND) {
-      f->exists = 0;
-      f->latest = 0;
+      feed_set_latest(f, 0, 0, NULL);
       f->forked = 0;
     } else {
       return r;
@@ -552,9 +605,7 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
     return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
   r = tide_store_append(ing->store, it->msg, ing->received_ms, &e);
   if (r == 0) {
-    f->exists = 1;
-    f->latest = seq;
-    memcpy(f->latest_id, tide_msg_id(it->msg), TIDE_HASH_BYTES);
+    feed_set_latest(f, 1, seq, tide_msg_id(it->msg));
     *advanced = f;
     return queue(ing, it, TIDE_INGEST_ACCEPTED, 0, NULL);
   }
@@ -667,6 +718,10 @@ int tide_ingest_new(tide_ingest **out, tide_store *store, const tide_ingest_opti
   }
   ing->received_ms = o.received_ms;
   ing->filling = &ing->b[0];
+  if (pthread_rwlock_init(&ing->feeds_lock, NULL) != 0) {
+    free(ing);
+    return TIDE_E_INTERNAL;
+  }
   ing->verifying = NULL;
 
   threads = o.threads;
@@ -678,9 +733,10 @@ int tide_ingest_new(tide_ingest **out, tide_store *store, const tide_ingest_opti
     pool *p = &ing->pool;
     size_t started = 0;
 
-    p->hmac = hmac_of(ing);
+    p->ing = ing;
     p->threads = calloc(threads, sizeof *p->threads);
     if (p->threads == NULL) {
+      pthread_rwlock_destroy(&ing->feeds_lock);
       free(ing);
       return TIDE_E_NOMEM;
     }
@@ -728,6 +784,7 @@ void tide_ingest_free(tide_ingest *ing)
     free(f);
   }
   free(ing->feeds);
+  pthread_rwlock_destroy(&ing->feeds_lock);
   discard_verdicts(ing);
   free(ing->out);
   sodium_memzero(ing->hmac, sizeof ing->hmac);
@@ -769,7 +826,7 @@ static int advance(tide_ingest *ing, tide_error *err)
     return 0;
   if (!ing->pool_started) {
     for (size_t i = 0; i < full->n; i++)
-      prepare_item(&full->items[i], hmac_of(ing));
+      prepare_item(ing, &full->items[i], 0);
     return process(ing, full, err);
   }
   if (prev != NULL)

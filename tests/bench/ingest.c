@@ -1,0 +1,294 @@
+/* ingest.c - benchmark of the ingest pipeline against raw signature
+ * verification and against the JavaScript reference (ssb-validate).
+ *
+ *     ingest [--messages N] [--feeds F] [--js PATH-TO-bench-validate.js]
+ *
+ * Generates N (default 20000) messages over F (default 100) feeds with
+ * varied content into a JSONL file in a temporary directory, then prints
+ * `name value unit` lines:
+ *   verify_per_s                 crypto_sign_verify_detached on the same
+ *                                messages' signed bytes, one thread
+ *   ingest_1t_per_s              parse + verify + validate + store into a
+ *                                SQLite file (WAL, synchronous=FULL), one
+ *                                thread (no worker pool)
+ *   ingest_all_per_s             same with one worker per online CPU
+ *   cores                        online CPUs
+ *   ingest_1t_vs_verify          ingest_1t / verify (target >= 0.90)
+ *   ingest_all_vs_verify_x_cores ingest_all / (verify * cores) (>= 0.85)
+ *   js_validate_per_s            ssb-validate append() on one thread, run by
+ *                                node in the same run
+ *   ingest_vs_js_validate        ingest_1t / js (target >= 2)
+ *   ingest_all_vs_js_validate    ingest_all / js
+ * Each timed phase runs on a fresh store; the best of 3 runs is kept
+ * (the machine is shared).  Exit status 1 when a phase fails (a message
+ * not accepted, node missing is reported as a skipped figure on stderr). */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msggen.h"
+#include "tide/common.h"
+#include "tide/ingest.h"
+#include "tide/store.h"
+
+#define RUNS 3
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct signed_msg {
+  uint8_t pk[TIDE_PK_BYTES];
+  uint8_t sig[TIDE_SIG_BYTES];
+  char *bytes;
+  size_t len;
+} signed_msg;
+
+/* Rebuilds what the author signed: the canonical text without
+ * "signature" (JSON.stringify(msg, null, 2)), and the raw signature. */
+static int extract_signed(signed_msg *out, const char *line, size_t len)
+{
+  tide_json_doc *doc = NULL, *copy = NULL;
+  tide_json *v, *sig;
+  tide_buf b = TIDE_BUF_INIT;
+  const char *s;
+  size_t sl;
+  int rc = -1;
+
+  if (tide_json_parse(&doc, line, len, NULL, NULL) != 0)
+    goto out;
+  copy = tide_json_doc_new();
+  v = copy != NULL ? tide_json_clone(copy, tide_json_root(doc)) : NULL;
+  if (v == NULL)
+    goto out;
+  sig = tide_json_object_getz(v, "signature");
+  s = tide_json_string(sig, &sl);
+  if (s == NULL || sl < 12 || memcmp(s + sl - 12, ".sig.ed25519", 12) != 0 ||
+      tide_b64_decode_exact(out->sig, TIDE_SIG_BYTES, s, sl - 12) != 0)
+    goto out;
+  s = tide_json_string(tide_json_object_getz(v, "author"), &sl);
+  if (s == NULL || tide_feed_id_parse(out->pk, s, sl) != 0)
+    goto out;
+  tide_json_object_remove(v, "signature", 9);
+  if (tide_json_write(&b, v, TIDE_JSON_PRETTY) != 0)
+    goto out;
+  out->bytes = tide_buf_steal(&b, &out->len);
+  rc = 0;
+out:
+  tide_buf_free(&b);
+  tide_json_doc_free(doc);
+  tide_json_doc_free(copy);
+  return rc;
+}
+
+typedef struct counts {
+  size_t accepted, other;
+  char first_reason[256];
+} counts;
+
+static void on_result(void *ctx, const tide_ingest_result *r)
+{
+  counts *c = ctx;
+  if (r->verdict == TIDE_INGEST_ACCEPTED) {
+    c->accepted++;
+  } else {
+    if (c->other++ == 0)
+      snprintf(c->first_reason, sizeof c->first_reason, "%s", r->reason);
+  }
+}
+
+static void remove_store(const char *path)
+{
+  char p[512];
+  unlink(path);
+  snprintf(p, sizeof p, "%s-wal", path);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", path);
+  unlink(p);
+}
+
+/* One timed import into a fresh store; returns messages per second or a
+ * negative value on failure. */
+static double ingest_rate(const char *store_path, char **lines, size_t *lens, size_t n,
+                          size_t threads)
+{
+  tide_store *st = NULL;
+  tide_ingest *ing = NULL;
+  tide_ingest_options o;
+  counts c;
+  tide_error e;
+  double t0, t1 = 0, rate = -1;
+
+  remove_store(store_path);
+  memset(&c, 0, sizeof c);
+  if (tide_store_open(&st, store_path, 0, &e) != 0) {
+    fprintf(stderr, "bench: %s\n", e.msg);
+    return -1;
+  }
+  memset(&o, 0, sizeof o);
+  o.threads = threads;
+  o.received_ms = 1;
+  t0 = now_s();
+  if (tide_ingest_new(&ing, st, &o, on_result, &c) != 0)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    if (tide_ingest_push(ing, i, lines[i], lens[i], &e) != 0) {
+      fprintf(stderr, "bench: %s\n", e.msg);
+      goto out;
+    }
+  }
+  if (tide_ingest_finish(ing, &e) != 0) {
+    fprintf(stderr, "bench: %s\n", e.msg);
+    goto out;
+  }
+  t1 = now_s();
+  if (c.accepted != n) {
+    fprintf(stderr, "bench: only %zu of %zu accepted (first problem: %s)\n", c.accepted, n,
+            c.first_reason);
+    goto out;
+  }
+  rate = (double)n / (t1 - t0);
+out:
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  remove_store(store_path);
+  return rate;
+}
+
+/* Runs node on the JS reference script; returns its rate or -1. */
+static double js_rate(const char *script, const char *jsonl)
+{
+  char cmd[2048];
+  char line[256];
+  double rate = -1;
+  FILE *p;
+
+  if (access(script, R_OK) != 0) {
+    fprintf(stderr, "bench: %s not found: js figures skipped\n", script);
+    return -1;
+  }
+  snprintf(cmd, sizeof cmd, "node '%s' '%s'", script, jsonl);
+  p = popen(cmd, "r");
+  if (p == NULL)
+    return -1;
+  while (fgets(line, sizeof line, p) != NULL) {
+    double v;
+    if (sscanf(line, "js_validate_per_s %lf", &v) == 1)
+      rate = v;
+  }
+  if (pclose(p) != 0)
+    rate = -1;
+  if (rate < 0)
+    fprintf(stderr, "bench: node %s failed: js figures skipped\n", script);
+  return rate;
+}
+
+int main(int argc, char **argv)
+{
+  size_t nmsg = 20000, nfeeds = 100, n, ok = 0;
+  const char *tmp = getenv("TMPDIR");
+  const char *src = getenv("TIDE_SOURCE_DIR");
+  char dir[256], jsonl[300], store[300], script[1024];
+  char *buf = NULL, **lines = NULL;
+  size_t *lens = NULL;
+  signed_msg *sm = NULL;
+  double verify = 0, one = 0, all = 0, js;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int rc = 1;
+
+  snprintf(script, sizeof script, "%s/tests/js/bench-validate.js", src != NULL ? src : ".");
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--messages") == 0)
+      nmsg = strtoul(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--feeds") == 0)
+      nfeeds = strtoul(argv[i + 1], NULL, 10);
+    else if (strcmp(argv[i], "--js") == 0)
+      snprintf(script, sizeof script, "%s", argv[i + 1]);
+  }
+  if (cores < 1)
+    cores = 1;
+  if (tide_init() != 0 || nmsg == 0 || nfeeds == 0)
+    return 1;
+  snprintf(dir, sizeof dir, "%s/tide-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  snprintf(jsonl, sizeof jsonl, "%s/messages.jsonl", dir);
+  snprintf(store, sizeof store, "%s/store.db", dir);
+  if (gen_write_jsonl(jsonl, nmsg, nfeeds, 42, NULL) != 0)
+    goto out;
+  n = gen_read_lines(jsonl, &buf, &lines, &lens);
+  while (n > 0 && lens[n - 1] == 0)
+    n--;
+  if (n != nmsg)
+    goto out;
+
+  /* Reference: raw libsodium verification of the same messages. */
+  sm = calloc(n, sizeof *sm);
+  if (sm == NULL)
+    goto out;
+  for (size_t i = 0; i < n; i++)
+    if (extract_signed(&sm[i], lines[i], lens[i]) != 0) {
+      fprintf(stderr, "bench: cannot extract the signature of line %zu\n", i);
+      goto out;
+    }
+  for (int r = 0; r < RUNS; r++) {
+    double t0 = now_s(), rate;
+    ok = 0;
+    for (size_t i = 0; i < n; i++)
+      ok += crypto_sign_verify_detached(sm[i].sig, (const unsigned char *)sm[i].bytes,
+                                        sm[i].len, sm[i].pk) == 0;
+    rate = (double)n / (now_s() - t0);
+    if (rate > verify)
+      verify = rate;
+  }
+  if (ok != n) {
+    fprintf(stderr, "bench: %zu of %zu signatures verify\n", ok, n);
+    goto out;
+  }
+  for (int r = 0; r < RUNS; r++) {
+    double a = ingest_rate(store, lines, lens, n, 1);
+    double b = ingest_rate(store, lines, lens, n, 0);
+    if (a < 0 || b < 0)
+      goto out;
+    if (a > one)
+      one = a;
+    if (b > all)
+      all = b;
+  }
+  js = js_rate(script, jsonl);
+
+  printf("messages %zu count\n", n);
+  printf("feeds %zu count\n", nfeeds);
+  printf("verify_per_s %.0f msg/s\n", verify);
+  printf("ingest_1t_per_s %.0f msg/s\n", one);
+  printf("ingest_all_per_s %.0f msg/s\n", all);
+  printf("cores %ld count\n", cores);
+  printf("ingest_1t_vs_verify %.3f ratio\n", one / verify);
+  printf("ingest_all_vs_verify_x_cores %.3f ratio\n", all / (verify * (double)cores));
+  if (js > 0) {
+    printf("js_validate_per_s %.0f msg/s\n", js);
+    printf("ingest_vs_js_validate %.2f ratio\n", one / js);
+    printf("ingest_all_vs_js_validate %.2f ratio\n", all / js);
+  }
+  rc = 0;
+out:
+  if (sm != NULL)
+    for (size_t i = 0; i < nmsg; i++)
+      free(sm[i].bytes);
+  free(sm);
+  free(buf);
+  free(lines);
+  free(lens);
+  remove_store(store);
+  unlink(jsonl);
+  rmdir(dir);
+  return rc;
+}
