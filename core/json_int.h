@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tide/json.h"
 
@@ -99,6 +100,46 @@ int tide__json_object_finish(tide_json_doc *doc, tide_json *obj, const tide__jso
 
 /* Parses a JSON number token that the grammar already accepted. */
 double tide__json_parse_number(const char *s, size_t len);
+
+/* Eight bytes at a time ("SWAR"): masks with the high bit set in each
+ * byte lane that matches.  Only the lowest flagged lane is exact (a borrow
+ * can flag lanes above a true match), which is all the scanners need:
+ * they stop at the first special byte.  Little-endian only; elsewhere the
+ * scanners go byte by byte. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
+    (defined(__GNUC__) || defined(__clang__))
+#define TIDE__JSON_SWAR  1
+#define TIDE__JSON_ONES  UINT64_C(0x0101010101010101)
+#define TIDE__JSON_HIGHS UINT64_C(0x8080808080808080)
+
+static inline uint64_t tide__json_load8(const unsigned char *p)
+{
+  uint64_t x;
+  memcpy(&x, p, 8);
+  return x;
+}
+
+/* Lanes equal to byte b. */
+static inline uint64_t tide__json_eq8(uint64_t x, unsigned b)
+{
+  x ^= TIDE__JSON_ONES * b;
+  return (x - TIDE__JSON_ONES) & ~x & TIDE__JSON_HIGHS;
+}
+
+/* Lanes below 0x20 (control characters). */
+static inline uint64_t tide__json_ctl8(uint64_t x)
+{
+  return (x - TIDE__JSON_ONES * 0x20) & ~x & TIDE__JSON_HIGHS;
+}
+
+/* Index of the lowest flagged lane of a non-zero mask. */
+static inline size_t tide__json_first8(uint64_t m)
+{
+  return (size_t)__builtin_ctzll(m) >> 3;
+}
+#else
+#define TIDE__JSON_SWAR 0
+#endif
 
 /* Length of the UTF-8 sequence at p[0..n), 0 when it is not valid.
  * With `wtf8`, surrogate code points (ED A0..BF xx) are accepted too. */

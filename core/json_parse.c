@@ -166,6 +166,19 @@ static int parse_string(parser *p, char **out, size_t *outlen)
   /* Pass 1: find the closing quote; check raw bytes and escape letters. */
   for (;;) {
     unsigned c;
+#if TIDE__JSON_SWAR
+    /* Skip plain ASCII eight bytes at a time. */
+    while (i + 8 <= n) {
+      uint64_t x = tide__json_load8(s + i);
+      uint64_t m = tide__json_ctl8(x) | tide__json_eq8(x, '"') | tide__json_eq8(x, '\\') |
+                   (x & TIDE__JSON_HIGHS);
+      if (m != 0) {
+        i += tide__json_first8(m);
+        break;
+      }
+      i += 8;
+    }
+#endif
     if (i >= n)
       return syntax(p, n, "unterminated string");
     c = s[i];

@@ -45,7 +45,29 @@ static int put_escaped(tide_buf *b, const unsigned char *s, size_t len)
       return rc;
     o = b->data + b->len;
     while (i < stop) {
-      unsigned c = s[i];
+      unsigned c;
+#if TIDE__JSON_SWAR
+      /* Copy bytes that need no escape eight at a time (non-ASCII UTF-8
+       * included; only 0xED may start a lone surrogate).  The reserve
+       * above leaves room for the whole last word. */
+      while (i + 8 <= stop) {
+        uint64_t x = tide__json_load8(s + i);
+        uint64_t m = tide__json_ctl8(x) | tide__json_eq8(x, '"') | tide__json_eq8(x, '\\') |
+                     tide__json_eq8(x, 0xED);
+        memcpy(o, s + i, 8);
+        if (m != 0) {
+          size_t k = tide__json_first8(m);
+          o += k;
+          i += k;
+          break;
+        }
+        o += 8;
+        i += 8;
+      }
+      if (i >= stop)
+        break;
+#endif
+      c = s[i];
       if (c < 0x80) {
         char e = esc_table[c];
         i++;
