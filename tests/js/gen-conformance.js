@@ -75,7 +75,12 @@ const stateOf = (msg) => ({ id: validate.id(msg), sequence: msg.sequence })
 // ssb-validate.create wants a feed state with a queue (flatState).
 const createState = (s) => (s ? { id: s.id, sequence: s.sequence, timestamp: 0, queue: [] } : null)
 
+// Verdicts are computed on the message as it travels (JSON text), which
+// differs from the object in memory for NaN, Infinity and undefined.
+const wireForm = (msg) => JSON.parse(JSON.stringify(msg))
+
 function verdict (state, hmacKey, msg) {
+  msg = wireForm(msg)
   const err = validate.checkInvalid(state, hmacKey, msg)
   return err ? { valid: false, error: err.message, fatal: !!err.fatal } : { valid: true, id: validate.id(msg) }
 }
@@ -322,7 +327,6 @@ for (const unit of ['a', '😀', '\u0001', '漢']) {
 addValid('type of 3 units', null, null, validate.create(null, hk, null, { type: 'abc' }, 6))
 addValid('type of 52 units', null, null, validate.create(null, hk, null, { type: '😀'.repeat(26) }, 6))
 
-fs.writeFileSync(path.join(outDir, 'valid-cases.jsonl'), validCases.map((c) => JSON.stringify(c)).join('\n') + '\n')
 
 // --------------------------------------------------- invalid cases
 
@@ -511,7 +515,57 @@ addInvalid('bad author: message id', null, null, withAuthor(s1.id))
   // a shape error wins over a bad key (checks happen before the key)
   addInvalid('bad hmac key and bad type', null, Buffer.alloc(31, 3).toString('base64'), withContent({ type: 'ab' }))
 }
+// Quirks of the reference, whichever way it decides them: loose equality
+// on "previous" and "sequence" against the state, ssb-ref's feed-id regex
+// (whose "." before the curve matches any character), the box regex
+// (whose ".*" stops at line terminators).
+{
+  const qk = keysFor('quirks')
+  const q1 = mk(qk, null, { type: 'post', text: 'quirk base' }, null)
+  const qs = stateOf(q1)
+  const b64 = qk.id.slice(1, 45)
+  const quirk = (kind, st, obj) => {
+    const msg = wireForm(signed(obj, qk))
+    let v
+    try {
+      v = verdict(st, null, msg)
+    } catch (e) {
+      return // the reference throws instead of judging: no verdict to compare
+    }
+    if (v.valid) addValid('quirk: ' + kind, st, null, msg)
+    else addInvalid('quirk: ' + kind, st, null, msg)
+  }
+  const next = (fields) => Object.assign({ previous: qs.id, sequence: 2, author: qk.id, timestamp: 2, hash: 'sha256', content: { type: 'post' } }, fields)
+  const first = (fields) => Object.assign({ previous: null, sequence: 1, author: qk.id, timestamp: 2, hash: 'sha256', content: { type: 'post' } }, fields)
+  quirk('previous as a one-element array', qs, next({ previous: [qs.id] }))
+  quirk('previous as a nested array', qs, next({ previous: [[qs.id]] }))
+  quirk('previous as an object', qs, next({ previous: { id: qs.id } }))
+  quirk('previous as an array of two', qs, next({ previous: [qs.id, qs.id] }))
+  quirk('previous false on a first message', null, first({ previous: false }))
+  quirk('sequence true', null, first({ sequence: true }))
+  quirk('sequence [2]', qs, next({ sequence: [2] }))
+  quirk('sequence " 2 "', qs, next({ sequence: ' 2 ' }))
+  quirk('sequence "0x2"', qs, next({ sequence: '0x2' }))
+  quirk('sequence 2.0000000000000001', qs, next({ sequence: 2.0000000000000001 }))
+  quirk('author with any character before ed25519', null, first({ author: '@' + b64 + 'Xed25519' }))
+  quirk('author .sha256', null, first({ author: '@' + b64 + '.sha256' }))
+  quirk('author with a trailing space', null, first({ author: qk.id + ' ' }))
+  quirk('author non-canonical base64', null, first({ author: '@' + b64.slice(0, 42) + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.indexOf(b64[42]) | 1] + '=.ed25519' }))
+  for (const box of ['.box', 'aGVsbG8=.boxfoo', 'aGVsbG8=.box.box', 'AAAA.box\u0000', 'AAA=.box', 'AA==.box', 'aGVsbG8=.box\u00e9',
+    'aGVsbG8=.box\n', 'aGVsbG8=.box\r', 'aGVsbG8=.box\u2028', 'aGVsbG8=.box\u2029', 'aGVsbG8=.box\u0085', 'aGVsbG8gd29ybGQ.box', 'AAAA.BOX',
+    ' aGVs.box', '====.box', 'AB==.box', 'x.box', 'AAAA\n.box']) {
+    quirk('content ' + JSON.stringify(box), null, first({ content: box }))
+  }
+  quirk('timestamp -0 on a first message', null, first({ timestamp: -0 }))
+  quirk('timestamp NaN (null on the wire)', null, first({ timestamp: NaN }))
+  quirk('timestamp Infinity (null on the wire) after seq 1', qs, next({ timestamp: Infinity }))
+  quirk('hash "sha256 "', null, first({ hash: 'sha256 ' }))
+  quirk('type with a lone surrogate pair (2 units)', null, first({ content: { type: '\ud800\udc00' } }))
+  quirk('type of three lone surrogates', null, first({ content: { type: '\ud800\ud800\ud800' } }))
+  quirk('type of 52 units with a combining mark', null, first({ content: { type: 'e\u0301'.repeat(26) } }))
+}
 if (kinds.size < 20) throw new Error('only ' + kinds.size + ' invalid kinds')
+fs.writeFileSync(path.join(outDir, 'valid-cases.jsonl'), validCases.map((c) => JSON.stringify(c)).join('\n') + '\n')
 fs.writeFileSync(path.join(outDir, 'invalid.jsonl'), invalid.map((c) => JSON.stringify(c)).join('\n') + '\n')
 
 // ------------------------------------------------ wire spellings
