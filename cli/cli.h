@@ -35,10 +35,10 @@
 
 #include "tide/buf.h"
 #include "tide/common.h"
+#include "tide/ingest.h"
 #include "tide/json.h"
 #include "tide/keys.h"
-
-struct tide_store;
+#include "tide/store.h"
 
 /* Process exit statuses. */
 #define TIDE_EXIT_OK 0
@@ -59,7 +59,7 @@ typedef struct tide_cli {
   int have_identity;    /* keys and feed_id are loaded */
   tide_keypair keys;    /* this node's key pair (wiped by _close) */
   char feed_id[TIDE_FEED_ID_LEN + 1]; /* "@...ed25519" of keys */
-  struct tide_store *store; /* open store, or NULL */
+  tide_store *store;    /* open store, or NULL */
 } tide_cli;
 
 /* A command of the dispatch table. */
@@ -216,6 +216,63 @@ int tide_cli_publish(tide_cli *cli, const tide_json *content, char id[TIDE_MSG_I
  * reproduces the same id.  TIDE_E_NOMEM, TIDE_E_JSON_* (text not JSON). */
 TIDE_WUR int tide_cli_export_line(tide_buf *out, const uint8_t id[TIDE_HASH_BYTES],
                                   const char *text, size_t len);
+
+/* --- Importing JSONL (cli/importer.c) --------------------------------------
+ *
+ * The engine of `tide import`: feed it lines (without their newline) in
+ * file order with their line numbers; it skips blank lines, unwraps
+ * {"key","value"[,"timestamp"]} lines (rejecting a key that differs from
+ * the computed id), rejects lines over 1 MiB, and passes the rest to an
+ * ingest session (tide/ingest.h).  It counts the verdicts and keeps one
+ * report per rejected line: its number and reason (ssb-validate's words;
+ * control characters replaced by '?', so each fits on one line; a fork is
+ * reported with a reason starting "fork").
+ *
+ *     tide_cli_importer im;
+ *     tide_cli_importer_init(&im, store, 0, now_ms);
+ *     for each line: tide_cli_importer_line(&im, n, text, len, &err);
+ *     tide_cli_importer_finish(&im, &err);   rejects sorted by line
+ *     ... im.accepted, im.already, im.rejected, im.rej[0..nrej) ...
+ *     tide_cli_importer_free(&im);
+ *
+ * The store is borrowed for the importer's life.  Not thread-safe. */
+
+typedef struct tide_cli_reject {
+  uint64_t line;
+  char *reason; /* heap, owned by the importer */
+} tide_cli_reject;
+
+typedef struct tide_cli_importer {
+  tide_ingest *ing;
+  tide_buf scratch;
+  uint64_t accepted, already, rejected, forks; /* forks are also in rejected */
+  tide_cli_reject *rej;
+  size_t nrej, caprej;
+  int oom; /* a report could not be recorded (the count is still right) */
+} tide_cli_importer;
+
+/* Starts an ingest session on store with `threads` verifying threads (0:
+ * all CPUs, 1: none, inline) and received time now_ms.  Returns 0 or
+ * tide_ingest_new()'s error; call tide_cli_importer_free() either way. */
+TIDE_WUR int tide_cli_importer_init(tide_cli_importer *im, tide_store *store, size_t threads,
+                                    int64_t now_ms);
+
+/* Sets the received time stored with messages from now on. */
+void tide_cli_importer_set_time(tide_cli_importer *im, int64_t now_ms);
+
+/* Handles one line (len bytes, no trailing newline needed).  Bad input is
+ * never an error: it is counted and reported.  Returns 0 or the ingest
+ * session's sticky storage error (TIDE_E_STORE, TIDE_E_NOMEM) in err. */
+TIDE_WUR int tide_cli_importer_line(tide_cli_importer *im, uint64_t lineno, const char *line,
+                                    size_t len, tide_error *err);
+
+/* Decides everything pushed, rejects lines still waiting for a gap, and
+ * sorts the reports by line.  Returns 0 or a sticky storage error. */
+TIDE_WUR int tide_cli_importer_finish(tide_cli_importer *im, tide_error *err);
+
+/* Stops the session (undecided lines are not stored) and frees the
+ * reports.  Safe after a failed init. */
+void tide_cli_importer_free(tide_cli_importer *im);
 
 /* --- Progress on stderr -------------------------------------------------- *
  * Shown only when stderr is a terminal and verbosity >= 0; redrawn at most
