@@ -40,6 +40,9 @@ struct tide_msg {
   int64_t seq;
 };
 
+/* Nesting accepted by tide_msg_parse() (see there). */
+#define MSG_MAX_DEPTH 1200
+
 /* Result of a JavaScript conversion that may throw. */
 #define JS_THROW 1
 
@@ -581,13 +584,18 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
   tide_msg *m;
   tide_buf text = TIDE_BUF_INIT;
   tide_json_type t;
+  /* Deeper than about 90 levels, the canonical text exceeds 8192 units
+   * anyway; up to MSG_MAX_DEPTH tide still parses and reports the size
+   * as ssb-validate does (the text grows with depth squared: ~6 MB at
+   * the limit).  V8 itself throws RangeError a few thousand levels down. */
+  tide_json_limits lim = {.max_depth = MSG_MAX_DEPTH, .max_bytes = 0};
   int rc;
 
   *out = NULL;
   m = calloc(1, sizeof *m);
   if (m == NULL)
     return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
-  rc = tide_json_parse(&m->doc, json, len, NULL, err);
+  rc = tide_json_parse(&m->doc, json, len, &lim, err);
   if (rc != 0)
     goto out;
   m->root = tide_json_root(m->doc);
@@ -1118,6 +1126,14 @@ int tide_msg_create(tide_msg **out_msg, const tide_keypair *kp, const tide_feed_
   rc = tide_msg_parse(&m, text.data, text.len, err);
   if (rc != 0)
     goto out;
+  /* ssb-validate create() checks the size before signing only; a message
+   * that the signature pushes over the limit is then refused by append()
+   * (ssb-db publish fails with this reason).  Refuse it here. */
+  if (m->utf16_len > TIDE_MSG_MAX_LENGTH) {
+    rc = fail(err, 0, "Encoded message must not be larger than 8192 bytes. Current size is %zu",
+              m->utf16_len);
+    goto out;
+  }
   if (m->text_len != text.len || memcmp(m->text, text.data, text.len) != 0) {
     rc = tide_error_set(err, TIDE_E_INTERNAL, 0, "canonical text changed on re-parse");
     goto out;
