@@ -180,8 +180,9 @@ int tide_cli_read_file(const tide_cli *cli, tide_buf *out, const char *path, siz
 
 /* Writes data to path atomically: a temporary file in the same directory
  * with the given mode, fsync, then rename (or link when exclusive, so an
- * existing file is never replaced), then fsync of the directory.  When
- * exclusive and path exists: TIDE_E_EXISTS.  TIDE_E_IO with errno kept. */
+ * existing file is never replaced; on a file system without hard links,
+ * check-then-rename), then fsync of the directory.  When exclusive and
+ * path exists: TIDE_E_EXISTS.  TIDE_E_IO with errno kept. */
 TIDE_WUR int tide_cli_write_file_atomic(const char *path, const void *data, size_t len,
                                         mode_t mode, int exclusive);
 

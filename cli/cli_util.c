@@ -321,12 +321,26 @@ int tide_cli_write_file_atomic(const char *path, const void *data, size_t len, m
   fd = -1;
   if (exclusive) {
     /* link() fails with EEXIST instead of replacing: never overwrite. */
-    if (link(tmp, path) != 0) {
-      if (errno == EEXIST)
+    if (link(tmp, path) == 0) {
+      (void)unlink(tmp);
+    } else if (errno == EEXIST) {
+      rc = TIDE_E_EXISTS;
+      goto fail;
+    } else if (errno == EPERM || errno == ENOTSUP || errno == EOPNOTSUPP || errno == ENOSYS) {
+      /* A file system without hard links (FAT on a USB stick): check,
+       * then rename.  Only a writer racing between the two could be
+       * replaced. */
+      struct stat st;
+      if (lstat(path, &st) == 0) {
         rc = TIDE_E_EXISTS;
+        errno = EEXIST;
+        goto fail;
+      }
+      if (rename(tmp, path) != 0)
+        goto fail;
+    } else {
       goto fail;
     }
-    (void)unlink(tmp);
   } else if (rename(tmp, path) != 0) {
     goto fail;
   }
