@@ -148,6 +148,50 @@ static int try_digits(double v, int p, char digits[24], int *e, int up)
   }
 }
 
+/* Fast path for values with at most 15 significant digits in the range
+ * where Clinger's method is exact (1e-8 <= v < 1e37): scale v to a 15-digit
+ * integer N in floating point, then check that N x 10^(e-14), computed
+ * with one correctly rounded operation on exact operands, is v again.
+ * The scaling may be off by one in the last place; that is harmless,
+ * because at most one 15-digit decimal can read back as a normal double
+ * (see the file comment), so an N that passes the check is that decimal.
+ * Returns 1 with the 15 digits and the exponent, or 0 (use the slow path). */
+static int fast15(double v, char digits[24], int *e_out)
+{
+  int e, p;
+  double scaled, back;
+  uint64_t nv;
+
+  if (v < 1e-8 || v >= 1e37)
+    return 0;
+  e = (int)floor(log10(v));
+  for (int tries = 0; tries < 2; tries++) {
+    p = 14 - e;
+    if (p < -22 || p > 22)
+      return 0;
+    scaled = p >= 0 ? v * pow10_exact[p] : v / pow10_exact[-p];
+    nv = (uint64_t)(scaled + 0.5);
+    if (nv >= UINT64_C(1000000000000000)) {
+      e++; /* log10 rounded up to the next power of ten */
+      continue;
+    }
+    if (nv < UINT64_C(100000000000000)) {
+      e--;
+      continue;
+    }
+    back = p >= 0 ? (double)nv / pow10_exact[p] : (double)nv * pow10_exact[-p];
+    if (back != v)
+      return 0;
+    for (int i = 14; i >= 0; i--) {
+      digits[i] = (char)('0' + nv % 10);
+      nv /= 10;
+    }
+    *e_out = e;
+    return 1;
+  }
+  return 0;
+}
+
 /* Shortest round-trip digits of v > 0 (finite), closest to v among the
  * shortest.  Returns the digit count; *n is the decimal point position
  * (v ~ 0.d1d2... x 10^n). */
@@ -156,7 +200,7 @@ static int shortest_digits(double v, char digits[24], int *n)
   int e = 0, k;
 
   if (v >= DBL_MIN) {
-    if (try_digits(v, 15, digits, &e, 0)) {
+    if (fast15(v, digits, &e) || try_digits(v, 15, digits, &e, 0)) {
       k = 15;
       while (k > 1 && digits[k - 1] == '0')
         k--;
