@@ -52,6 +52,21 @@ run 0 tide "$A" status
 expect_in "$T/out" "feeds:    0"
 expect_in "$T/out" "messages: 0"
 
+# Racing inits on a fresh home: exactly one wins, the secret is its key.
+R="$T/race"
+pids=()
+for n in 1 2 3 4; do
+  "$TIDE_BIN" --home "$R" init >"$T/init.$n" 2>&1 &
+  pids+=("$!")
+done
+wins=0
+for n in 1 2 3 4; do
+  if wait "${pids[$((n - 1))]}"; then wins=$((wins + 1)); winner="$(cat "$T/init.$n")"; fi
+done
+expect_eq "$wins" 1 "successful concurrent inits"
+run 0 tide "$R" whoami
+expect_eq "$(cat "$T/out")" "${winner:-none}" "the secret belongs to the winning init"
+
 # No command prints the secret key.
 run 0 tide "$A" publish --json '{"type":"post","text":"hello"}'
 priv="$(node -e 'console.log(require("ssb-keys").loadSync(process.argv[1]).private.slice(0,40))' "$A/secret")"
