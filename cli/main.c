@@ -30,6 +30,8 @@ static const tide_cli_command commands[] = {
     {"feeds", tide_cmd_feeds, "list the feeds in the store"},
     {"status", tide_cmd_status, "show identity, home and store summary"},
     /* Other modules register their commands below, one line each. */
+    {"bundle", tide_cmd_bundle, "export, import or inspect bundle files"},
+    {"usb", tide_cmd_usb, "sync with a USB stick folder (bundles as a mule)"},
     {NULL, NULL, NULL}};
 
 static const char usage_text[] =
