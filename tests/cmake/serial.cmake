@@ -1,0 +1,21 @@
+# Serial/radio transport: link model library (virtual-time tests, the radio
+# benchmark and the pty link simulator), the linksim tool, end-to-end tests.
+set(TIDE_LINKSIM_DIR ${PROJECT_SOURCE_DIR}/tests/tools/linksim)
+add_library(tide_linkmodel STATIC ${TIDE_LINKSIM_DIR}/linkmodel.c ${TIDE_LINKSIM_DIR}/vlink.c)
+target_include_directories(tide_linkmodel PUBLIC ${TIDE_LINKSIM_DIR})
+target_link_libraries(tide_linkmodel PUBLIC tide m)
+
+foreach(t test_link test_serial test_radio)
+  if(TARGET ${t})
+    target_link_libraries(${t} PRIVATE tide_linkmodel)
+  endif()
+endforeach()
+if(TARGET bench_radio)
+  target_link_libraries(bench_radio PRIVATE tide_linkmodel)
+endif()
+
+if(EXISTS ${TIDE_LINKSIM_DIR}/linksim.c)
+  add_executable(linksim ${TIDE_LINKSIM_DIR}/linksim.c)
+  target_link_libraries(linksim PRIVATE tide_linkmodel)
+  set_target_properties(linksim PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tools)
+endif()

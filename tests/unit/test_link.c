@@ -1,0 +1,526 @@
+/* test_link.c - the radio link layer in virtual time: framing, ARQ over a
+ * lossy/corrupting/duplicating link model, half-duplex turns, duty cycle,
+ * cable pull, peer restart, dead peer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "linkmodel.h"
+#include "tide/link.h"
+#include "tide_test.h"
+#include "vlink.h"
+
+/* ---- framing ---- */
+
+static void test_crc(void)
+{
+  CU_ASSERT_EQUAL(tide_link_crc32c((const uint8_t *)"123456789", 9), 0xE3069283u);
+  CU_ASSERT_EQUAL(tide_link_crc32c(NULL, 0), 0u);
+}
+
+static void cobs_roundtrip(const uint8_t *in, size_t n)
+{
+  uint8_t enc[2048], dec[2048];
+  size_t el, dl;
+  CU_ASSERT_EQUAL_FATAL(tide_link_cobs_encode(enc, sizeof enc, &el, in, n), 0);
+  CU_ASSERT(el <= n + n / 254 + 1);
+  for (size_t i = 0; i < el; i++)
+    CU_ASSERT_NOT_EQUAL(enc[i], 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_cobs_decode(dec, sizeof dec, &dl, enc, el), 0);
+  CU_ASSERT_EQUAL_FATAL(dl, n);
+  CU_ASSERT(memcmp(dec, in, n) == 0);
+}
+
+static void test_cobs(void)
+{
+  uint8_t b[1200] = {0};
+  uint64_t s = 1;
+  uint8_t bad1[] = {0x03, 0x11}; /* code runs past the end */
+  uint8_t bad2[] = {0x02, 0x00}; /* zero inside */
+  uint8_t out[8];
+  size_t ol;
+
+  cobs_roundtrip(b, 0);
+  memset(b, 0, sizeof b);
+  cobs_roundtrip(b, 1);
+  cobs_roundtrip(b, 300);
+  memset(b, 0x41, sizeof b);
+  cobs_roundtrip(b, 253);
+  cobs_roundtrip(b, 254);
+  cobs_roundtrip(b, 255);
+  cobs_roundtrip(b, 508);
+  cobs_roundtrip(b, 1200);
+  for (int r = 0; r < 200; r++) {
+    size_t n = (size_t)(r * 7 % 1200);
+    for (size_t i = 0; i < n; i++) {
+      s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+      b[i] = (uint8_t)((s >> 33) % 3 == 0 ? 0 : s >> 40);
+    }
+    cobs_roundtrip(b, n);
+  }
+  CU_ASSERT_EQUAL(tide_link_cobs_decode(out, sizeof out, &ol, bad1, sizeof bad1),
+                  TIDE_E_LINK_FRAME);
+  CU_ASSERT_EQUAL(tide_link_cobs_decode(out, sizeof out, &ol, bad2, sizeof bad2),
+                  TIDE_E_LINK_FRAME);
+  CU_ASSERT_EQUAL(tide_link_cobs_encode(out, 2, &ol, b, 4), TIDE_E_BUFSIZE);
+}
+
+static size_t mk_body(uint8_t *b, uint8_t h, const uint8_t *rest, size_t n)
+{
+  uint32_t c;
+  b[0] = h;
+  memcpy(b + 1, rest, n);
+  c = tide_link_crc32c(b, n + 1);
+  b[n + 1] = (uint8_t)c;
+  b[n + 2] = (uint8_t)(c >> 8);
+  b[n + 3] = (uint8_t)(c >> 16);
+  b[n + 4] = (uint8_t)(c >> 24);
+  return n + 5;
+}
+
+static void test_frame_parse(void)
+{
+  uint8_t b[64];
+  uint8_t data[] = {7, 3, 'h', 'i'};
+  uint8_t syn[] = {1, 2, 3, 4, 0, 0, 0, 0, 32, 0};
+  uint8_t synbad[] = {1, 2, 3, 4, 0, 0, 0, 0, 0, 0};
+  tide_link_frame f;
+  tide_error err;
+  size_t n;
+
+  n = mk_body(b, TIDE_LINK_T_DATA | TIDE_LINK_F_TURN, data, sizeof data);
+  CU_ASSERT_EQUAL_FATAL(tide_link_frame_parse(&f, b, n, &err), 0);
+  CU_ASSERT_EQUAL(f.type, TIDE_LINK_T_DATA);
+  CU_ASSERT_EQUAL(f.flags, TIDE_LINK_F_TURN);
+  CU_ASSERT_EQUAL(f.seq, 7);
+  CU_ASSERT_EQUAL(f.ack, 3);
+  CU_ASSERT_EQUAL(f.len, 2);
+  CU_ASSERT(memcmp(f.data, "hi", 2) == 0);
+  /* every single-bit error is caught */
+  for (size_t bit = 0; bit < n * 8; bit++) {
+    b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, NULL), TIDE_E_LINK_FRAME);
+    b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+  }
+  /* DATA without payload, reserved bits, too short, SYN layout */
+  n = mk_body(b, TIDE_LINK_T_DATA, data, 2);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  n = mk_body(b, 0x10 | TIDE_LINK_T_ACK, data, 1);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  CU_ASSERT(strstr(err.msg, "reserved") != NULL);
+  n = mk_body(b, 3, data, 1);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, 3, &err), TIDE_E_LINK_FRAME);
+  n = mk_body(b, TIDE_LINK_T_SYN, syn, sizeof syn);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), 0);
+  n = mk_body(b, TIDE_LINK_T_SYN, synbad, sizeof synbad);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  n = mk_body(b, TIDE_LINK_T_SYN, syn, sizeof syn - 1);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+}
+
+static void test_profiles(void)
+{
+  tide_link_profile p;
+  tide_error err;
+  const char *const *names = tide_link_profile_names();
+  int count = 0;
+
+  for (; *names; names++, count++) {
+    CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, *names), 0);
+    CU_ASSERT_EQUAL(tide_link_profile_check(&p, &err), 0);
+    CU_ASSERT(tide_link_payload_max(&p) > 0);
+    /* a full DATA frame fits one modem packet */
+    CU_ASSERT(tide_link_payload_max(&p) + 7 + (tide_link_payload_max(&p) + 7) / 254 + 2 <=
+              p.packet_bytes);
+  }
+  CU_ASSERT_EQUAL(count, 4);
+  CU_ASSERT_EQUAL(tide_link_profile_get(&p, "lora-e22"), 0);
+  CU_ASSERT_EQUAL(p.packet_bytes, 240);
+  CU_ASSERT_EQUAL(p.half_duplex, 1);
+  CU_ASSERT_EQUAL(p.duty_ppm, 100000u);
+  CU_ASSERT_EQUAL(tide_link_payload_max(&p), 231u);
+  CU_ASSERT_EQUAL(tide_link_profile_get(&p, "lora-e32"), 0);
+  CU_ASSERT_EQUAL(p.packet_bytes, 58);
+  CU_ASSERT_EQUAL(tide_link_payload_max(&p), 49u);
+  CU_ASSERT_EQUAL(tide_link_profile_get(&p, "nope"), TIDE_E_LINK_PROFILE);
+
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "baud", "19200", &err), 0);
+  CU_ASSERT_EQUAL(p.baud, 19200u);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "duty", "0.1", &err), 0);
+  CU_ASSERT_EQUAL(p.duty_ppm, 1000u);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "duty", "100%", &err), 0);
+  CU_ASSERT_EQUAL(p.duty_ppm, 1000000u);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "duplex", "full", &err), 0);
+  CU_ASSERT_EQUAL(p.half_duplex, 0);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "baud", "9600x", &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT(strstr(err.msg, "baud") != NULL);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "duty", "0", &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "duty", "101", &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "window", "128", &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "colour", "blue", &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT(strstr(err.msg, "colour") != NULL);
+  CU_ASSERT_EQUAL(tide_link_profile_set(&p, "rto-min", "99999", &err), 0);
+  CU_ASSERT_EQUAL(tide_link_profile_check(&p, &err), TIDE_E_LINK_PROFILE);
+}
+
+/* ---- stream transfer in virtual time ---- */
+
+typedef struct xfer {
+  uint8_t *src[2];
+  size_t len[2], sent[2];
+  uint8_t *dst[2];
+  size_t got[2];
+  int corrupt; /* a delivered byte differed */
+} xfer;
+
+static void xfer_init(xfer *x, size_t len0, size_t len1, uint64_t seed)
+{
+  memset(x, 0, sizeof *x);
+  x->len[0] = len0;
+  x->len[1] = len1;
+  for (int i = 0; i < 2; i++) {
+    x->src[i] = malloc(x->len[i] + 1);
+    x->dst[i] = malloc(x->len[1 - i] + 1);
+    for (size_t k = 0; k < x->len[i]; k++) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      /* compressible-ish bytes with zeros, like a real stream */
+      x->src[i][k] = (uint8_t)((seed >> 60) < 3 ? 0 : seed >> 33);
+    }
+  }
+}
+
+static void xfer_free(xfer *x)
+{
+  for (int i = 0; i < 2; i++) {
+    free(x->src[i]);
+    free(x->dst[i]);
+  }
+}
+
+static int xfer_pump(void *ctx, int side, tide_link *l, uint64_t now_ms)
+{
+  xfer *x = ctx;
+  uint8_t buf[4096];
+  size_t n, acc;
+  int rc;
+  (void)now_ms;
+  while ((n = tide_link_recv(l, buf, sizeof buf)) > 0) {
+    size_t want = x->len[1 - side];
+    if (x->got[side] + n > want) {
+      x->corrupt = 1;
+      return TIDE_E_INTERNAL;
+    }
+    if (memcmp(buf, x->src[1 - side] + x->got[side], n) != 0)
+      x->corrupt = 1;
+    memcpy(x->dst[side] + x->got[side], buf, n);
+    x->got[side] += n;
+  }
+  if (x->sent[side] < x->len[side]) {
+    rc = tide_link_send(l, x->src[side] + x->sent[side], x->len[side] - x->sent[side], 1, &acc);
+    if (rc != 0)
+      return rc;
+    x->sent[side] += acc;
+  }
+  return 0;
+}
+
+static int xfer_done(void *ctx)
+{
+  xfer *x = ctx;
+  return x->got[0] == x->len[1] && x->got[1] == x->len[0];
+}
+
+static linkmodel_params model_for(const tide_link_profile *p, double loss, double ber, double dup,
+                                  uint64_t seed)
+{
+  linkmodel_params mp;
+  memset(&mp, 0, sizeof mp);
+  mp.baud = p->baud;
+  mp.packet_bytes = p->packet_bytes;
+  mp.latency_us = (uint64_t)p->latency_ms * 1000u;
+  mp.loss = loss;
+  mp.ber = ber;
+  mp.dup = dup;
+  mp.half_duplex = p->half_duplex;
+  mp.seed = seed;
+  return mp;
+}
+
+static int run_xfer(const char *profile, size_t a, size_t b, double loss, double ber, double dup,
+                    uint64_t seed, tide_link_stats st[2], linkmodel_stats *ms)
+{
+  tide_link_profile p;
+  linkmodel_params mp;
+  vlink *v;
+  xfer x;
+  int rc, side;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, profile), 0);
+  mp = model_for(&p, loss, ber, dup, seed);
+  v = vlink_new(&p, &p, &mp, seed);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  xfer_init(&x, a, b, seed);
+  rc = vlink_run(v, xfer_pump, xfer_done, &x, 4ull * 3600 * 1000, &side);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_FALSE(x.corrupt);
+  CU_ASSERT_EQUAL(x.got[1], a);
+  CU_ASSERT_EQUAL(x.got[0], b);
+  CU_ASSERT(memcmp(x.dst[1], x.src[0], x.got[1]) == 0);
+  CU_ASSERT(memcmp(x.dst[0], x.src[1], x.got[0]) == 0);
+  if (st) {
+    tide_link_get_stats(vlink_link(v, 0), vlink_now(v), &st[0]);
+    tide_link_get_stats(vlink_link(v, 1), vlink_now(v), &st[1]);
+  }
+  if (ms)
+    linkmodel_get_stats(vlink_model(v), ms);
+  xfer_free(&x);
+  vlink_free(v);
+  return rc;
+}
+
+static void test_clean_all_profiles(void)
+{
+  const char *const *names = tide_link_profile_names();
+  for (; *names; names++) {
+    tide_link_stats st[2];
+    linkmodel_stats ms;
+    size_t n = strcmp(*names, "lora-e32") == 0 ? 6000 : 30000;
+    run_xfer(*names, n, n / 3, 0, 0, 0, 11, st, &ms);
+    CU_ASSERT_EQUAL(st[0].retransmits, 0);
+    CU_ASSERT_EQUAL(st[1].retransmits, 0);
+    CU_ASSERT_EQUAL(ms.collided[0] + ms.collided[1], 0); /* turns never overlap */
+    CU_ASSERT_EQUAL(st[0].rx_bad_frames + st[1].rx_bad_frames, 0);
+  }
+}
+
+static void test_lossy_e22(void)
+{
+  tide_link_stats st[2];
+  linkmodel_stats ms;
+  run_xfer("lora-e22", 60000, 40000, 0.10, 1e-5, 0, 5, st, &ms);
+  CU_ASSERT(ms.lost[0] + ms.lost[1] > 0);
+  CU_ASSERT(st[0].retransmits + st[1].retransmits > 0);
+}
+
+static void test_lossy_all(void)
+{
+  const char *const *names = tide_link_profile_names();
+  for (uint64_t seed = 1; seed <= 3; seed++)
+    for (names = tide_link_profile_names(); *names; names++)
+      run_xfer(*names, strcmp(*names, "lora-e32") == 0 ? 3000 : 12000, 5000, 0.2, 1e-5, 0.02, seed,
+               NULL, NULL);
+}
+
+/* Heavy bit errors: many frames arrive damaged; none is delivered. */
+static void test_corrupt_never_delivered(void)
+{
+  tide_link_stats st[2];
+  linkmodel_stats ms;
+  run_xfer("cable", 40000, 40000, 0, 2e-4, 0, 9, st, &ms);
+  CU_ASSERT(ms.corrupted[0] + ms.corrupted[1] > 20);
+  CU_ASSERT(st[0].rx_bad_frames + st[1].rx_bad_frames > 20);
+  run_xfer("lora-e32", 3000, 3000, 0, 5e-4, 0, 9, st, &ms);
+  CU_ASSERT(st[0].rx_bad_frames + st[1].rx_bad_frames > 5);
+}
+
+static void test_duplicates(void)
+{
+  tide_link_stats st[2];
+  linkmodel_stats ms;
+  run_xfer("rfd900", 30000, 30000, 0.05, 0, 0.3, 4, st, &ms);
+  CU_ASSERT(ms.duplicated[0] + ms.duplicated[1] > 10);
+  CU_ASSERT(st[0].rx_dup_frames + st[1].rx_dup_frames > 10);
+  run_xfer("lora-e22", 20000, 20000, 0.05, 0, 0.3, 4, st, &ms);
+  CU_ASSERT(st[0].rx_dup_frames + st[1].rx_dup_frames > 5);
+}
+
+/* No bytes carried for 30 simulated seconds in the middle of a transfer. */
+static void test_cable_pull(void)
+{
+  const char *profiles[] = {"lora-e22", "cable", "lora-e32"};
+  for (size_t k = 0; k < 3; k++) {
+    tide_link_profile p;
+    linkmodel_params mp;
+    vlink *v;
+    xfer x;
+    int rc, side;
+    size_t n = k == 2 ? 4000 : k == 1 ? 300000 : 40000;
+
+    CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, profiles[k]), 0);
+    mp = model_for(&p, 0.02, 0, 0, 3);
+    v = vlink_new(&p, &p, &mp, 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    linkmodel_outage(vlink_model(v), 2000000, 32000000); /* 2 s .. 32 s */
+    xfer_init(&x, n, n / 2, 3);
+    rc = vlink_run(v, xfer_pump, xfer_done, &x, 3600 * 1000, &side);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_FALSE(x.corrupt);
+    CU_ASSERT(memcmp(x.dst[1], x.src[0], n) == 0);
+    CU_ASSERT(vlink_now(v) > 32000);
+    xfer_free(&x);
+    vlink_free(v);
+  }
+}
+
+/* The sender never exceeds its duty-cycle budget in any window, reports
+ * the budget and the time it waited, and still delivers everything. */
+static void test_duty_cycle(void)
+{
+  tide_link_profile p;
+  linkmodel_params mp;
+  vlink *v;
+  xfer x;
+  int rc, side;
+  tide_link_stats st;
+  uint64_t budget_us;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "lora-e22"), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty", "1", NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty-window", "60000", NULL), 0);
+  budget_us = (uint64_t)p.duty_ppm * p.duty_window_ms / 1000u; /* 600 ms */
+  mp = model_for(&p, 0.05, 0, 0, 8);
+  v = vlink_new(&p, &p, &mp, 8);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  xfer_init(&x, 3000, 500, 8);
+  rc = vlink_run(v, xfer_pump, xfer_done, &x, 24ull * 3600 * 1000, &side);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_FALSE(x.corrupt);
+  for (int s = 0; s < 2; s++) {
+    size_t n;
+    const vlink_tx *log = vlink_txlog(v, s, &n);
+    size_t j = 0;
+    uint64_t sum = 0;
+    CU_ASSERT(n > 0);
+    /* sliding window over transmission start times */
+    for (size_t i = 0; i < n; i++) {
+      sum += tide_link_line_us(&p, log[i].bytes);
+      while (log[j].at_ms + p.duty_window_ms <= log[i].at_ms) {
+        sum -= tide_link_line_us(&p, log[j].bytes);
+        j++;
+      }
+      CU_ASSERT(sum <= budget_us);
+    }
+  }
+  tide_link_get_stats(vlink_link(v, 0), vlink_now(v), &st);
+  CU_ASSERT_EQUAL(st.duty_budget_ms, 600u);
+  CU_ASSERT(st.duty_wait_ms > 0);
+  /* 3000 bytes at ~0.6 s of air per minute cannot go in under 4 minutes */
+  CU_ASSERT(vlink_now(v) > 4 * 60 * 1000);
+  xfer_free(&x);
+  vlink_free(v);
+}
+
+static int both_ready(void *ctx)
+{
+  vlink *v = ctx;
+  return tide_link_ready(vlink_link(v, 0)) && tide_link_ready(vlink_link(v, 1));
+}
+
+/* A restarted peer is noticed: the other side reports a reset and the new
+ * link carries data again. */
+static void test_peer_restart(void)
+{
+  tide_link_profile p;
+  linkmodel_params mp;
+  vlink *v;
+  xfer x;
+  int rc, side;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "rfd900"), 0);
+  mp = model_for(&p, 0, 0, 0, 2);
+  v = vlink_new(&p, &p, &mp, 2);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  xfer_init(&x, 2000, 2000, 2);
+  rc = vlink_run(v, xfer_pump, xfer_done, &x, 600000, &side);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  xfer_free(&x);
+  CU_ASSERT_EQUAL(vlink_resets(v, 1), 0);
+  CU_ASSERT_EQUAL_FATAL(vlink_restart(v, 0, 99), 0);
+  /* The restarted side synchronises again; the other notices the reset
+   * (its queued stream is void: the layer above starts over). */
+  rc = vlink_run(v, NULL, both_ready, v, vlink_now(v) + 600000, &side);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  xfer_init(&x, 1000, 1000, 3);
+  rc = vlink_run(v, xfer_pump, xfer_done, &x, vlink_now(v) + 600000, &side);
+  if (rc != 0)
+    fprintf(stderr, "restart: rc %d side %d\n", rc, side);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_EQUAL(vlink_resets(v, 1), 1);
+  CU_ASSERT(memcmp(x.dst[1], x.src[0], 1000) == 0);
+  xfer_free(&x);
+  vlink_free(v);
+}
+
+/* Nobody answers: the initiator gives up after dead_ms with LINK_DEAD. */
+static void test_dead_peer(void)
+{
+  tide_link_profile p;
+  tide_link *l;
+  tide_link_config cfg = {1, 1, 0};
+  uint8_t out[TIDE_LINK_MAX_WIRE_BYTES];
+  size_t n, syns = 0;
+  uint64_t t = 0;
+  int rc = 0;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "lora-e22"), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_new(&l, &p, &cfg, 0, NULL), 0);
+  while (t < 10ull * p.dead_ms) {
+    rc = tide_link_output(l, t, out, sizeof out, &n);
+    if (rc != 0)
+      break;
+    if (n > 0)
+      syns++;
+    t = tide_link_next_wakeup(l, t);
+    if (t == UINT64_MAX)
+      break;
+  }
+  CU_ASSERT_EQUAL(rc, TIDE_E_LINK_DEAD);
+  CU_ASSERT(t >= p.dead_ms);
+  CU_ASSERT(syns >= 3); /* it retried, with backoff */
+  CU_ASSERT(syns < 40);
+  CU_ASSERT_STRING_EQUAL(tide_link_strerror(TIDE_E_LINK_DEAD), "no answer from the peer");
+  tide_link_free(l);
+}
+
+/* A listener with nobody talking stays quiet and never dies. */
+static void test_listener_quiet(void)
+{
+  tide_link_profile p;
+  tide_link *l;
+  tide_link_config cfg = {0, 1, 0};
+  uint8_t out[64];
+  size_t n;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "cable"), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_new(&l, &p, &cfg, 0, NULL), 0);
+  CU_ASSERT_EQUAL(tide_link_output(l, 1000000, out, sizeof out, &n), 0);
+  CU_ASSERT_EQUAL(n, 0);
+  CU_ASSERT_EQUAL(tide_link_next_wakeup(l, 1000000), UINT64_MAX);
+  tide_link_free(l);
+}
+
+static CU_TestInfo framing_tests[] = {
+    {"crc32c", test_crc},        {"cobs", test_cobs}, {"frame parse", test_frame_parse},
+    {"profiles", test_profiles}, CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo arq_tests[] = {
+    {"clean link, every profile", test_clean_all_profiles},
+    {"lora-e22 10% loss, BER 1e-5", test_lossy_e22},
+    {"20% loss, dup, every profile", test_lossy_all},
+    {"corrupted frames never delivered", test_corrupt_never_delivered},
+    {"duplicates suppressed", test_duplicates},
+    {"cable pull 30 s", test_cable_pull},
+    {"duty cycle respected", test_duty_cycle},
+    {"peer restart", test_peer_restart},
+    {"dead peer", test_dead_peer},
+    {"quiet listener", test_listener_quiet},
+    CU_TEST_INFO_NULL,
+};
+
+CU_SuiteInfo tide_test_suites[] = {
+    TIDE_SUITE("link framing", framing_tests),
+    TIDE_SUITE("link arq", arq_tests),
+    CU_SUITE_INFO_NULL,
+};

@@ -1,0 +1,1081 @@
+/* link.c - the sans-I/O link state machine: SYN exchange, selective-repeat
+ * ARQ, half-duplex turn-taking, duty-cycle ledger.  docs/radio.md is the
+ * specification; this comment only maps it onto the code.
+ *
+ * Sender: stream bytes wait in `sq` (sq[0] is stream offset sq_base); frames
+ * are cut from it lazily at transmission time and remembered in slot[seq]
+ * as (offset, length) so a retransmission resends the same bytes under the
+ * same sequence number.  Receiver: out-of-order payloads wait in `rbuf`
+ * (one payload_max slot per seq modulo the window) until the gap before
+ * them closes; in-order bytes go to `rq` for tide_link_recv().
+ *
+ * Time: the API speaks milliseconds; the line is paced in microseconds
+ * (a byte at 115200 baud takes 87 us) through tx_busy_us. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tide/link.h"
+
+enum { SLOT_FREE = 0, SLOT_INFLIGHT, SLOT_SACKED, SLOT_LOST };
+enum { TURN_HAVE = 0, TURN_PEER = 1 };
+#define DUTY_BUCKETS 60
+
+typedef struct txslot {
+  uint64_t off;       /* stream offset of the payload */
+  uint64_t tx_end_us; /* when its last transmission left the line */
+  uint16_t len;
+  uint8_t state;
+  uint8_t tries;
+} txslot;
+
+struct tide_link {
+  tide_link_profile p;
+  size_t pmax; /* DATA payload per frame */
+  uint64_t rng;
+  int initiator;
+  int dead;
+
+  /* SYN state */
+  uint32_t my_id, peer_id;
+  int peer_known;      /* we have the peer's id */
+  int peer_knows_us;   /* the peer has ours: DATA may flow */
+  int syn_owed;        /* send a SYN soon (reply or retry) */
+  uint64_t syn_due_ms; /* next SYN retry while not synchronised */
+  int pending_reset;   /* report TIDE_E_LINK_PEER_RESET from input */
+  unsigned peer_window;
+
+  /* line receive assembly */
+  uint8_t rx[TIDE_LINK_MAX_WIRE_BYTES];
+  size_t rx_len;
+  int rx_overflow;
+
+  /* send side */
+  uint8_t *sq;
+  size_t sq_len, sq_cap;
+  uint64_t sq_base, snd_cut, push_upto;
+  uint8_t snd_una, snd_nxt;
+  txslot slot[256];
+
+  /* receive side */
+  uint8_t rcv_next;
+  uint8_t rhave[256];
+  uint16_t rlen[256];
+  uint8_t *rbuf; /* 256 * pmax, indexed by seq */
+  uint8_t *rq;
+  size_t rq_off, rq_len, rq_cap;
+  int ack_owed; /* the peer sent DATA we have not acknowledged */
+  int ack_now;  /* acknowledge without waiting (gap, dup, TURN) */
+  unsigned rx_since_ack;
+  uint64_t ack_due_ms;
+
+  /* timing and turns */
+  uint64_t tx_busy_us;    /* when the line finishes what we wrote */
+  int tx_short;           /* the last frame did not fill a modem packet */
+  uint64_t last_rx_ms;    /* last byte from the line */
+  uint64_t last_valid_ms; /* last good frame from the peer */
+  int turn;
+  int in_burst;      /* frames sent in this turn */
+  int turn_open;     /* sent frames in this turn, none with TURN yet */
+  uint64_t now_ms;   /* latest time seen */
+  uint64_t quiet_ms; /* latest time with nothing outstanding */
+  int waiting;       /* we gave the turn and expect an answer */
+  int peer_idle;     /* the peer's last TURN said IDLE */
+  uint64_t turn_given_ms;
+  uint32_t jitter_ms;
+  unsigned rx_in_turn;    /* good frames since we handed over the turn */
+  unsigned tx_unanswered; /* frames sent since the last good frame */
+
+  /* RTT (Jacobson/Karels, Karn) in ms, scaled: srtt8 = 8*srtt, rttvar4 = 4*rttvar */
+  uint32_t srtt8, rttvar4, rto_ms;
+  int backoff;
+  uint64_t rto_due_ms; /* full duplex: oldest frame's timer */
+
+  /* duty-cycle ledger */
+  uint64_t duty_bucket_ms;
+  uint64_t duty_stamp[DUTY_BUCKETS + 1];
+  uint64_t duty_us[DUTY_BUCKETS + 1];
+  uint64_t duty_budget_us;
+  uint64_t duty_blocked_since;
+  uint32_t duty_jitter_ms; /* spreads the two sides' restarts after a wait */
+  uint64_t duty_resume_ms;
+  uint64_t dead_credit_ms; /* time held back by our own duty budget since the last good frame */
+
+  tide_link_stats st;
+};
+
+static int outstanding(const tide_link *l);
+
+/* When the next frame may be written.  Full packets go back to back (one
+ * packet of lead keeps the line busy); after a short frame the line must
+ * fall idle for four byte times first, so that a transparent-mode modem,
+ * which closes a packet after three idle byte times, ends its packet with
+ * our frame and frames and packets stay aligned. */
+static uint64_t line_free_us(const tide_link *l)
+{
+  uint64_t lead = tide_link_line_us(&l->p, l->p.packet_bytes);
+  if (l->tx_short)
+    return l->tx_busy_us + tide_link_line_us(&l->p, 4);
+  return l->tx_busy_us > lead ? l->tx_busy_us - lead : 0;
+}
+
+static uint32_t rnd(tide_link *l)
+{
+  /* xorshift64* */
+  l->rng ^= l->rng >> 12;
+  l->rng ^= l->rng << 25;
+  l->rng ^= l->rng >> 27;
+  return (uint32_t)((l->rng * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+static uint64_t ms_of_us_ceil(uint64_t us)
+{
+  return (us + 999) / 1000;
+}
+
+static uint32_t frame_ms(const tide_link *l)
+{
+  return (uint32_t)ms_of_us_ceil(tide_link_line_us(&l->p, l->p.packet_bytes));
+}
+
+/* Silence after which the other side's turn is taken to be over. */
+static uint32_t idle_ms(const tide_link *l)
+{
+  return 2 * frame_ms(l) + l->p.latency_ms / 2 + 20;
+}
+
+static uint32_t clamp_rto(const tide_link *l, uint64_t v)
+{
+  if (v < l->p.rto_min_ms)
+    v = l->p.rto_min_ms;
+  if (v > l->p.rto_max_ms)
+    v = l->p.rto_max_ms;
+  return (uint32_t)v;
+}
+
+static unsigned inflight(const tide_link *l)
+{
+  return (uint8_t)(l->snd_nxt - l->snd_una);
+}
+
+/* The window: the bandwidth-delay product in frames.  Half duplex sends a
+ * burst per turn, so the burst must amortise the turnaround: twelve times
+ * the product keeps the turnaround near a thirteenth of the cycle. */
+static unsigned window(const tide_link *l)
+{
+  uint64_t bytes_per_s = l->p.baud / 10u;
+  uint64_t rtt = l->srtt8 / 8u;
+  uint64_t w = (bytes_per_s * rtt / 1000u + l->pmax - 1) / l->pmax;
+  unsigned cap = l->p.window_max;
+  if (l->peer_window && l->peer_window < cap)
+    cap = l->peer_window;
+  w = l->p.half_duplex ? 12 * w : 2 * w + 1;
+  if (w < 2)
+    w = 2;
+  if (w > cap)
+    w = cap;
+  return (unsigned)w;
+}
+
+int tide_link_new(tide_link **out, const tide_link_profile *p, const tide_link_config *cfg,
+                  uint64_t now_ms, tide_error *err)
+{
+  tide_link *l;
+  int rc;
+  uint64_t srtt;
+
+  *out = NULL;
+  rc = tide_link_profile_check(p, err);
+  if (rc != 0)
+    return rc;
+  if (tide_link_payload_max(p) < 8)
+    return tide_error_set(err, TIDE_E_LINK_PROFILE, 0, "packet size leaves no payload");
+  l = calloc(1, sizeof *l);
+  if (l == NULL)
+    return TIDE_E_NOMEM;
+  l->p = *p;
+  l->pmax = tide_link_payload_max(p);
+  l->rbuf = malloc(256u * l->pmax);
+  if (l->rbuf == NULL) {
+    free(l);
+    return TIDE_E_NOMEM;
+  }
+  l->rng = cfg && cfg->seed ? cfg->seed : 0x9e3779b97f4a7c15ULL;
+  l->initiator = cfg ? cfg->initiator : 1;
+  l->my_id = cfg && cfg->link_id ? cfg->link_id : 0;
+  while (l->my_id == 0)
+    l->my_id = rnd(l);
+  l->turn = l->initiator ? TURN_HAVE : TURN_PEER;
+  l->syn_owed = l->initiator;
+  l->syn_due_ms = now_ms;
+  l->last_rx_ms = now_ms;
+  l->last_valid_ms = now_ms;
+  l->turn_given_ms = now_ms;
+  /* First RTT guess: latency both ways, an ACK, one packet of slack. */
+  srtt = 2u * p->latency_ms + ms_of_us_ceil(tide_link_line_us(p, 32)) +
+         ms_of_us_ceil(tide_link_line_us(p, p->packet_bytes));
+  l->srtt8 = (uint32_t)(srtt * 8);
+  l->rttvar4 = (uint32_t)(srtt * 2); /* rttvar = srtt/2 */
+  l->rto_ms = clamp_rto(l, srtt + 2 * srtt);
+  l->duty_bucket_ms = p->duty_window_ms / DUTY_BUCKETS;
+  if (l->duty_bucket_ms == 0)
+    l->duty_bucket_ms = 1;
+  l->duty_budget_us = (uint64_t)p->duty_ppm * p->duty_window_ms / 1000u;
+  for (size_t i = 0; i <= DUTY_BUCKETS; i++)
+    l->duty_stamp[i] = UINT64_MAX;
+  *out = l;
+  return 0;
+}
+
+void tide_link_free(tide_link *l)
+{
+  if (l == NULL)
+    return;
+  free(l->sq);
+  free(l->rq);
+  free(l->rbuf);
+  free(l);
+}
+
+/* ---- duty-cycle ledger ---- */
+
+static uint64_t duty_used_us(const tide_link *l, uint64_t now_ms)
+{
+  uint64_t cur = now_ms / l->duty_bucket_ms, sum = 0;
+  for (size_t i = 0; i <= DUTY_BUCKETS; i++)
+    if (l->duty_stamp[i] != UINT64_MAX && l->duty_stamp[i] + DUTY_BUCKETS >= cur)
+      sum += l->duty_us[i];
+  return sum;
+}
+
+/* When enough airtime leaves the window for `need_us` more. */
+static uint64_t duty_ready_ms(const tide_link *l, uint64_t now_ms, uint64_t need_us)
+{
+  uint64_t cur = now_ms / l->duty_bucket_ms;
+  uint64_t used = duty_used_us(l, now_ms);
+  uint64_t t = cur;
+
+  if (l->p.duty_ppm >= 1000000u || used + need_us <= l->duty_budget_us)
+    return now_ms;
+  /* Walk forward bucket by bucket until the expired ones free enough. */
+  while (used + need_us > l->duty_budget_us && t < cur + DUTY_BUCKETS + 2) {
+    t++;
+    for (size_t i = 0; i <= DUTY_BUCKETS; i++)
+      if (l->duty_stamp[i] != UINT64_MAX && l->duty_stamp[i] + DUTY_BUCKETS + 1 == t)
+        used -= l->duty_us[i];
+  }
+  return t * l->duty_bucket_ms;
+}
+
+static void duty_charge(tide_link *l, uint64_t now_ms, uint64_t us)
+{
+  uint64_t cur = now_ms / l->duty_bucket_ms;
+  size_t i = (size_t)(cur % (DUTY_BUCKETS + 1));
+  if (l->duty_stamp[i] != cur) {
+    l->duty_stamp[i] = cur;
+    l->duty_us[i] = 0;
+  }
+  l->duty_us[i] += us;
+}
+
+/* ---- receive side ---- */
+
+static int rq_append(tide_link *l, const uint8_t *p, size_t n)
+{
+  if (l->rq_off > 0 && l->rq_off == l->rq_len) {
+    l->rq_off = l->rq_len = 0;
+  }
+  if (l->rq_len + n > l->rq_cap) {
+    size_t live = l->rq_len - l->rq_off;
+    if (l->rq_off > 0) {
+      memmove(l->rq, l->rq + l->rq_off, live);
+      l->rq_off = 0;
+      l->rq_len = live;
+    }
+    if (l->rq_len + n > l->rq_cap) {
+      size_t cap = l->rq_cap ? l->rq_cap : 4096;
+      uint8_t *q;
+      while (cap < l->rq_len + n)
+        cap *= 2;
+      q = realloc(l->rq, cap);
+      if (q == NULL)
+        return TIDE_E_NOMEM;
+      l->rq = q;
+      l->rq_cap = cap;
+    }
+  }
+  memcpy(l->rq + l->rq_len, p, n);
+  l->rq_len += n;
+  return 0;
+}
+
+static void reset_stream_state(tide_link *l)
+{
+  l->sq_len = 0;
+  l->sq_base = l->snd_cut = l->push_upto = 0;
+  l->snd_una = l->snd_nxt = 0;
+  memset(l->slot, 0, sizeof l->slot);
+  l->rcv_next = 0;
+  memset(l->rhave, 0, sizeof l->rhave);
+  l->rq_off = l->rq_len = 0;
+  l->ack_owed = l->ack_now = 0;
+  l->rx_since_ack = 0;
+  l->backoff = 0;
+}
+
+static int on_data(tide_link *l, uint64_t now_ms, const tide_link_frame *f)
+{
+  uint8_t d = (uint8_t)(f->seq - l->rcv_next);
+  unsigned win = l->p.window_max;
+  int rc;
+
+  if (!l->ack_owed)
+    l->ack_due_ms = now_ms + 2u * frame_ms(l);
+  l->ack_owed = 1;
+  l->rx_since_ack++;
+  if (d >= win) {
+    /* Old (already delivered) or absurdly far ahead: a duplicate. */
+    l->st.rx_dup_frames++;
+    l->ack_now = 1;
+    return 0;
+  }
+  if (f->len > l->pmax) {
+    /* The peer's packet size is larger than ours: we cannot buffer it out
+     * of order, but in order it can be delivered directly. */
+    if (d != 0)
+      return 0;
+  }
+  if (l->rhave[f->seq]) {
+    l->st.rx_dup_frames++;
+    l->ack_now = 1;
+    return 0;
+  }
+  if (d != 0) {
+    memcpy(l->rbuf + (size_t)f->seq * l->pmax, f->data, f->len);
+    l->rlen[f->seq] = (uint16_t)f->len;
+    l->rhave[f->seq] = 1;
+    l->ack_now = 1; /* a gap: tell the sender at once (full duplex) */
+    return 0;
+  }
+  rc = rq_append(l, f->data, f->len);
+  if (rc != 0)
+    return rc;
+  l->st.payload_recv += f->len;
+  l->rcv_next++;
+  while (l->rhave[l->rcv_next]) {
+    uint8_t s = l->rcv_next;
+    rc = rq_append(l, l->rbuf + (size_t)s * l->pmax, l->rlen[s]);
+    if (rc != 0)
+      return rc;
+    l->st.payload_recv += l->rlen[s];
+    l->rhave[s] = 0;
+    l->rcv_next++;
+  }
+  return 0;
+}
+
+static void rtt_sample(tide_link *l, uint64_t sample_ms)
+{
+  int64_t err;
+  if (sample_ms > 600000)
+    return;
+  err = (int64_t)sample_ms * 8 - (int64_t)l->srtt8;
+  l->srtt8 = (uint32_t)((int64_t)l->srtt8 + err / 8);
+  if (err < 0)
+    err = -err;
+  err /= 2; /* |err| in units of rttvar4 (4*rttvar vs 8*srtt) */
+  l->rttvar4 = (uint32_t)((int64_t)l->rttvar4 + (err - (int64_t)l->rttvar4) / 4);
+  l->backoff = 0;
+  /* RFC 6298 plus the receiver's largest acknowledgement delay (two frame
+   * times) and one frame queued ahead of its ACK, as QUIC's max_ack_delay. */
+  l->rto_ms = clamp_rto(l, l->srtt8 / 8u + l->rttvar4 + 3u * frame_ms(l));
+}
+
+static void sq_trim(tide_link *l, uint64_t upto)
+{
+  size_t drop;
+  if (upto <= l->sq_base)
+    return;
+  drop = (size_t)(upto - l->sq_base);
+  if (drop > l->sq_len)
+    drop = l->sq_len;
+  memmove(l->sq, l->sq + drop, l->sq_len - drop);
+  l->sq_len -= drop;
+  l->sq_base += drop;
+}
+
+/* Cumulative ack `ack` and an optional SACK bitmap. */
+static void on_ack(tide_link *l, uint64_t now_ms, uint8_t ack, const uint8_t *bits, size_t nbits,
+                   int may_sample)
+{
+  unsigned n = (uint8_t)(ack - l->snd_una);
+  uint64_t newest_tx = 0, newest_acked_tx = 0;
+  int sample = 0;
+
+  if (n > inflight(l))
+    return; /* stale or bogus */
+  for (unsigned i = 0; i < n; i++) {
+    txslot *s = &l->slot[l->snd_una];
+    if (s->tx_end_us >= newest_tx) {
+      newest_tx = s->tx_end_us;
+      sample = s->tries == 1;
+    }
+    l->st.payload_sent += s->len;
+    s->state = SLOT_FREE;
+    l->snd_una++;
+  }
+  if (n > 0) {
+    newest_acked_tx = newest_tx;
+    if (sample && may_sample && newest_tx / 1000 <= now_ms)
+      rtt_sample(l, now_ms - newest_tx / 1000);
+    if (l->snd_una == l->snd_nxt)
+      sq_trim(l, l->snd_cut);
+    else
+      sq_trim(l, l->slot[l->snd_una].off);
+    l->backoff = 0;
+    l->rto_due_ms = 0;
+  }
+  for (size_t i = 0; i < nbits * 8; i++) {
+    uint8_t seq = (uint8_t)(ack + 1 + i);
+    if (!(bits[i / 8] & (1u << (i % 8))))
+      continue;
+    if ((uint8_t)(seq - l->snd_una) >= inflight(l))
+      break;
+    if (l->slot[seq].state != SLOT_SACKED) {
+      l->slot[seq].state = SLOT_SACKED;
+      if (l->slot[seq].tx_end_us > newest_acked_tx)
+        newest_acked_tx = l->slot[seq].tx_end_us;
+    }
+  }
+  /* The line keeps order: a frame sent before one that arrived is lost. */
+  if (!l->p.half_duplex && newest_acked_tx > 0) {
+    for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
+      if (l->slot[s].state == SLOT_INFLIGHT && l->slot[s].tx_end_us < newest_acked_tx)
+        l->slot[s].state = SLOT_LOST;
+  }
+}
+
+/* Half duplex: our turn begins again.  Everything we sent before handing
+ * over the turn that was not acknowledged is lost. */
+static void take_turn(tide_link *l, uint64_t now_ms, int timed_out)
+{
+  if (timed_out) {
+    l->backoff++;
+    l->rto_ms = clamp_rto(l, (uint64_t)l->rto_ms * 2);
+  }
+  for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
+    if (l->slot[s].state == SLOT_INFLIGHT && l->slot[s].tx_end_us / 1000 <= l->turn_given_ms)
+      l->slot[s].state = SLOT_LOST;
+  if (timed_out && !tide_link_ready(l) && (l->initiator || l->peer_known))
+    l->syn_owed = 1;
+  l->turn = TURN_HAVE;
+  l->in_burst = 0;
+  l->turn_open = 0;
+  l->waiting = 0;
+  (void)now_ms;
+}
+
+static void on_syn(tide_link *l, const tide_link_frame *f)
+{
+  const uint8_t *b = f->data;
+  uint32_t their =
+      (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+  uint32_t echo =
+      (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24;
+  int new_peer = !l->peer_known || their != l->peer_id;
+
+  if (their == 0)
+    return;
+  if (l->peer_known && their != l->peer_id) {
+    /* The peer restarted: its stream starts over, so must ours. */
+    reset_stream_state(l);
+    l->peer_knows_us = 0;
+    l->pending_reset = 1;
+    l->st.peer_resets++;
+  }
+  l->peer_id = their;
+  l->peer_known = 1;
+  l->peer_window = b[8];
+  if (echo == l->my_id)
+    l->peer_knows_us = 1;
+  if (new_peer || !(b[9] & 1u) || echo != l->my_id)
+    l->syn_owed = 1;
+}
+
+static int on_frame(tide_link *l, uint64_t now_ms, const uint8_t *wire, size_t n)
+{
+  uint8_t body[TIDE_LINK_MAX_BODY_BYTES];
+  size_t blen;
+  tide_link_frame f;
+  int rc;
+
+  if (n == 0)
+    return 0;
+  if (tide_link_cobs_decode(body, sizeof body, &blen, wire, n) != 0 ||
+      tide_link_frame_parse(&f, body, blen, NULL) != 0) {
+    l->st.rx_bad_frames++;
+    return 0;
+  }
+  l->st.rx_frames++;
+  l->last_valid_ms = now_ms;
+  l->tx_unanswered = 0;
+  l->dead_credit_ms = 0;
+  if (f.type == TIDE_LINK_T_SYN) {
+    on_syn(l, &f);
+  } else if (!l->peer_known) {
+    /* DATA/ACK from a peer we never synchronised with (we restarted). */
+    l->syn_owed = 1;
+  } else {
+    l->peer_knows_us = 1; /* it only sends DATA/ACK once it knows us */
+    if (f.type == TIDE_LINK_T_DATA) {
+      on_ack(l, now_ms, f.ack, NULL, 0, !l->p.half_duplex);
+      rc = on_data(l, now_ms, &f);
+      if (rc != 0)
+        return rc;
+    } else {
+      /* Half duplex: only the ACK that opens the peer's answer measures
+       * the round trip; later ones include the peer's own burst. */
+      on_ack(l, now_ms, f.ack, f.data, f.len,
+             !l->p.half_duplex || (l->turn == TURN_PEER && l->rx_in_turn == 0));
+    }
+  }
+  l->rx_in_turn++;
+  if (l->p.half_duplex && !(f.flags & TIDE_LINK_F_TURN) && l->turn == TURN_HAVE) {
+    /* The peer is in the middle of a transmission although we thought the
+     * turn was ours (both reclaimed it after a silence): let it finish. */
+    l->turn = TURN_PEER;
+    l->waiting = 0;
+    l->turn_given_ms = now_ms;
+    l->in_burst = 0;
+    l->turn_open = 0;
+  }
+  if (f.flags & TIDE_LINK_F_TURN) {
+    l->ack_now = 1;
+    if (l->p.half_duplex) {
+      l->peer_idle = (f.flags & TIDE_LINK_F_IDLE) != 0;
+      take_turn(l, now_ms, 0);
+      /* A busy peer handed over: answer even with nothing to say, so the
+       * turn comes back to it. */
+      if (!l->peer_idle)
+        l->ack_owed = 1;
+    }
+  }
+  return 0;
+}
+
+int tide_link_input(tide_link *l, uint64_t now_ms, const uint8_t *bytes, size_t len)
+{
+  int rc;
+
+  l->now_ms = now_ms;
+  if (len == 0)
+    return 0;
+  l->st.rx_bytes += len;
+  l->last_rx_ms = now_ms;
+  if (l->p.half_duplex && l->turn == TURN_PEER)
+    l->jitter_ms = rnd(l) % (idle_ms(l) / 2 + 1);
+  for (size_t i = 0; i < len; i++) {
+    if (bytes[i] != 0) {
+      if (l->rx_len < sizeof l->rx)
+        l->rx[l->rx_len++] = bytes[i];
+      else
+        l->rx_overflow = 1;
+      continue;
+    }
+    if (l->rx_overflow) {
+      l->st.rx_bad_frames++;
+    } else {
+      rc = on_frame(l, now_ms, l->rx, l->rx_len);
+      if (rc != 0)
+        return rc;
+    }
+    l->rx_len = 0;
+    l->rx_overflow = 0;
+  }
+  if (l->pending_reset) {
+    l->pending_reset = 0;
+    return TIDE_E_LINK_PEER_RESET;
+  }
+  return 0;
+}
+
+/* ---- send side ---- */
+
+int tide_link_send(tide_link *l, const uint8_t *data, size_t len, int push, size_t *accepted)
+{
+  size_t room = tide_link_send_room(l);
+  size_t n = len < room ? len : room;
+
+  *accepted = 0;
+  if (!outstanding(l))
+    l->quiet_ms = l->now_ms; /* the dead timer starts with new work */
+  if (l->sq_len + n > l->sq_cap) {
+    size_t cap = l->sq_cap ? l->sq_cap : 4096;
+    uint8_t *q;
+    while (cap < l->sq_len + n)
+      cap *= 2;
+    q = realloc(l->sq, cap);
+    if (q == NULL)
+      return TIDE_E_NOMEM;
+    l->sq = q;
+    l->sq_cap = cap;
+  }
+  if (n > 0)
+    memcpy(l->sq + l->sq_len, data, n);
+  l->sq_len += n;
+  if (push && n == len)
+    l->push_upto = l->sq_base + l->sq_len;
+  *accepted = n;
+  return 0;
+}
+
+size_t tide_link_send_room(const tide_link *l)
+{
+  size_t cap = 2u * window(l) * l->pmax;
+  size_t unsent = (size_t)(l->sq_base + l->sq_len - l->snd_cut);
+  if (!(l->peer_known && l->peer_knows_us))
+    cap = l->pmax; /* not synchronised yet: take a little */
+  return unsent >= cap ? 0 : cap - unsent;
+}
+
+size_t tide_link_recv(tide_link *l, uint8_t *out, size_t cap)
+{
+  size_t n = l->rq_len - l->rq_off;
+  if (n > cap)
+    n = cap;
+  if (n == 0)
+    return 0;
+  memcpy(out, l->rq + l->rq_off, n);
+  l->rq_off += n;
+  if (l->rq_off == l->rq_len)
+    l->rq_off = l->rq_len = 0;
+  return n;
+}
+
+int tide_link_ready(const tide_link *l)
+{
+  return l->peer_known && l->peer_knows_us;
+}
+
+int tide_link_drained(const tide_link *l)
+{
+  return l->snd_una == l->snd_nxt && l->snd_cut == l->sq_base + l->sq_len;
+}
+
+static int have_lost(const tide_link *l)
+{
+  for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
+    if (l->slot[s].state == SLOT_LOST)
+      return 1;
+  return 0;
+}
+
+static size_t new_data_len(const tide_link *l)
+{
+  uint64_t unsent = l->sq_base + l->sq_len - l->snd_cut;
+  if (!tide_link_ready(l) || inflight(l) >= window(l))
+    return 0;
+  if (unsent >= l->pmax)
+    return l->pmax;
+  if (unsent > 0 && l->push_upto > l->snd_cut)
+    return (size_t)unsent;
+  return 0;
+}
+
+/* Anything that wants the line (ignoring turn, pacing, duty)? */
+static int want_tx(const tide_link *l)
+{
+  return l->syn_owed || l->ack_owed || l->turn_open || have_lost(l) || new_data_len(l) > 0;
+}
+
+static uint64_t retake_at(const tide_link *l)
+{
+  if (l->last_rx_ms > l->turn_given_ms)
+    return l->last_rx_ms + idle_ms(l) + l->jitter_ms;
+  if (l->waiting) {
+    /* Never before the peer could have taken the turn by silence after
+     * losing our last frame and its answer could have arrived. */
+    uint64_t floor_ms = idle_ms(l) * 3u / 2u + 2u * l->p.latency_ms + frame_ms(l);
+    uint64_t w = l->rto_ms > floor_ms ? l->rto_ms : floor_ms;
+    return l->turn_given_ms + w + l->jitter_ms;
+  }
+  return l->turn_given_ms + idle_ms(l) + l->jitter_ms;
+}
+
+static int outstanding(const tide_link *l)
+{
+  return inflight(l) > 0 || (l->initiator && !tide_link_ready(l)) ||
+         (tide_link_ready(l) && new_data_len(l) > 0);
+}
+
+/* The frame the link would send next, decided without side effects. */
+typedef struct pick {
+  int type;         /* -1: nothing */
+  uint8_t seq;      /* DATA */
+  size_t dlen;      /* DATA payload */
+  int retx;         /* DATA: a retransmission */
+  uint64_t need_us; /* airtime the duty budget must allow */
+} pick;
+
+static size_t ack_len(const tide_link *l)
+{
+  size_t nb = 0;
+  for (unsigned i = 0; i + 1 < l->p.window_max && i < 8 * TIDE_LINK_MAX_SACK_BYTES; i++)
+    if (l->rhave[(uint8_t)(l->rcv_next + 1 + i)])
+      nb = i / 8 + 1;
+  return 2 + nb;
+}
+
+static uint64_t wire_us(const tide_link *l, size_t body_wo_crc)
+{
+  size_t b = body_wo_crc + TIDE_LINK_CRC_BYTES;
+  return tide_link_line_us(&l->p, b + b / 254 + 2);
+}
+
+static int ack_due(const tide_link *l, uint64_t now_ms)
+{
+  if (!l->ack_owed)
+    return 0;
+  return l->ack_now || l->rx_since_ack >= (window(l) + 1) / 2 || now_ms >= l->ack_due_ms;
+}
+
+static pick choose(const tide_link *l, uint64_t now_ms)
+{
+  pick k = {-1, 0, 0, 0, 0};
+  uint64_t reserve = l->p.half_duplex ? wire_us(l, 2 + TIDE_LINK_MAX_SACK_BYTES) : 0;
+
+  if (l->syn_owed) {
+    k.type = TIDE_LINK_T_SYN;
+    k.need_us = wire_us(l, 11);
+    return k;
+  }
+  if (l->p.half_duplex ? (l->ack_owed && l->in_burst == 0) : ack_due(l, now_ms)) {
+    k.type = TIDE_LINK_T_ACK;
+    k.need_us = wire_us(l, ack_len(l));
+    return k;
+  }
+  for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
+    if (l->slot[s].state == SLOT_LOST) {
+      k.type = TIDE_LINK_T_DATA;
+      k.seq = s;
+      k.dlen = l->slot[s].len;
+      k.retx = 1;
+      break;
+    }
+  if (k.type < 0 && (k.dlen = new_data_len(l)) > 0) {
+    k.type = TIDE_LINK_T_DATA;
+    k.seq = l->snd_nxt;
+  }
+  if (k.type == TIDE_LINK_T_DATA) {
+    k.need_us = wire_us(l, 3 + k.dlen) + reserve;
+    /* Half duplex, budget spent mid-turn: close the turn with an ACK,
+     * which the reserve pays for. */
+    if (l->p.half_duplex && l->turn_open && duty_ready_ms(l, now_ms, k.need_us) > now_ms) {
+      k.type = TIDE_LINK_T_ACK;
+      k.need_us = wire_us(l, ack_len(l));
+    }
+    return k;
+  }
+  if (l->p.half_duplex && (l->ack_owed || l->turn_open)) {
+    k.type = TIDE_LINK_T_ACK; /* closes the turn */
+    k.need_us = wire_us(l, ack_len(l));
+  }
+  return k;
+}
+
+/* Runs the timers: dead peer, turn retake, retransmission timeout, SYN
+ * retry.  Returns TIDE_E_LINK_DEAD once the peer is given up. */
+static int run_timers(tide_link *l, uint64_t now_ms)
+{
+  l->now_ms = now_ms;
+  if (l->dead)
+    return TIDE_E_LINK_DEAD;
+  if (!outstanding(l))
+    l->quiet_ms = now_ms;
+  /* Dead: work outstanding, nothing good heard for dead_ms, and we did
+   * ask (three frames since) - a sender held back by its own duty budget
+   * has not given the peer a chance to answer. */
+  if (outstanding(l) && l->tx_unanswered >= 3 && !l->duty_blocked_since &&
+      now_ms >= (l->last_valid_ms > l->quiet_ms ? l->last_valid_ms : l->quiet_ms) + l->p.dead_ms +
+                    l->dead_credit_ms) {
+    l->dead = 1;
+    return TIDE_E_LINK_DEAD;
+  }
+  if (l->p.half_duplex) {
+    if (l->turn == TURN_PEER && (want_tx(l) || l->waiting || inflight(l) > 0) &&
+        now_ms >= retake_at(l))
+      take_turn(l, now_ms, l->waiting && l->last_rx_ms <= l->turn_given_ms);
+  } else if (inflight(l) > 0) {
+    /* Full duplex: the oldest unacknowledged frame's retransmission timer. */
+    txslot *s = &l->slot[l->snd_una];
+    if (s->state == SLOT_INFLIGHT && now_ms >= ms_of_us_ceil(s->tx_end_us) + l->rto_ms) {
+      s->state = SLOT_LOST;
+      l->backoff++;
+      l->rto_ms = clamp_rto(l, (uint64_t)l->rto_ms * 2);
+    }
+  }
+  if (!tide_link_ready(l) && l->initiator && now_ms >= l->syn_due_ms &&
+      (!l->p.half_duplex || l->turn == TURN_HAVE))
+    l->syn_owed = 1;
+  return 0;
+}
+
+static int encode(uint8_t *out, size_t cap, size_t *out_len, uint8_t *body, size_t m)
+{
+  uint32_t crc = tide_link_crc32c(body, m);
+  size_t n;
+  int rc;
+  body[m++] = (uint8_t)crc;
+  body[m++] = (uint8_t)(crc >> 8);
+  body[m++] = (uint8_t)(crc >> 16);
+  body[m++] = (uint8_t)(crc >> 24);
+  if (cap < 1)
+    return TIDE_E_BUFSIZE;
+  rc = tide_link_cobs_encode(out, cap - 1, &n, body, m);
+  if (rc != 0)
+    return rc;
+  out[n++] = 0;
+  *out_len = n;
+  return 0;
+}
+
+static void put32(uint8_t *b, uint32_t v)
+{
+  b[0] = (uint8_t)v;
+  b[1] = (uint8_t)(v >> 8);
+  b[2] = (uint8_t)(v >> 16);
+  b[3] = (uint8_t)(v >> 24);
+}
+
+static int rx_gap(const tide_link *l)
+{
+  for (unsigned i = 1; i < l->p.window_max; i++)
+    if (l->rhave[(uint8_t)(l->rcv_next + i)])
+      return 1;
+  return 0;
+}
+
+int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
+{
+  uint8_t body[TIDE_LINK_MAX_BODY_BYTES + 8];
+  uint64_t now_us = now_ms * 1000u;
+  size_t m;
+  int rc, last, idle;
+  unsigned flags;
+  pick k;
+
+  *out_len = 0;
+  rc = run_timers(l, now_ms);
+  if (rc != 0)
+    return rc;
+  if (line_free_us(l) > now_us)
+    return 0;
+  if (l->p.half_duplex && l->turn != TURN_HAVE)
+    return 0;
+  k = choose(l, now_ms);
+  if (k.type < 0)
+    return 0;
+  {
+    uint64_t ready = duty_ready_ms(l, now_ms, k.need_us);
+    if (ready > now_ms || (l->duty_blocked_since && now_ms < l->duty_resume_ms)) {
+      if (l->duty_blocked_since == 0) {
+        l->duty_blocked_since = now_ms + 1;
+        l->duty_jitter_ms = rnd(l) % (idle_ms(l) + 1);
+      }
+      if (ready > now_ms)
+        l->duty_resume_ms = ready + l->duty_jitter_ms;
+      return 0;
+    }
+  }
+  if (l->duty_blocked_since) {
+    l->st.duty_wait_ms += now_ms - (l->duty_blocked_since - 1);
+    l->dead_credit_ms += now_ms - (l->duty_blocked_since - 1);
+    l->duty_blocked_since = 0;
+  }
+
+  switch (k.type) {
+  case TIDE_LINK_T_SYN:
+    put32(body + 1, l->my_id);
+    put32(body + 5, l->peer_known ? l->peer_id : 0);
+    body[9] = (uint8_t)l->p.window_max;
+    body[10] = (uint8_t)(l->peer_knows_us ? 1 : 0);
+    m = 11;
+    break;
+  case TIDE_LINK_T_ACK:
+    body[1] = l->rcv_next;
+    memset(body + 2, 0, TIDE_LINK_MAX_SACK_BYTES);
+    m = ack_len(l);
+    for (unsigned i = 0; i < (m - 2) * 8; i++)
+      if (l->rhave[(uint8_t)(l->rcv_next + 1 + i)])
+        body[2 + i / 8] |= (uint8_t)(1u << (i % 8));
+    break;
+  default:
+    body[1] = k.seq;
+    body[2] = l->rcv_next;
+    if (k.retx)
+      memcpy(body + 3, l->sq + (l->slot[k.seq].off - l->sq_base), k.dlen);
+    else
+      memcpy(body + 3, l->sq + (l->snd_cut - l->sq_base), k.dlen);
+    m = 3 + k.dlen;
+    break;
+  }
+
+  /* Is this the last frame of the transmission?  Look at what would remain
+   * once it is sent. */
+  {
+    uint64_t unsent = l->sq_base + l->sq_len - l->snd_cut;
+    int more = 0;
+    if (k.type == TIDE_LINK_T_DATA && !k.retx)
+      unsent -= k.dlen;
+    if (k.type == TIDE_LINK_T_SYN) {
+      more = 0;
+    } else {
+      for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
+        if (l->slot[s].state == SLOT_LOST && !(k.type == TIDE_LINK_T_DATA && s == k.seq)) {
+          more = 1;
+          break;
+        }
+      if (!more && tide_link_ready(l)) {
+        unsigned infl = inflight(l) + (k.type == TIDE_LINK_T_DATA && !k.retx ? 1u : 0u);
+        uint64_t cut = l->snd_cut + (k.type == TIDE_LINK_T_DATA && !k.retx ? k.dlen : 0);
+        more = infl < window(l) && (unsent >= l->pmax || (unsent > 0 && l->push_upto > cut));
+      }
+      /* Half duplex: a DATA frame keeps the turn only if the budget allows
+       * another frame after it. */
+      if (more && l->p.half_duplex &&
+          duty_ready_ms(l, now_ms, k.need_us + wire_us(l, 3 + l->pmax)) > now_ms)
+        more = 0;
+    }
+    last = !more;
+    idle = unsent == 0 && last;
+  }
+  flags = (unsigned)k.type;
+  if (last)
+    flags |= TIDE_LINK_F_TURN;
+  if (last && idle)
+    flags |= TIDE_LINK_F_IDLE;
+  body[0] = (uint8_t)flags;
+  rc = encode(out, cap, out_len, body, m);
+  if (rc != 0)
+    return rc;
+
+  /* Commit. */
+  if (l->tx_busy_us < now_us)
+    l->tx_busy_us = now_us;
+  l->tx_busy_us += tide_link_line_us(&l->p, *out_len);
+  l->tx_short = *out_len < l->p.packet_bytes;
+  duty_charge(l, now_ms, tide_link_line_us(&l->p, *out_len));
+  l->st.tx_bytes += *out_len;
+  l->st.tx_frames++;
+  switch (k.type) {
+  case TIDE_LINK_T_SYN:
+    l->syn_owed = 0;
+    l->syn_due_ms = ms_of_us_ceil(l->tx_busy_us) + l->rto_ms;
+    l->st.tx_syn_frames++;
+    break;
+  case TIDE_LINK_T_ACK:
+    l->ack_owed = l->ack_now = 0;
+    l->rx_since_ack = 0;
+    l->st.tx_ack_frames++;
+    break;
+  default: {
+    txslot *s = &l->slot[k.seq];
+    if (!k.retx) {
+      s->off = l->snd_cut;
+      s->len = (uint16_t)k.dlen;
+      s->tries = 0;
+      l->snd_cut += k.dlen;
+      l->snd_nxt++;
+    } else {
+      l->st.retransmits++;
+    }
+    if (s->tries < 255)
+      s->tries++;
+    s->state = SLOT_INFLIGHT;
+    s->tx_end_us = l->tx_busy_us;
+    l->st.tx_data_frames++;
+    /* The piggybacked cumulative ack is a full acknowledgement when
+     * nothing is out of order. */
+    if (l->ack_owed && !rx_gap(l)) {
+      l->ack_owed = l->ack_now = 0;
+      l->rx_since_ack = 0;
+    }
+    break;
+  }
+  }
+  l->in_burst++;
+  l->turn_open = l->p.half_duplex && !last;
+  if (l->p.half_duplex && last) {
+    l->turn = TURN_PEER;
+    /* Expect an answer when we sent DATA or a SYN, or handed the turn to a
+     * peer that still has data. */
+    l->waiting = k.type != TIDE_LINK_T_ACK || inflight(l) > 0 || !l->peer_idle;
+    l->turn_given_ms = ms_of_us_ceil(l->tx_busy_us);
+    l->jitter_ms = rnd(l) % (idle_ms(l) / 2 + 1);
+    l->rx_in_turn = 0;
+  }
+  l->tx_unanswered++;
+  return 0;
+}
+
+uint64_t tide_link_next_wakeup(const tide_link *l, uint64_t now_ms)
+{
+  uint64_t t = UINT64_MAX, c;
+  pick k;
+
+  if (l->dead)
+    return now_ms;
+  if (outstanding(l) && l->tx_unanswered >= 3 && !l->duty_blocked_since) {
+    c = (l->last_valid_ms > l->quiet_ms ? l->last_valid_ms : l->quiet_ms) + l->p.dead_ms +
+        l->dead_credit_ms;
+    if (c < t)
+      t = c;
+  }
+  if (!tide_link_ready(l) && l->initiator && !l->syn_owed && l->syn_due_ms < t &&
+      (!l->p.half_duplex || l->turn == TURN_HAVE))
+    t = l->syn_due_ms;
+  if (l->p.half_duplex && l->turn == TURN_PEER) {
+    if (want_tx(l) || l->waiting || inflight(l) > 0) {
+      c = retake_at(l);
+      if (c < t)
+        t = c;
+    }
+  } else {
+    if (!l->p.half_duplex && inflight(l) > 0 && l->slot[l->snd_una].state == SLOT_INFLIGHT) {
+      c = ms_of_us_ceil(l->slot[l->snd_una].tx_end_us) + l->rto_ms;
+      if (c < t)
+        t = c;
+    }
+    if (!l->p.half_duplex && l->ack_owed && !ack_due(l, now_ms) && l->ack_due_ms < t)
+      t = l->ack_due_ms;
+    k = choose(l, now_ms);
+    if (k.type >= 0) {
+      c = ms_of_us_ceil(line_free_us(l));
+      {
+        uint64_t d = duty_ready_ms(l, now_ms, k.need_us);
+        if (d > now_ms)
+          d += l->duty_blocked_since ? l->duty_jitter_ms : 0;
+        else if (l->duty_blocked_since && l->duty_resume_ms > d)
+          d = l->duty_resume_ms;
+        if (d > c)
+          c = d;
+      }
+      if (c < t)
+        t = c;
+    }
+  }
+  return t < now_ms ? now_ms : t;
+}
+
+void tide_link_get_stats(const tide_link *l, uint64_t now_ms, tide_link_stats *st)
+{
+  uint64_t air_us = tide_link_line_us(&l->p, (size_t)l->st.tx_bytes);
+  *st = l->st;
+  st->airtime_ms = air_us / 1000u;
+  st->duty_used_ms = duty_used_us(l, now_ms) / 1000u;
+  st->duty_budget_ms = l->duty_budget_us / 1000u;
+  if (l->duty_blocked_since)
+    st->duty_wait_ms += now_ms - (l->duty_blocked_since - 1);
+  st->srtt_ms = l->srtt8 / 8u;
+  st->rto_ms = l->rto_ms;
+  st->window = window(l);
+}
