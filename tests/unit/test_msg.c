@@ -431,6 +431,55 @@ static void test_create_reject(void)
   tide_json_doc_free(doc);
 }
 
+/* ssb-validate create() checks the unsigned size only; ssb-db publish
+ * then fails in append() when the signature pushes the message over 8192
+ * units.  tide_msg_create() refuses such a message up front, and accepts
+ * one of exactly 8192 units. */
+static void test_create_size_limit(void)
+{
+  tide_json_doc *doc = tide_json_doc_new();
+  tide_keypair kp;
+  tide_msg *m = NULL;
+  tide_error err;
+  char *text = malloc(9000);
+  size_t len0, k;
+  const size_t sig_member = 119; /* ,\n  "signature": "<100>" */
+
+  CU_ASSERT_FATAL(doc != NULL && text != NULL);
+  seed1(&kp);
+  memset(text, 'x', 9000);
+  text[10] = '\0';
+  CU_ASSERT_EQUAL_FATAL(
+      tide_msg_create(&m, &kp, NULL, 1700000000000.0, make_content(doc, "post", text), NULL, &err),
+      0);
+  (void)tide_msg_text(m, &len0);
+  tide_msg_free(m);
+  m = NULL;
+  /* unsigned text of exactly 8192 units: signed 8311 */
+  k = 10 + 8192 - (len0 - sig_member);
+  memset(text, 'x', k);
+  text[k] = '\0';
+  CU_ASSERT_EQUAL(
+      tide_msg_create(&m, &kp, NULL, 1700000000000.0, make_content(doc, "post", text), NULL, &err),
+      TIDE_E_MSG_INVALID);
+  CU_ASSERT_STRING_EQUAL(
+      err.msg, "Encoded message must not be larger than 8192 bytes. Current size is 8311");
+  CU_ASSERT_PTR_NULL(m);
+  /* signed text of exactly 8192 units */
+  k -= sig_member;
+  text[k] = '\0';
+  CU_ASSERT_EQUAL_FATAL(
+      tide_msg_create(&m, &kp, NULL, 1700000000000.0, make_content(doc, "post", text), NULL, &err),
+      0);
+  (void)tide_msg_text(m, &len0);
+  CU_ASSERT_EQUAL(len0, 8192);
+  CU_ASSERT_EQUAL(tide_msg_validate(m, NULL, NULL, TIDE_MSG_SIG_UNCHECKED, &err), 0);
+  tide_msg_free(m);
+  free(text);
+  tide_keys_wipe(&kp);
+  tide_json_doc_free(doc);
+}
+
 static int suite_init(void)
 {
   memset(hmac7, 7, sizeof hmac7);
@@ -448,6 +497,7 @@ static CU_TestInfo msg_tests[] = {
     {"create a chain", test_create_chain},
     {"create with HMAC and boxed content", test_create_hmac_and_box},
     {"create rejections", test_create_reject},
+    {"create: signed size limit", test_create_size_limit},
     CU_TEST_INFO_NULL,
 };
 
