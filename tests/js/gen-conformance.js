@@ -459,6 +459,7 @@ addInvalid('content true', null, null, withContent(true))
   }
   addInvalid('oversized: nested 100 deep', null, null, withContent({ type: 'deep', v: deep(100, 1) }))
   addInvalid('oversized: nested 1000 deep', null, null, withContent({ type: 'deep', v: deep(1000, 1) }))
+  addInvalid('oversized: nested 3000 deep', null, null, withContent({ type: 'deep', v: deep(3000, 1) }))
   const big = { type: 'big', text: 'x'.repeat(9000) }
   addInvalid('oversized: 9000+ units', null, null, signed({ previous: null, sequence: 1, author: ik.id, timestamp: 1, hash: 'sha256', content: big }))
 }
@@ -700,6 +701,21 @@ fs.writeFileSync(path.join(outDir, 'wire-expect.jsonl'), wireExpect.map((c) => J
 //     later line of a forked feed.
 const isFeedId = require('ssb-ref').isFeedId
 
+// The model runs many times over growing files: memoise the reference's
+// answers per (state, message) and ids per message.
+const memoCheck = new Map()
+const memoId = new Map()
+const checkMemo = (state, value) => {
+  const k = JSON.stringify(state) + '\u0001' + JSON.stringify(value)
+  if (!memoCheck.has(k)) memoCheck.set(k, validate.checkInvalid(state, null, value))
+  return memoCheck.get(k)
+}
+const idMemo = (value) => {
+  const k = JSON.stringify(value)
+  if (!memoId.has(k)) memoId.set(k, validate.id(value))
+  return memoId.get(k)
+}
+
 // Runs the import model over lines; returns the report and, per line, its
 // outcome ('accepted', 'already', 'rejected', 'fork', 'held' or 'gap').
 function importModel (lines) {
@@ -711,7 +727,7 @@ function importModel (lines) {
   const outcome = []
   const report = { accepted: 0, already_had: 0, rejected: 0 }
   const judge = (n, value, id) => {
-    const err = validate.checkInvalid(state[value.author] || null, null, value)
+    const err = checkMemo(state[value.author] || null, value)
     if (err) {
       report.rejected++
       rejects.push({ line: n, reason: err.message })
@@ -734,7 +750,7 @@ function importModel (lines) {
     const n = i + 1
     const parsed = JSON.parse(line)
     const value = 'previous' in parsed ? parsed : parsed.value
-    const id = validate.id(value)
+    const id = idMemo(value)
     if (stored.has(id)) {
       report.already_had++
       outcome[i] = 'already'
@@ -755,10 +771,10 @@ function importModel (lines) {
     }
     if (isFeedId(author) && Number.isSafeInteger(seq) && seq >= 1 && seq <= latest) {
       const prev = seq === 1 ? null : { id: idAt[author][seq - 2], sequence: seq - 1 }
-      if (!validate.checkInvalid(prev, null, value)) {
+      if (!checkMemo(prev, value)) {
         report.rejected++
         outcome[i] = 'fork'
-        rejects.push({ line: n, reason_prefix: 'fork', reference: validate.checkInvalid(state[author], null, value).message })
+        rejects.push({ line: n, reason_prefix: 'fork', reference: checkMemo(state[author], value).message })
         return
       }
     }
@@ -768,7 +784,7 @@ function importModel (lines) {
     for (const h of held[author].values()) {
       report.rejected++
       outcome[h.n - 1] = 'gap'
-      rejects.push({ line: h.n, reason_prefix: 'gap: ', reference: validate.checkInvalid(state[author] || null, null, h.value).message })
+      rejects.push({ line: h.n, reason_prefix: 'gap: ', reference: checkMemo(state[author] || null, h.value).message })
     }
   }
   rejects.sort((x, y) => x.line - y.line)
