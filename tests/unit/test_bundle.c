@@ -67,6 +67,28 @@ static int read_bundle(const tide_buf *b, const tide_keypair *me, size_t slice, 
   return rc;
 }
 
+/* Counts the entries of the sender and base CLOCK frames of a bundle. */
+static void clock_entries(const tide_buf *b, const tide_keypair *me, size_t *sender, size_t *base)
+{
+  tide_bundle_reader *r = NULL;
+  tide_frame f;
+
+  *sender = *base = 0;
+  tide_frame_init(&f);
+  CU_ASSERT_EQUAL_FATAL(tide_bundle_reader_new(&r, me, 0), 0);
+  CU_ASSERT_EQUAL(tide_bundle_reader_push(r, (const uint8_t *)b->data, b->len, NULL), 0);
+  CU_ASSERT_EQUAL(tide_bundle_reader_end(r, NULL), 0);
+  while (tide_bundle_reader_next(r, &f, NULL) == 0)
+    if (f.type == TIDE_FRAME_CLOCK) {
+      if (f.clock_kind == TIDE_FRAME_CLOCK_SENDER)
+        *sender += f.n_entries;
+      else
+        *base += f.n_entries;
+    }
+  tide_frame_clear(&f);
+  tide_bundle_reader_free(r);
+}
+
 static void test_container_roundtrip(void)
 {
   bx_home a;
@@ -187,11 +209,33 @@ static void test_two_homes_converge(void)
   CU_ASSERT_EQUAL(st.added, 20);
   CU_ASSERT_EQUAL(bx_latest(&a, b.kp.pk), 20);
   CU_ASSERT_EQUAL(bx_latest(&b, a.kp.pk), 50);
-  /* now nothing is left to send either way */
+  /* now nothing is left to send either way, and the clock we already
+   * told B is not repeated (request skipping) */
   tide_buf_reset(&buf);
   o = eopts(b.kp.pk, 300);
   CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
   CU_ASSERT_EQUAL(es.messages, 0);
+  {
+    size_t ns, nb;
+    clock_entries(&buf, NULL, &ns, &nb);
+    CU_ASSERT_EQUAL(ns, 1); /* only news for B: A now holds B's 20 */
+    bx_publish(&a, 1);
+    tide_buf_reset(&buf);
+    o = eopts(b.kp.pk, 310);
+    CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
+    CU_ASSERT_EQUAL(es.messages, 1);
+    clock_entries(&buf, NULL, &ns, &nb);
+    CU_ASSERT_EQUAL(ns, 1); /* only A's own feed changed */
+    CU_ASSERT_EQUAL(nb, 1); /* B must hold A's feed up to 50 */
+    o = eopts(NULL, 320); /* a bundle for anyone carries the whole clock */
+    tide_buf_reset(&buf);
+    CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
+    clock_entries(&buf, NULL, &ns, &nb);
+    CU_ASSERT_EQUAL(ns, 2);
+    tide_buf_reset(&buf);
+    o = eopts(b.kp.pk, 330);
+    CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
+  }
   /* idempotent re-import of the same bundle */
   CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len,
                                                &io, &st, &e),

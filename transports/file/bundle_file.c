@@ -85,10 +85,36 @@ static int mark_imported(tide_store *s, const tide_bundle_info *info, uint64_t n
   return src == SQLITE_DONE ? 0 : tide__store_error(s, src, "record imported bundle", err);
 }
 
-/* Records sender's clock when created_ms is newer than the last recorded
- * one: *recorded = 1, else 0. */
+/* Sets every entry of diff in the stored clock `dir` of peer. */
+static int overlay_clock(tide_store *s, const uint8_t peer[TIDE_PK_BYTES], tide_clock_dir dir,
+                         const tide_clock *diff, tide_error *err)
+{
+  tide_clock *c = NULL;
+  size_t it = 0;
+  uint8_t feed[TIDE_PK_BYTES];
+  int64_t v;
+  int rc = tide_clock_new(&c);
+
+  if (rc == 0)
+    rc = tide_clock_load(c, s, peer, dir, err);
+  while (rc == 0 && tide_clock_next(diff, &it, feed, &v))
+    rc = tide_clock_set(c, feed, v);
+  if (rc == 0)
+    rc = tide_clock_save(s, peer, dir, c, err);
+  tide_clock_free(c);
+  return rc;
+}
+
+/* Records what a bundle from info->sender tells, when it is newer than the
+ * last bundle recorded from that sender (*recorded = 1, else 0):
+ *   - its sender clock entries update our view of the sender's clock
+ *     (THEIRS);
+ *   - when it was cut for us, its base entries are the sender's view of
+ *     our clock: they replace what we believe we told it (OURS), so a
+ *     telling that got lost is told again. */
 static int record_clock(tide_store *s, const tide_bundle_info *info, const tide_clock *c,
-                        int *recorded, tide_error *err)
+                        const tide_clock *base, const tide_keypair *me, int *recorded,
+                        tide_error *err)
 {
   sqlite3 *db = tide__store_db(s);
   sqlite3_stmt *st = NULL;
@@ -113,7 +139,10 @@ static int record_clock(tide_store *s, const tide_bundle_info *info, const tide_
     return tide__store_error(s, src, "read bundle_peers", err);
   if ((int64_t)info->created_ms <= last)
     return 0;
-  rc = tide_clock_save(s, info->sender, TIDE_CLOCK_THEIRS, c, err);
+  rc = overlay_clock(s, info->sender, TIDE_CLOCK_THEIRS, c, err);
+  if (rc == 0 && me != NULL && info->has_recipient &&
+      memcmp(info->recipient, me->pk, TIDE_PK_BYTES) == 0 && tide_clock_count(base) > 0)
+    rc = overlay_clock(s, info->sender, TIDE_CLOCK_OURS, base, err);
   if (rc != 0)
     return rc;
   src = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO bundle_peers VALUES (?1,?2)", -1, &st,
@@ -265,10 +294,10 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
   tide_bundle_writer_opts wo;
   exporter x;
   feed_list fl = {NULL, NULL, 0, 0};
-  tide_clock *base = NULL;
+  tide_clock *base = NULL, *told = NULL, *ours_c = NULL;
   tide_frame_entry *ours = NULL, *basee = NULL;
   int64_t *from = NULL;
-  size_t nbase = 0;
+  size_t nbase = 0, nours = 0;
   size_t start = out->len;
   int rc;
 
@@ -286,9 +315,12 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
   wo.max_bytes = o->max_bytes;
 
   rc = tide_store_feeds(s, feeds_cb, &fl, err);
-  if (rc != 0)
-    goto out;
-  rc = tide_clock_new(&base);
+  if (rc == 0)
+    rc = tide_clock_new(&base);
+  if (rc == 0)
+    rc = tide_clock_new(&told);
+  if (rc == 0)
+    rc = tide_clock_new(&ours_c);
   if (rc != 0)
     goto out;
   if (o->base != NULL) {
@@ -296,6 +328,10 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
   } else if (o->recipient != NULL) {
     rc = tide_clock_load(base, s, o->recipient, TIDE_CLOCK_THEIRS, err);
   }
+  /* what we told the recipient of our clock, corrected by what its
+   * bundles said it believes */
+  if (rc == 0 && o->recipient != NULL)
+    rc = tide_clock_load(told, s, o->recipient, TIDE_CLOCK_OURS, err);
   if (rc != 0)
     goto out;
   ours = calloc(fl.n ? fl.n : 1, sizeof *ours);
@@ -306,48 +342,69 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
     goto out;
   }
   for (size_t i = 0; i < fl.n; i++) {
-    int64_t v;
-    memcpy(ours[i].feed, fl.pk[i], TIDE_PK_BYTES);
-    ours[i].value = tide_clock_value(fl.seq[i], 1);
-    if (tide_clock_get(base, &v, fl.pk[i]) == 0) {
-      memcpy(basee[nbase].feed, fl.pk[i], TIDE_PK_BYTES);
-      basee[nbase++].value = v;
-      from[i] = v == -1 ? -1 : tide_clock_value_seq(v) + 1;
-    } else {
-      from[i] = 1;
-    }
-    if (from[i] > 0 && from[i] <= fl.seq[i])
+    int64_t v, mine = tide_clock_value(fl.seq[i], 1), t;
+    int sends;
+    int has_base = tide_clock_get(base, &v, fl.pk[i]) == 0;
+    from[i] = !has_base ? 1 : v == -1 ? -1 : tide_clock_value_seq(v) + 1;
+    sends = from[i] > 0 && from[i] <= fl.seq[i];
+    if (sends)
       x.total += (uint64_t)(fl.seq[i] - from[i] + 1);
+    rc = tide_clock_set(ours_c, fl.pk[i], mine);
+    if (rc != 0)
+      goto out;
+    /* Our clock: for a recipient, only what changed since we told it, and
+     * every feed we send messages of; for anyone, all of it. */
+    if (o->recipient == NULL || sends || tide_clock_get(told, &t, fl.pk[i]) != 0 || t != mine) {
+      memcpy(ours[nours].feed, fl.pk[i], TIDE_PK_BYTES);
+      ours[nours++].value = mine;
+    }
+    /* The base: what the recipient must already hold of each feed we send. */
+    if (sends) {
+      memcpy(basee[nbase].feed, fl.pk[i], TIDE_PK_BYTES);
+      basee[nbase++].value = has_base ? v : 0;
+    }
   }
   /* about 450 frame bytes per message and 35 per clock entry */
-  wo.size_hint = x.total * 450 + (uint64_t)(fl.n + nbase) * 35 + 64;
+  wo.size_hint = x.total * 450 + (uint64_t)(nours + nbase) * 35 + 64;
   if (wo.max_bytes != 0 && wo.size_hint > wo.max_bytes * 3)
     wo.size_hint = wo.max_bytes * 3;
   rc = tide_bundle_writer_new(&x.w, out, me, &wo, err);
   if (rc != 0)
     goto out;
-  rc = put_clock(&x, TIDE_FRAME_CLOCK_SENDER, ours, fl.n);
+  rc = put_clock(&x, TIDE_FRAME_CLOCK_SENDER, ours, nours);
   if (rc == 0)
     rc = put_clock(&x, TIDE_FRAME_CLOCK_BASE, basee, nbase);
-  for (size_t i = 0; rc == 0 && i < fl.n; i++) {
+  for (size_t i = 0; rc == 0 && i < fl.n && !x.full; i++) {
+    int64_t to = fl.seq[i];
     if (from[i] < 1 || from[i] > fl.seq[i])
       continue;
+    if (o->max_messages > 0) {
+      uint64_t room = o->max_messages - x.messages;
+      if ((uint64_t)(to - from[i] + 1) > room)
+        to = from[i] + (int64_t)room - 1;
+    }
     x.cur_feed_added = 0;
-    rc = tide_store_iter_feed(s, fl.pk[i], from[i], fl.seq[i], export_msg_cb, &x, err);
+    if (to >= from[i])
+      rc = tide_store_iter_feed(s, fl.pk[i], from[i], to, export_msg_cb, &x, err);
     if (x.cur_feed_added > 0)
       x.feeds_with++;
+    if (o->max_messages > 0 && x.messages >= o->max_messages)
+      x.full = 1;
   }
   if (rc == 0)
     rc = flush_batch(&x);
   if (rc == 0)
     rc = tide_bundle_writer_finish(x.w, out, err);
+  /* what we told the recipient: our whole clock, cumulatively */
+  if (rc == 0 && o->recipient != NULL)
+    rc = tide_clock_save(s, o->recipient, TIDE_CLOCK_OURS, ours_c, err);
   if (rc == 0 && stats != NULL) {
     memset(stats, 0, sizeof *stats);
     stats->messages = x.messages;
     stats->feeds = x.feeds_with;
     stats->bytes = out->len - start;
     stats->frame_bytes = tide_bundle_writer_bytes_in(x.w);
-    stats->left_out = x.left_out;
+    stats->left_out = x.total - x.messages;
     memcpy(stats->id, tide_bundle_writer_info(x.w)->id, TIDE_BUNDLE_ID_BYTES);
   }
   if (rc == 0 && o->progress != NULL)
@@ -360,6 +417,8 @@ out:
   tide_bundle_writer_free(x.w);
   tide_buf_free(&x.frame);
   tide_clock_free(base);
+  tide_clock_free(told);
+  tide_clock_free(ours_c);
   free(ours);
   free(basee);
   free(from);
@@ -633,7 +692,8 @@ static int import_run(tide_store *s, const tide_keypair *me, source_fn src, void
     st->for_other = 1;
   /* The sender's clock is authenticated as soon as its chunk verified. */
   if (st->have_info && tide_clock_count(im.sender_clock) > 0) {
-    rc = record_clock(s, &st->info, im.sender_clock, &st->clock_recorded, err);
+    rc = record_clock(s, &st->info, im.sender_clock, im.base_clock, me, &st->clock_recorded,
+                      err);
     if (rc != 0)
       goto out;
   }

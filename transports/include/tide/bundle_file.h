@@ -1,12 +1,16 @@
 /* tide/bundle_file.h - bundles as a transport: asynchronous EBT over
  * bundle files, and the USB stick as a mule (docs/bundle.md).
  *
- * Export cuts a bundle against what we know of the recipient: the sender
- * clock carried by the last bundle we imported from it (kept in the store
- * by tide_clock_save(THEIRS)), or a clock the caller names, and includes,
- * feed by feed, the messages the recipient lacks, within a byte budget.
- * The bundle names that clock (CLOCK kind BASE) and carries ours (CLOCK
- * kind SENDER).  Import feeds every message through the normal ingest
+ * Export cuts a bundle against what we know of the recipient: the clock
+ * entries its bundles carried (kept in the store by tide_clock_save(THEIRS)),
+ * or a clock the caller names, and includes, feed by feed, the messages
+ * the recipient lacks, within a byte budget.  The bundle names, for each
+ * feed it carries, the sequence it was cut against (CLOCK kind BASE: what
+ * the recipient must already hold), and carries our clock (CLOCK kind
+ * SENDER): to a recipient only the entries that changed since we last
+ * told it (request skipping; TIDE_CLOCK_OURS remembers what we told,
+ * corrected by the BASE entries of its bundles) plus the feeds we send,
+ * to anyone all of it.  Import feeds every message through the normal ingest
  * pipeline (signature, chain, ssb-validate rules), records the sender's
  * clock (only when the bundle is newer than the last one recorded for that
  * sender: a replayed old bundle cannot roll our knowledge back), and
@@ -46,6 +50,7 @@ typedef struct tide_bundle_export_opts {
   const tide_clock *base;   /* cut against this clock; NULL: the recipient's
                                recorded clock, or nothing (everything) */
   uint64_t max_bytes;       /* 0: no budget */
+  uint64_t max_messages;    /* 0: no limit */
   uint64_t now_ms;          /* creation time */
   int level;                /* zstd level, 0 = default */
   int no_dict;              /* do not use the dictionary */
