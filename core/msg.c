@@ -522,33 +522,71 @@ static int find_signing_cut(tide_msg *m)
  * times faster (bench/msg: the id hash is about half of tide_msg_parse()
  * with libsodium).  Build with TIDE_HAVE_LIBCRYPTO and link libcrypto to
  * use it; both give the same digest. */
-static void id_hash(uint8_t out[TIDE_HASH_BYTES], const void *p, size_t n)
-{
 #if defined(TIDE_HAVE_LIBCRYPTO)
-  SHA256_CTX c;
-  SHA256_Init(&c);
-  SHA256_Update(&c, p, n);
-  SHA256_Final(out, &c);
+typedef SHA256_CTX hash_state;
+#define hash_init(st)         SHA256_Init(st)
+#define hash_update(st, p, n) SHA256_Update((st), (p), (n))
+#define hash_final(st, out)   SHA256_Final((out), (st))
 #else
-  crypto_hash_sha256(out, (const unsigned char *)p, n);
+typedef crypto_hash_sha256_state hash_state;
+#define hash_init(st)         crypto_hash_sha256_init(st)
+#define hash_update(st, p, n) crypto_hash_sha256_update((st), (const unsigned char *)(p), (n))
+#define hash_final(st, out)   crypto_hash_sha256_final((st), (out))
 #endif
-}
 
-static int hash_text(tide_msg *m, int ascii)
+/* Hashes Buffer.from(text, 'binary') - one byte per UTF-16 unit, its low
+ * 8 bits - streaming through a small buffer, and counts the UTF-16 units
+ * (the JS .length of the text) on the way.  For ASCII text both are the
+ * text itself.  The text is the writer's output: valid WTF-8. */
+static void hash_text(tide_msg *m, int ascii)
 {
-  tide_buf latin = TIDE_BUF_INIT;
-  int rc;
+  const unsigned char *t = (const unsigned char *)m->text;
+  size_t n = m->text_len, i = 0, k = 0, units = 0;
+  unsigned char chunk[512];
+  hash_state st;
 
+  hash_init(&st);
   if (ascii) {
-    /* Buffer.from(s, 'binary') of ASCII is the text itself. */
-    id_hash(m->id, m->text, m->text_len);
-    return 0;
+    hash_update(&st, t, n);
+    hash_final(&st, m->id);
+    m->utf16_len = n;
+    return;
   }
-  rc = tide_json_latin1(&latin, m->text, m->text_len);
-  if (rc == 0)
-    id_hash(m->id, latin.data != NULL ? latin.data : "", latin.len);
-  tide_buf_free(&latin);
-  return rc;
+  while (i < n) {
+    unsigned char c = t[i];
+    uint32_t cp;
+
+    if (k > sizeof chunk - 2) {
+      hash_update(&st, chunk, k);
+      units += k;
+      k = 0;
+    }
+    if (c < 0x80) {
+      chunk[k++] = c;
+      i++;
+      continue;
+    }
+    if (c < 0xE0 && i + 1 < n) {
+      cp = (uint32_t)(c & 0x1F) << 6 | (t[i + 1] & 0x3F);
+      i += 2;
+    } else if (c < 0xF0 && i + 2 < n) {
+      cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(t[i + 1] & 0x3F) << 6 | (t[i + 2] & 0x3F);
+      i += 3;
+    } else if (i + 3 < n) {
+      cp = ((uint32_t)(c & 0x07) << 18 | (uint32_t)(t[i + 1] & 0x3F) << 12 |
+            (uint32_t)(t[i + 2] & 0x3F) << 6 | (t[i + 3] & 0x3F)) -
+           0x10000;
+      chunk[k++] = (unsigned char)((0xD800 + (cp >> 10)) & 0xFF); /* high surrogate */
+      cp = 0xDC00 + (cp & 0x3FF);                                 /* low surrogate */
+      i += 4;
+    } else {
+      break; /* truncated sequence: cannot happen for writer output */
+    }
+    chunk[k++] = (unsigned char)(cp & 0xFF);
+  }
+  hash_update(&st, chunk, k);
+  hash_final(&st, m->id);
+  m->utf16_len = units + k;
 }
 
 static void read_members(tide_msg *m)
@@ -618,15 +656,7 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
     rc = TIDE_E_INTERNAL;
     goto out;
   }
-  if (is_ascii(m->text, m->text_len)) {
-    m->utf16_len = m->text_len;
-    rc = hash_text(m, 1);
-  } else {
-    m->utf16_len = tide_json_utf16_length(m->text, m->text_len);
-    rc = hash_text(m, 0);
-  }
-  if (rc != 0)
-    goto out;
+  hash_text(m, is_ascii(m->text, m->text_len));
   rc = find_signing_cut(m);
   if (rc != 0)
     goto out;
