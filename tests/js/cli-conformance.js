@@ -188,7 +188,8 @@ function checkWithReference (label, lines) {
     }
   }
   // other line shapes of the same messages: the bare value, and ssb-db's
-  // {"key","value","timestamp"}; all accepted
+  // {"key","value","timestamp"}, with CRLF line ends, from standard input;
+  // all accepted
   {
     const home3 = path.join(work, 'f')
     run(home3, ['init'])
@@ -199,8 +200,9 @@ function checkWithReference (label, lines) {
       if (i % 3 === 1) return JSON.stringify({ key: e.key, value: e.value, timestamp: 1700000000000 + i })
       return l
     })
-    fs.writeFileSync(f, shaped.join('\n') + '\n')
-    const rr = run(home3, ['import', f])
+    // CRLF line ends and blank lines, read from standard input
+    fs.writeFileSync(f, shaped.join('\r\n') + '\r\n\r\n')
+    const rr = run(home3, ['import', '-'], fs.readFileSync(f))
     const rep3 = parseReport(rr.stdout)
     if (rr.status !== 0 || rep3.accepted !== shaped.length || rep3.rejected !== 0) {
       fail('import of bare values and {key,value,timestamp} lines: exit ' + rr.status + ', accepted ' + rep3.accepted + ' of ' +
