@@ -114,7 +114,7 @@ double tide__json_parse_number(const char *s, size_t len)
  * the exponent of its first digit (v ~ d.ddd x 10^e).  Returns 1 when it
  * reads back as v.  `up` retries with the next p-digit decimal above when
  * the closest one is below v and does not read back. */
-static int try_digits(double v, int p, char digits[24], int *e, int up)
+static int try_digits_printf(double v, int p, char digits[24], int *e, int up)
 {
   char buf[40];
   int k = 0, ok;
@@ -146,6 +146,156 @@ static int try_digits(double v, int p, char digits[24], int *e, int up)
     (void)n;
     return strtod(alt, NULL) == v;
   }
+}
+
+#if defined(__SIZEOF_INT128__)
+#define HAVE_EXACT 1
+__extension__ typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[20] = {1ULL,
+                                       10ULL,
+                                       100ULL,
+                                       1000ULL,
+                                       10000ULL,
+                                       100000ULL,
+                                       1000000ULL,
+                                       10000000ULL,
+                                       100000000ULL,
+                                       1000000000ULL,
+                                       10000000000ULL,
+                                       100000000000ULL,
+                                       1000000000000ULL,
+                                       10000000000000ULL,
+                                       100000000000000ULL,
+                                       1000000000000000ULL,
+                                       10000000000000000ULL,
+                                       100000000000000000ULL,
+                                       1000000000000000000ULL,
+                                       10000000000000000000ULL};
+
+/* 10^k for 0 <= k <= 38. */
+static u128 pow10_128(int k)
+{
+  return k < 20 ? (u128)pow10_u64[k] : (u128)pow10_u64[19] * pow10_u64[k - 19];
+}
+
+/* x / d rounded to nearest, ties to even. */
+static u128 div_round(u128 x, u128 d)
+{
+  u128 q = x / d, r = x - q * d;
+  if (r > d - r || (r == d - r && (q & 1)))
+    q++;
+  return q;
+}
+
+/* Exact integer version of try_digits for normal v in [2^-17, 2^127):
+ * v = m * 2^be with m < 2^53.  The candidate N * 10^-k (k = p - 1 - e10)
+ * and v are compared in a common integer scale where the half gaps to
+ * the neighbouring doubles are integers too, so "reads back as v" is
+ * decided exactly (ties included: a boundary counts when m is even, as
+ * round-half-even strtod does).  Returns 1 / 0 like try_digits, or -1
+ * when v is outside the supported range. */
+static int try_digits_exact(double v, int p, char digits[24], int *e_out, int up)
+{
+  uint64_t bits, m;
+  int be, e10, k, lopsided;
+  uint64_t nv;
+  u128 x, unit, num, den;
+
+  memcpy(&bits, &v, sizeof bits);
+  be = (int)((bits >> 52) & 0x7FF);
+  if (be == 0 || be == 0x7FF)
+    return -1;
+  m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+  lopsided = m == (UINT64_C(1) << 52) && be > 1;
+  be -= 1075; /* v = m * 2^be */
+  if (be < -70 || be > 74)
+    return -1;
+  e10 = (int)floor(log10(v));
+  for (int tries = 0;; tries++) {
+    if (tries > 2)
+      return -1;
+    k = p - 1 - e10;
+    /* v * 10^k = num / den, all integers. */
+    if (be <= 0) {
+      if (k >= 0) {
+        if (k > 22)
+          return -1;
+        num = (u128)m * pow10_128(k);
+        den = (u128)1 << -be;
+      } else {
+        num = m;
+        den = ((u128)1 << -be) * pow10_128(-k);
+      }
+    } else {
+      if (k >= 0) {
+        if (k > 2)
+          return -1;
+        num = ((u128)m << be) * pow10_128(k);
+        den = 1;
+      } else {
+        if (-k > 38)
+          return -1;
+        num = (u128)m << be;
+        den = pow10_128(-k);
+      }
+    }
+    /* e10 must be exact: 10^(p-1) <= v * 10^k < 10^p, before rounding
+     * (log10 can be one off next to a power of ten). */
+    x = num / den;
+    if (x < pow10_u64[p - 1]) {
+      e10--;
+      continue;
+    }
+    if (x >= pow10_u64[p]) {
+      e10++;
+      continue;
+    }
+    x = div_round(num, den);
+    break;
+  }
+  /* The gap to the next double, in the same scale as num: 2^be * 10^k *
+   * den.  Both half gaps are compared doubled (or quadrupled below a
+   * power of two) to stay in integers. */
+  if (be <= 0)
+    unit = k >= 0 ? pow10_128(k) : 1; /* 2^be * 10^k * den */
+  else
+    unit = k >= 0 ? ((u128)1 << be) * pow10_128(k) : (u128)1 << be;
+  for (int step = 0; step < 2; step++) {
+    u128 cand = x * den, diff;
+    int below = cand < num, ok;
+    diff = below ? num - cand : cand - num;
+    if (below && lopsided)
+      ok = diff * 4 < unit || (diff * 4 == unit && (m & 1) == 0);
+    else
+      ok = diff * 2 < unit || (diff * 2 == unit && (m & 1) == 0);
+    if (ok || !up || !below || step == 1) {
+      nv = (uint64_t)x;
+      *e_out = e10;
+      if (nv == pow10_u64[p]) { /* rounded up to the next power of ten */
+        nv = pow10_u64[p - 1];
+        ++*e_out;
+      }
+      for (int i = p - 1; i >= 0; i--) {
+        digits[i] = (char)('0' + nv % 10);
+        nv /= 10;
+      }
+      return ok;
+    }
+    x++; /* the neighbour above */
+  }
+  return 0;
+}
+#endif
+
+static int try_digits(double v, int p, char digits[24], int *e, int up)
+{
+#ifdef HAVE_EXACT
+  int r = try_digits_exact(v, p, digits, e, up);
+  if (r >= 0)
+    return r;
+#endif
+  return try_digits_printf(v, p, digits, e, up);
 }
 
 /* Fast path for values with at most 15 significant digits in the range

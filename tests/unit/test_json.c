@@ -5,6 +5,7 @@
  * raw UTF-8 is written as \x escapes.  The random differential test
  * against node is tests/js/json-diff.js (ctest json.diff_node). */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,115 @@ static void test_number_format(void)
   check_number(NAN, "NaN");
   check_number(INFINITY, "Infinity");
   check_number(-INFINITY, "-Infinity");
+}
+
+/* Reference for Number::toString's digits, literally from the spec: the
+ * smallest p for which some p-digit decimal reads back as d (glibc's
+ * "%.*e" is the nearest p-digit decimal; when it does not read back, the
+ * only other candidate is its neighbour on the far side of d).  Writes
+ * the digits without trailing zeros. */
+static void reference_digits(double d, char *out)
+{
+  char buf[64], alt[64];
+
+  for (int p = 1; p <= 17; p++) {
+    char digits[32];
+    int k = 0, e;
+    const char *q;
+    double r;
+    snprintf(buf, sizeof buf, "%.*e", p - 1, d);
+    for (q = buf; *q != 'e'; q++)
+      if (*q >= '0' && *q <= '9')
+        digits[k++] = *q;
+    e = atoi(q + 1);
+    r = strtod(buf, NULL);
+    if (r != d) {
+      int i = k - 1;
+      if (r < d) { /* try the next p-digit decimal up */
+        while (i >= 0 && digits[i] == '9')
+          digits[i--] = '0';
+        if (i < 0) {
+          digits[0] = '1';
+          e++;
+        } else {
+          digits[i]++;
+        }
+      } else { /* ... or down */
+        while (i >= 0 && digits[i] == '0')
+          digits[i--] = '9';
+        digits[i]--;
+        if (digits[0] == '0') {
+          memmove(digits, digits + 1, (size_t)k - 1);
+          digits[k - 1] = '9';
+          e--;
+        }
+      }
+      snprintf(alt, sizeof alt, "%.*se%d", k, digits, e - (k - 1));
+      if (strtod(alt, NULL) != d)
+        continue;
+    }
+    while (k > 1 && digits[k - 1] == '0')
+      k--;
+    memcpy(out, digits, (size_t)k);
+    out[k] = '\0';
+    return;
+  }
+  strcpy(out, "?");
+}
+
+/* The significant digits of a Number::toString text, trailing zeros
+ * dropped. */
+static void text_digits(const char *s, char *out)
+{
+  int k = 0;
+  for (; *s != '\0' && *s != 'e'; s++)
+    if (*s >= '0' && *s <= '9' && (k > 0 || *s != '0'))
+      out[k++] = *s;
+  while (k > 1 && out[k - 1] == '0')
+    k--;
+  out[k] = '\0';
+}
+
+static uint64_t xorshift64(uint64_t *s)
+{
+  *s ^= *s << 13;
+  *s ^= *s >> 7;
+  *s ^= *s << 17;
+  return *s;
+}
+
+/* tide_json_format_number against the spec-literal reference over random
+ * doubles: any bit pattern, powers of two, and numbers of 1..17 digits. */
+static void test_number_reference(void)
+{
+  uint64_t seed = 0x9E3779B97F4A7C15u;
+  int bad = 0;
+
+  for (int i = 0; i < 30000; i++) {
+    char got[TIDE_JSON_NUMBER_BYTES], gd[32], want[32];
+    uint64_t bits = xorshift64(&seed);
+    double d;
+    switch (i % 3) {
+    case 0: memcpy(&d, &bits, sizeof d); break;
+    case 1: d = ldexp(1.0, (int)(bits % 2098) - 1074); break;
+    default: {
+      char t[64];
+      snprintf(t, sizeof t, "%.*e", (int)(bits % 17), (double)(bits >> 11) * 0x1p-53);
+      d = strtod(t, NULL) * pow(10, (double)((int)((bits >> 5) % 80) - 40));
+    }
+    }
+    if (!isfinite(d) || d == 0)
+      continue;
+    d = fabs(d);
+    tide_json_format_number(got, d);
+    text_digits(got, gd);
+    reference_digits(d, want);
+    if (strcmp(gd, want) != 0 || strtod(got, NULL) != d) {
+      if (bad++ < 10)
+        fprintf(stderr, "\n  %a: got %s, reference digits %s\n", d, got, want);
+    }
+  }
+  CU_ASSERT_EQUAL(bad, 0);
 }
 
 static double parse_num(const char *text)
@@ -643,6 +753,7 @@ static void test_js_measures(void)
 
 static CU_TestInfo number_tests[] = {
     {"format", test_number_format},
+    {"format_vs_reference", test_number_reference},
     {"parse", test_number_parse},
     CU_TEST_INFO_NULL,
 };
