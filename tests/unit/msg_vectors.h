@@ -513,6 +513,317 @@ static const msg_vector msg_vectors[] = {
     "pe\":\"post\",\"text\":\"hello\"},\"signature\":\"pGJyE6aFF97MLrk5sqrlFTbS30ywNuOXzCco6fL1J"
     "hR6MVden8gS3TqhUYVuVq+PAhIUA2g1vXD3C/+O+0I5BA==.sig.ed25519\"}", NULL,
    0, "message must have keys in allowed order", 1, ""},
+  {"sequence string \"\\t2\\n\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\\t2\\"
+    "n\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700"
+    "000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\""
+    ":\"7M5UboVjg2w6+P9Qg3w/H4gG1xZO45WryKRf/JiHGHP7O03JYOEabJ1iAMMHuNoTeqxEWuJn1g+gljXOmiqwBg=="
+    ".sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"\\t2\\n\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb"
+    "8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  "
+    "\"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"7M"
+    "5UboVjg2w6+P9Qg3w/H4gG1xZO45WryKRf/JiHGHP7O03JYOEabJ1iAMMHuNoTeqxEWuJn1g+gljXOmiqwBg==.sig."
+    "ed25519\"\n}", 0, ""},
+  {"sequence string \"2 \"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"2 \","
+    "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
+    "01000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "A95Hzsr5K1CKBDSH27COxxEV7qdnI6sCm7I5P7kjviUknSOERL50CPqbmKlug61M7tAZ2sQIHZTey8/BYGcjCA==.si"
+    "g.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"2 \",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBI"
+    "b83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"con"
+    "tent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"A95Hzsr"
+    "5K1CKBDSH27COxxEV7qdnI6sCm7I5P7kjviUknSOERL50CPqbmKlug61M7tAZ2sQIHZTey8/BYGcjCA==.sig.ed255"
+    "19\"\n}", 0, ""},
+  {"sequence string \"0X2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0X2\""
+    ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
+    "001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "TLn0fTwfTFT6DW/Lf5E7eY5lKKNWG6WNsFPxb9ukizICR3alMLAFB1nH2Ue3AZZktDAQV8v2DpdsDbOctLU7CA==.si"
+    "g.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"0X2\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlB"
+    "Ib83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"co"
+    "ntent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"TLn0fT"
+    "wfTFT6DW/Lf5E7eY5lKKNWG6WNsFPxb9ukizICR3alMLAFB1nH2Ue3AZZktDAQV8v2DpdsDbOctLU7CA==.sig.ed25"
+    "519\"\n}", 0, ""},
+  {"sequence string \"0x\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0x\","
+    "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
+    "01000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "0LobCSyk973M0XbBLX/b2QoFOWfYKpzD+zX+f9mHcdfqi9fD8kceVB6Z3KKvfdMOPrdv6TErGUZoKIghGaF+Bw==.si"
+    "g.ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:0xin state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2Du"
+    "Da0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
+    "IAbQPb1w=.ed25519", 0, ""},
+  {"sequence string \"0b2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0b2\""
+    ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
+    "001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "x67/EXefVyKSr8mrqy3LS/BZwlmk9SQEurpQcSb8EuivCDl22AJ3Mj/Y/WrJrexUi0+iDj49+w45mb7E6GcbDg==.si"
+    "g.ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:0b2in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2D"
+    "uDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83"
+    "SIAbQPb1w=.ed25519", 0, ""},
+  {"sequence string \"0b10\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0b10\""
+    ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
+    "001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "U3y+wspobitLVrRHbTYgGescMG4d7gpbxznKqI3Q9W6Pdp6/IR+EGisIEocqvaG5sGN9hogjq0XXiNhMBvWLAA==.si"
+    "g.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"0b10\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dl"
+    "BIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"c"
+    "ontent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"U3y+w"
+    "spobitLVrRHbTYgGescMG4d7gpbxznKqI3Q9W6Pdp6/IR+EGisIEocqvaG5sGN9hogjq0XXiNhMBvWLAA==.sig.ed2"
+    "5519\"\n}", 0, ""},
+  {"sequence string \"0o2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0o2\""
+    ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
+    "001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "uLWZaN/zBRSW9DUvmkZ2HEl5VJiiPV/+E1KH4xQzS4boUb4vv70vkaf50yZRnIv10LzqXmwOfVA/rtHXuhLJCw==.si"
+    "g.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"0o2\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlB"
+    "Ib83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"co"
+    "ntent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"uLWZaN"
+    "/zBRSW9DUvmkZ2HEl5VJiiPV/+E1KH4xQzS4boUb4vv70vkaf50yZRnIv10LzqXmwOfVA/rtHXuhLJCw==.sig.ed25"
+    "519\"\n}", 0, ""},
+  {"sequence string \"1e\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"1e\","
+    "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
+    "01000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "xw1BCjvAaDgYw5G+vIQJGJKKMuSR4pnV3skSYqj1L1A030e4uafJyKEgHHLe5+BpukwkiLFMmx5+enECLIBMAg==.si"
+    "g.ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:1ein state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2Du"
+    "Da0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
+    "IAbQPb1w=.ed25519", 0, ""},
+  {"sequence string \".\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\".\",\""
+    "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
+    "000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\"26"
+    "6/0FdblVD7YdP6IKS7O3jOE98yrsEGXsZ6HlU0QNpwndMJ8O1ivKTBCkUW7kU948uDNoqhl2dg+/A0+B2pDA==.sig."
+    "ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:.in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuD"
+    "a0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SI"
+    "AbQPb1w=.ed25519", 0, ""},
+  {"sequence string \"+.2e1\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"+.2e1"
+    "\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000"
+    "00001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\""
+    ":\"6E+MVpINBkhD+fHyZKphp+TGqmCQCDodds7lmZpS78pGvJdFRokwGLanAvGI81AmvK833anF7y/FlW3LHiU1Bw=="
+    ".sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"+.2e1\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8d"
+    "lBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \""
+    "content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"6E+M"
+    "VpINBkhD+fHyZKphp+TGqmCQCDodds7lmZpS78pGvJdFRokwGLanAvGI81AmvK833anF7y/FlW3LHiU1Bw==.sig.ed"
+    "25519\"\n}", 0, ""},
+  {"sequence string \"-2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"-2\","
+    "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
+    "01000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "sTnNyO+TjjzuA87tCxXoA7kG3EgBVOKrMhcCvL1/rIxpCIbdW6IFf0FfpH/ncr/REZDRsSbiY+M29AvVJujaDw==.si"
+    "g.ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:-2in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2Du"
+    "Da0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
+    "IAbQPb1w=.ed25519", 0, ""},
+  {"sequence string \"00002\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"00002"
+    "\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000"
+    "00001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\""
+    ":\"yRQvF9/UMGxGnIkV7pGu3QWrXJyspN/6ID0OGlDstNEvgx+XnsqSt2bKLjEhbP7N7HWXk6C9cbqgHF+LLX5wBw=="
+    ".sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"00002\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8d"
+    "lBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \""
+    "content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"yRQv"
+    "F9/UMGxGnIkV7pGu3QWrXJyspN/6ID0OGlDstNEvgx+XnsqSt2bKLjEhbP7N7HWXk6C9cbqgHF+LLX5wBw==.sig.ed"
+    "25519\"\n}", 0, ""},
+  {"sequence string \"2.\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"2.\","
+    "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
+    "01000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\""
+    "CpPiqLn57rybFUCevHXFTzPDjq/3t8gX1uQ3j5WJ90Pi7Z7b+0U/akTbeXYmBSVEKzmbgiMJS4u/Sf1WV8gmBQ==.si"
+    "g.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"2.\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBI"
+    "b83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"con"
+    "tent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"CpPiqLn"
+    "57rybFUCevHXFTzPDjq/3t8gX1uQ3j5WJ90Pi7Z7b+0U/akTbeXYmBSVEKzmbgiMJS4u/Sf1WV8gmBQ==.sig.ed255"
+    "19\"\n}", 0, ""},
+  {"sequence string \"Infinity\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"Infin"
+    "ity\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17"
+    "00000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signatur"
+    "e\":\"1JFkMqNIHwu+NEGGVPBsDTeUHUVhUBVquMcL2aeX0ZundgnntlQ2/VIU5LgD8pS2SjXMBP67GvnW0qOJzPJcC"
+    "A==.sig.ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:Infinityin state:{\"id\":\"%P8VRNTswEZIiS8IJPx"
+    "ldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dl"
+    "BIb83SIAbQPb1w=.ed25519", 0, ""},
+  {"sequence string \"\342\200\2502\342\200\251\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\342\200"
+    "\2502\342\200\251\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\""
+    "timestamp\":1700000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two"
+    "\"},\"signature\":\"o40CAMeZqQpxJhiGPa39Y4Ew6MYQakHR6oOcI3UPpiHwK1CqFLh7aSoddQnRlgYuryhh9cF"
+    "weMhwLL6PygvwBA==.sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"\342\200\2502\342\200\251\",\n  \"author\": \"@iojj3XQJ"
+    "8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\""
+    ": \"sha256\",\n  \"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \""
+    "signature\": \"o40CAMeZqQpxJhiGPa39Y4Ew6MYQakHR6oOcI3UPpiHwK1CqFLh7aSoddQnRlgYuryhh9cFweMhw"
+    "LL6PygvwBA==.sig.ed25519\"\n}", 0, ""},
+  {"sequence string \"\341\240\2162\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\341\240"
+    "\2162\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":"
+    "1700000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signat"
+    "ure\":\"XJcZfnRJoPafyQ7cFY3FKwLsg0sHsJxCzntKyn/X6MlnyY8tIWfO9hV23l5VpWFdDvn7SFqVO31JAtgEqQq"
+    "yAQ==.sig.ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:\341\240\2162in state:{\"id\":\"%P8VRNTswEZIiS"
+    "8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspn"
+    "Cb8dlBIb83SIAbQPb1w=.ed25519", 0, ""},
+  {"sequence string \"\343\200\2002\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\343\200"
+    "\2002\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":"
+    "1700000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signat"
+    "ure\":\"0seGGq+hQ8OKESrHQ4X/5Nm1naz4ab8jJIApeOvLmcKPXJKBxlbJDrQ3nRVBHoptVEnstwm9KY+RUUeZZnx"
+    "MBA==.sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"\343\200\2002\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpd"
+    "cspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\""
+    ",\n  \"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\":"
+    " \"0seGGq+hQ8OKESrHQ4X/5Nm1naz4ab8jJIApeOvLmcKPXJKBxlbJDrQ3nRVBHoptVEnstwm9KY+RUUeZZnxMBA=="
+    ".sig.ed25519\"\n}", 0, ""},
+  {"sequence string \"\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\",\""
+    "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
+    "000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\"s8"
+    "u0sevAiskSoJCWm7Q6sb5UEukq7eLSFaptecmySEpdASxrIncooLC2Hq88eRISiid6D9sCszrmR8wSX+XBCg==.sig."
+    "ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got:in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuDa"
+    "0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIA"
+    "bQPb1w=.ed25519", 0, ""},
+  {"sequence string \" \"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\" \",\""
+    "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
+    "000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\"Dc"
+    "w8Ul99AFM93ymLNReRoOTuOXpPptVSQj0YUbOFN+5qu2V63WL+NLpEHunHDMFFgVTn3tZxqtiGG2Ix2iE2Ag==.sig."
+    "ed25519\"}", NULL,
+   0, "invalid message: expected sequence 2 but got: in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuD"
+    "a0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SI"
+    "AbQPb1w=.ed25519", 0, ""},
+  {"sequence empty string, state 0", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", -1, 0,
+   "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\",\""
+    "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
+    "000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\"s8"
+    "u0sevAiskSoJCWm7Q6sb5UEukq7eLSFaptecmySEpdASxrIncooLC2Hq88eRISiid6D9sCszrmR8wSX+XBCg==.sig."
+    "ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": \"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9Nl"
+    "NS+0g=.sha256\",\n  \"sequence\": \"\",\n  \"author\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb8"
+    "3SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"conte"
+    "nt\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"s8u0sevAi"
+    "skSoJCWm7Q6sb5UEukq7eLSFaptecmySEpdASxrIncooLC2Hq88eRISiid6D9sCszrmR8wSX+XBCg==.sig.ed25519"
+    "\"\n}", 0, ""},
+  {"previous nested null", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":[null,\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\"],\"sequence\":"
+    "2,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":170000"
+    "0001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":"
+    "\"pkiOmPwfwq+Va60723yVdLHj6zSBWfqgg8IhXLmK8AkIGHAtdiLCa5GZLdk0Bo/UJ+m8sp2CFcz2g8SQn5AkBQ==."
+    "sig.ed25519\"}", NULL,
+   0, "invalid message: expected different previous message, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8d"
+    "lBIb83SIAbQPb1w=.ed25519", 1, ""},
+  {"previous nested array", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
+   "{\"previous\":[[\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\"]],\"sequence\":2,\""
+    "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
+    "000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\"FR"
+    "wTkEc0KyQ7X2PuWAh7PETwpyfiEGI3nRIH2R3LOP/0JIvUVNfGk+Z5lUDzIR2mMu8TeGnbgx53pR11wqfTDw==.sig."
+    "ed25519\"}", NULL,
+   1, "", 0, "%1Z/a7dnVOFUoPuYfIfOjKssFWLGqQLEqg1rxLkVgQ/c=.sha256"},
+  {"signature nested toString", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
+    "\"text\":\"hello\"},\"signature\":[[{\"toString\":1}]]}", NULL,
+   0, "TypeError: Cannot convert object to primitive value", 0, ""},
+  {"signature nested plain object", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
+    "\"text\":\"hello\"},\"signature\":[[{\"a\":1}]]}", NULL,
+   0, "invalid message: signature type must match author type", 0, ""},
+  {"author dot u2028", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=\342\200\250ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\""
+    ":\"post\",\"text\":\"hello\"},\"signature\":\"jiqbhZLGi6z0Gtz8weJiEFqsG9NgICnibwomWTMIL0i/X"
+    "9xe9d5YlZIEzfSN4c9PlzaXwtwGfb2r2YwKL4+KAQ==.sig.ed25519\"}", NULL,
+   0, "invalid message: must have author", 0, ""},
+  {"author dot nul", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=\\u0000ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"p"
+    "ost\",\"text\":\"hello\"},\"signature\":\"kpt1HCLUYxv4EMCybGfqTJCuJjoBBPSGE447Er3M2H0j/RBbs"
+    "AtXKkSSSB99So3vnIC6MwxDGwThHr3HxA8nAA==.sig.ed25519\"}", NULL,
+   0, "invalid message: signature type must match author type", 0, ""},
+  {"author dot lone surrogate", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=\\ud800ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"p"
+    "ost\",\"text\":\"hello\"},\"signature\":\"rTBHbavFVX7uNPF30vfMzx5hSnmfz6rOQnRDKUZYPJzvMqwr+"
+    "OIrQ81pTqnZqP42LSRFSRT5hDgonnmAolamBw==.sig.ed25519\"}", NULL,
+   0, "invalid message: signature type must match author type", 0, ""},
+  {"author dot astral", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=\360\237\230\200ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"t"
+    "ype\":\"post\",\"text\":\"hello\"},\"signature\":\"57Z5p0jGJOMsoochfBT1Fe3chVOJDMfFN/UzF6hb"
+    "/QRwm/Kg6pkFjj1T9GT2A2xtIoucwrvyctXs2Ze8lImSCA==.sig.ed25519\"}", NULL,
+   0, "invalid message: must have author", 0, ""},
+  {"author dot newline", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=\\ned25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\""
+    ",\"text\":\"hello\"},\"signature\":\"jFjkphc4KJEsxOqmGyeMlhTM6yZq9MhHR8qhwvw7I4Ye8UoAlbJ3pq"
+    "L8CsiIsX18nytWyBDyj6WquwWgdL0+Cw==.sig.ed25519\"}", NULL,
+   0, "invalid message: must have author", 0, ""},
+  {"type lone surrogates", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"\\ud800"
+    "\364\217\260\200\"},\"signature\":\"grM4GxtB8Fsk4REK7OCUQKlYGh/r6kwS/SxGYOCzIW80aZnZHlWTBrZ"
+    "irZRZ+1ORn+T3isAjxIzhJEfVbKSMAg==.sig.ed25519\"}", NULL,
+   1, "", 0, "%tjTnMLUgsk6GQDUvmhzwIEJ335V15eoQM4GOEDDx/20=.sha256"},
+  {"content box carriage return", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AAAA.box\\r\",\"s"
+    "ignature\":\"fkKzjyCCcxgJyVZKeHggleGq9rbBVJm1E7UXExc3Z/bqfywhzG26I20qZUL7kjHjZcjmGZw/lxjacP"
+    "WzbiE7DQ==.sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
+    "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
+    "\n  \"hash\": \"sha256\",\n  \"content\": \"AAAA.box\\r\",\n  \"signature\": \"fkKzjyCCcxgJ"
+    "yVZKeHggleGq9rbBVJm1E7UXExc3Z/bqfywhzG26I20qZUL7kjHjZcjmGZw/lxjacPWzbiE7DQ==.sig.ed25519\"\n"
+    "}", 0, ""},
+  {"content box non-ascii tail", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AAAA.box\303\251\360"
+    "\237\230\200\",\"signature\":\"YM0INoSJL0oEQyGzEo+0CIzGtK0px3hbQTjgD2v+HbNyaQnX6gF7RoGs0/k+"
+    "RDX+4KQJfgPl/RQz7m3f7/HIBw==.sig.ed25519\"}", NULL,
+   1, "", 0, "%OHOniJ68ARVX/eIJBgTbpfWSCWnjUsL3tTJFmDE94kc=.sha256"},
+  {"content box 1 byte", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AQ==.box\",\"sign"
+    "ature\":\"hl0QXpsk3UT1aJG/h+Jgs7v//xaN2DoSf1VSq3N2/VZNwbupE+zBUwlhKO5PF9xBLcfpnVN9/61IFKE7K"
+    "0PPBw==.sig.ed25519\"}", NULL,
+   1, "", 0, "%noWXBJ4zj8RvEsrrzZrpBwJE2Sj3xL6KCJvXmWHaEtk=.sha256"},
+  {"content box no dot", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AAAAbox\",\"signa"
+    "ture\":\"iK6Kq3yrWz0hJzC/hP4QtxkjWC9nDV6R0i7u0hCcM9/KAHuogvY4zBuL7MAHCzeXjHhF1NQCuj4O6dzCqz"
+    "wIDA==.sig.ed25519\"}", NULL,
+   0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
+    "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
+    "\n  \"hash\": \"sha256\",\n  \"content\": \"AAAAbox\",\n  \"signature\": \"iK6Kq3yrWz0hJzC/"
+    "hP4QtxkjWC9nDV6R0i7u0hCcM9/KAHuogvY4zBuL7MAHCzeXjHhF1NQCuj4O6dzCqzwIDA==.sig.ed25519\"\n}", 0, ""},
+  {"timestamp 1e400 (Infinity)", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1e400,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\""
+    ":\"hello\"},\"signature\":\"31zWmzxLj8h25Yfd4EYw1xnq6CHtaQ1tJOlKQSMoDsYGXul2g+QItzw/yI9L1O1"
+    "kg2QdIr+o6iFrW++85wcwDQ==.sig.ed25519\"}", NULL,
+   1, "", 0, "%Im+mi6b6G/LLRrDmWgs8oqtM2aUM9JWPovlPzIxBLMA=.sha256"},
   {"ssb-keys weird.js", 1, "%VBfEJjeNUlxLuK0eyRzVha3TLu5PPWLwsvGgnmAdPas=.sha256", 2887, 0,
    "{\"previous\":\"%VBfEJjeNUlxLuK0eyRzVha3TLu5PPWLwsvGgnmAdPas=.sha256\",\"author\":\"@/02iw6"
     "SFEPIHl8nMkYSwcCgRWxiG6VP547Wcp1NW8Bo=.ed25519\",\"sequence\":2888,\"timestamp\":1457679971"

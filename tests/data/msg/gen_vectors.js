@@ -132,6 +132,28 @@ add('root string', null, null, null, '"@x"')
 add('duplicate content key', null, null, null,
   JSON.stringify(m1).replace('"hash"', '"content":7,"hash"'))
 
+// JavaScript's ToNumber(string) in `sequence != state.sequence + 1`: the
+// strings equal to 2 reach the shape check, the others fail step 3.
+for (const seq of ['\t2\n', '2 ', '0X2', '0x', '0b2', '0b10', '0o2', '1e', '.', '+.2e1', '-2', '00002', '2.',
+  'Infinity', '\u20282\u2029', '\u180e2', '\u30002', '', ' ']) {
+  add('sequence string ' + JSON.stringify(seq), s1, resign(m2, (o) => { o.sequence = seq }))
+}
+add('sequence empty string, state 0', { id: s1.id, sequence: -1 }, resign(m2, (o) => { o.sequence = '' }))
+add('previous nested null', s1, resign(m2, (o) => { o.previous = [null, o.previous] }))
+add('previous nested array', s1, resign(m2, (o) => { o.previous = [[o.previous]] }))
+add('signature nested toString', null, tamper(m1, (o) => { o.signature = [[{ toString: 1 }]] }))
+add('signature nested plain object', null, tamper(m1, (o) => { o.signature = [[{ a: 1 }]] }))
+for (const [label, ch] of [['u2028', '\u2028'], ['nul', '\u0000'], ['lone surrogate', '\ud800'], ['astral', '\ud83d\ude00'], ['newline', '\n']]) {
+  add('author dot ' + label, null, resign(m1, (o) => { o.author = o.author.replace('=.ed', '=' + ch + 'ed') }))
+}
+add('type lone surrogates', null, resign(m1, (o) => { o.content = { type: '\ud800\udbff\udc00' } }))
+add('content box carriage return', null, resign(m1, (o) => { o.content = 'AAAA.box\r' }))
+add('content box non-ascii tail', null, resign(m1, (o) => { o.content = 'AAAA.box\u00e9\ud83d\ude00' }))
+add('content box 1 byte', null, resign(m1, (o) => { o.content = 'AQ==.box' }))
+add('content box no dot', null, resign(m1, (o) => { o.content = 'AAAAbox' }))
+add('timestamp 1e400 (Infinity)', null, null, null,
+  JSON.stringify(resign(m1, (o) => { o.timestamp = null })).replace('"timestamp":null', '"timestamp":1e400'))
+
 // ssb-keys@8.5.0 test/weird.js: a real message with U+2019, whose id
 // differs between latin1 (the reference) and UTF-8 hashing.
 {
