@@ -54,10 +54,10 @@ typedef struct stats {
 /* What the reference said about one case. */
 typedef struct expect {
   int valid;
-  const char *id;     /* when valid */
-  const char *error;  /* when invalid and the reason is compared */
+  const char *id;    /* when valid */
+  const char *error; /* when invalid and the reason is compared */
   size_t error_len;
-  int fatal;          /* -1 when not given */
+  int fatal; /* -1 when not given */
 } expect;
 
 static void report(stats *st, const char *where, const char *what, const char *want,
@@ -125,8 +125,8 @@ static int parse_hmac(const tide_json *hv, uint8_t key[TIDE_HMAC_KEY_BYTES])
  * tide accepted the message (and fills id_out when non-NULL). */
 static int check_one(stats *st, const char *where, const char *text, size_t len,
                      const tide_feed_state *fs, int hmac_state,
-                     const uint8_t key[TIDE_HMAC_KEY_BYTES], const expect *ex,
-                     int compare_reasons, uint8_t id_out[TIDE_HASH_BYTES])
+                     const uint8_t key[TIDE_HMAC_KEY_BYTES], const expect *ex, int compare_reasons,
+                     uint8_t id_out[TIDE_HASH_BYTES])
 {
   tide_msg *m = NULL;
   tide_error err;
@@ -171,14 +171,14 @@ static int check_one(stats *st, const char *where, const char *text, size_t len,
     if (!ok && !ex->valid && ex->error && strcmp(ex->error, "invalid signature") == 0 &&
         tide_msg_verify_signature(m, k) == 0) {
       st->sigcheck_mismatch++;
-      report(st, where, "tide_msg_verify_signature accepts a bad signature", "invalid",
-             "verifies");
+      report(st, where, "tide_msg_verify_signature accepts a bad signature", "invalid", "verifies");
     }
   }
 
   if (ok != ex->valid) {
     st->verdict_mismatch++;
-    report(st, where, ex->valid ? "reference accepts, tide rejects" : "reference rejects, tide accepts",
+    report(st, where,
+           ex->valid ? "reference accepts, tide rejects" : "reference rejects, tide accepts",
            ex->valid ? ex->id : ex->error, ok ? "accepted" : reason);
   } else if (ok) {
     tide_msg_id_format(idtxt, tide_msg_id(m));
@@ -208,7 +208,8 @@ static int read_expect(const tide_json *c, expect *ex)
 {
   const tide_json *v = tide_json_object_getz(c, "valid");
   const tide_json *f = tide_json_object_getz(c, "fatal");
-  if (v == NULL || (tide_json_typeof(v) != TIDE_JSON_TRUE && tide_json_typeof(v) != TIDE_JSON_FALSE))
+  if (v == NULL ||
+      (tide_json_typeof(v) != TIDE_JSON_TRUE && tide_json_typeof(v) != TIDE_JSON_FALSE))
     return -1;
   memset(ex, 0, sizeof *ex);
   ex->valid = tide_json_typeof(v) == TIDE_JSON_TRUE;
@@ -379,8 +380,8 @@ static int raw_value(const char *line, size_t len, const char **v, size_t *vlen)
   if (len < sizeof head + sizeof mid || memcmp(line, head, sizeof head - 1) != 0)
     return -1;
   const char *q = memchr(line + sizeof head - 1, '"', len - (sizeof head - 1));
-  if (q == NULL || (size_t)(line + len - q) < sizeof mid ||
-      memcmp(q, mid, sizeof mid - 1) != 0 || line[len - 1] != '}')
+  if (q == NULL || (size_t)(line + len - q) < sizeof mid || memcmp(q, mid, sizeof mid - 1) != 0 ||
+      line[len - 1] != '}')
     return -1;
   *v = q + sizeof mid - 1;
   *vlen = (size_t)(line + len - 1 - *v);
@@ -442,8 +443,8 @@ static int mode_feed(stats *st, const char *path, size_t *n_feeds)
       v = text.data;
       vlen = text.len;
     }
-    if (check_one(st, where, v, vlen, fe->state.sequence ? &fe->state : NULL, 0, NULL, &ex,
-                  1, id)) {
+    if (check_one(st, where, v, vlen, fe->state.sequence ? &fe->state : NULL, 0, NULL, &ex, 1,
+                  id)) {
       memcpy(fe->state.id, id, TIDE_HASH_BYTES);
       fe->state.sequence++;
     }

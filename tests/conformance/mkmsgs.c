@@ -35,16 +35,26 @@
  * also exercises the parser's view of escapes and number spellings. */
 static const char *const corpus[] = {
     "{\"type\":\"post\",\"text\":\"hello world\"}",
-    "{\"type\":\"post\",\"text\":\"\xe6\xbc\xa2\xe5\xad\x97\xe3\x81\x8b\xe3\x81\xaa \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4 \xf0\xa0\x80\x80\"}",
-    "{\"type\":\"post\",\"text\":\"\xf0\x9f\x98\x80\xf0\x9f\x8f\xb3\xef\xb8\x8f\xe2\x80\x8d\xf0\x9f\x8c\x88 \\ud83d\\ude00\"}",
+    "{\"type\":\"post\",\"text\":\"\xe6\xbc\xa2\xe5\xad\x97\xe3\x81\x8b\xe3\x81\xaa "
+    "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4 \xf0\xa0\x80\x80\"}",
+    "{\"type\":\"post\",\"text\":"
+    "\"\xf0\x9f\x98\x80\xf0\x9f\x8f\xb3\xef\xb8\x8f\xe2\x80\x8d\xf0\x9f\x8c\x88 \\ud83d\\ude00\"}",
     "{\"type\":\"post\",\"text\":\"e\\u0301 a\xcc\x88 \\u00c5 A\\u030a\"}",
-    "{\"type\":\"post\",\"lone\":[\"\\ud800\",\"\\udbff\",\"\\udc00\",\"\\udfff\",\"a\\ud83d\",\"\\ude00\\ud83d\",\"\\ud83d\\ud83d\"]}",
-    "{\"type\":\"post\",\"esc\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"ctl\":\"\\u0000\\u0001\\u0007\\u000b\\u000e\\u001f\\u007f\\u0080\\u009f\",\"sep\":\"\\u2028\\u2029\",\"bom\":\"\\ufeff\\uffff\\ufffe\"}",
-    "{\"type\":\"numbers\",\"a\":1e21,\"b\":1E21,\"c\":1e-7,\"d\":0.30000000000000004,\"e\":-0,\"f\":-0.0,\"g\":1e20,\"h\":100e-2,\"i\":5e-324,\"j\":1.7976931348623157e308,\"k\":0.000001,\"l\":1.5e-7,\"m\":123456789012345678901234567890}",
-    "{\"type\":\"bigints\",\"a\":9007199254740992,\"b\":9007199254740993,\"c\":9007199254740995,\"d\":18446744073709551615,\"e\":-9223372036854775808,\"f\":2147483648,\"g\":4294967296}",
-    "{\"type\":\"nested\",\"a\":{\"b\":{\"c\":{\"d\":[1,[2,[3,[4,{\"e\":[]}]]]]}}},\"f\":[[[[[]]]]],\"g\":[{},[],\"\",null]}",
+    "{\"type\":\"post\",\"lone\":[\"\\ud800\",\"\\udbff\",\"\\udc00\",\"\\udfff\",\"a\\ud83d\","
+    "\"\\ude00\\ud83d\",\"\\ud83d\\ud83d\"]}",
+    "{\"type\":\"post\",\"esc\":\"\\\"\\\\\\/"
+    "\\b\\f\\n\\r\\t\",\"ctl\":\"\\u0000\\u0001\\u0007\\u000b\\u000e\\u001f\\u007f\\u0080\\u009f\","
+    "\"sep\":\"\\u2028\\u2029\",\"bom\":\"\\ufeff\\uffff\\ufffe\"}",
+    "{\"type\":\"numbers\",\"a\":1e21,\"b\":1E21,\"c\":1e-7,\"d\":0.30000000000000004,\"e\":-0,"
+    "\"f\":-0.0,\"g\":1e20,\"h\":100e-2,\"i\":5e-324,\"j\":1.7976931348623157e308,\"k\":0.000001,"
+    "\"l\":1.5e-7,\"m\":123456789012345678901234567890}",
+    "{\"type\":\"bigints\",\"a\":9007199254740992,\"b\":9007199254740993,\"c\":9007199254740995,"
+    "\"d\":18446744073709551615,\"e\":-9223372036854775808,\"f\":2147483648,\"g\":4294967296}",
+    "{\"type\":\"nested\",\"a\":{\"b\":{\"c\":{\"d\":[1,[2,[3,[4,{\"e\":[]}]]]]}}},\"f\":[[[[[]]]]]"
+    ",\"g\":[{},[],\"\",null]}",
     "{\"type\":\"empty\",\"s\":\"\",\"o\":{},\"a\":[],\"n\":null,\"t\":true,\"f\":false}",
-    "{\"type\":\"order\",\"b\":1,\"a\":2,\"10\":\"ten\",\"2\":\"two\",\"1\":\"one\",\"01\":\"z\",\"-1\":\"m\",\"4294967294\":\"max\",\"4294967295\":\"not index\",\"1.5\":\"f\"}",
+    "{\"type\":\"order\",\"b\":1,\"a\":2,\"10\":\"ten\",\"2\":\"two\",\"1\":\"one\",\"01\":\"z\","
+    "\"-1\":\"m\",\"4294967294\":\"max\",\"4294967295\":\"not index\",\"1.5\":\"f\"}",
     "{\"type\":\"dupes\",\"a\":1,\"b\":2,\"a\":3,\"type\":\"dupes2\"}",
     "{\"type\":\"abc\"}",
     "{\"type\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
@@ -99,10 +109,10 @@ static int put_cp(tide_buf *b, uint32_t cp)
 }
 
 static const uint32_t code_points[] = {
-    'a', 'Z', '0', ' ', '/', '"', '\\', '\'', '<', '&', 0x08, 0x0c, '\n', '\r', '\t', 0x00,
-    0x01, 0x1f, 0x7f, 0x80, 0xa0, 0xe9, 0xff, 0x100, 0x301, 0x308, 0x2028, 0x2029, 0x200d,
-    0xfeff, 0xfffd, 0xffff, 0x6f22, 0x5b57, 0x304b, 0xd55c, 0x20000, 0x1f600, 0x1f3f3,
-    0x1f1f3, 0xd800, 0xdbff, 0xdc00, 0xdfff};
+    'a',    'Z',    '0',    ' ',     '/',     '"',     '\\',    '\'',   '<',    '&',    0x08,
+    0x0c,   '\n',   '\r',   '\t',    0x00,    0x01,    0x1f,    0x7f,   0x80,   0xa0,   0xe9,
+    0xff,   0x100,  0x301,  0x308,   0x2028,  0x2029,  0x200d,  0xfeff, 0xfffd, 0xffff, 0x6f22,
+    0x5b57, 0x304b, 0xd55c, 0x20000, 0x1f600, 0x1f3f3, 0x1f1f3, 0xd800, 0xdbff, 0xdc00, 0xdfff};
 
 static tide_json *rand_string(tide_json_doc *doc, uint64_t *s, size_t max)
 {
@@ -136,25 +146,23 @@ static double rand_double(uint64_t *s)
   return d;
 }
 
-static const char *const keys_pool[] = {"text", "a", "b", "", "0", "1", "2", "10", "01",
-                                        "-1", "4294967294", "4294967295", "\xc3\xa9",
-                                        "\xf0\x9f\x98\x80", "length", "constructor"};
+static const char *const keys_pool[] = {
+    "text",   "a",          "b",  "",           "0",          "1",        "2",
+    "10",     "01",         "-1", "4294967294", "4294967295", "\xc3\xa9", "\xf0\x9f\x98\x80",
+    "length", "constructor"};
 
 static tide_json *rand_value(tide_json_doc *doc, uint64_t *s, int depth)
 {
   size_t r = rng_below(s, depth > 4 ? 6 : 9);
   switch (r) {
-  case 0:
-    return tide_json_new_null(doc);
-  case 1:
-    return tide_json_new_bool(doc, (int)rng_below(s, 2));
-  case 2:
-    return tide_json_new_number(doc, rand_double(s));
+  case 0: return tide_json_new_null(doc);
+  case 1: return tide_json_new_bool(doc, (int)rng_below(s, 2));
+  case 2: return tide_json_new_number(doc, rand_double(s));
   case 3:
-    return tide_json_new_number(doc, (double)(int64_t)rng_next(s) / (double)(1 + rng_below(s, 1000)));
+    return tide_json_new_number(doc,
+                                (double)(int64_t)rng_next(s) / (double)(1 + rng_below(s, 1000)));
   case 4:
-  case 5:
-    return rand_string(doc, s, 24);
+  case 5: return rand_string(doc, s, 24);
   case 6: {
     tide_json *a = tide_json_new_array(doc);
     size_t n = rng_below(s, 5);
@@ -181,7 +189,8 @@ static tide_json *rand_value(tide_json_doc *doc, uint64_t *s, int depth)
 
 static tide_json *rand_content(tide_json_doc *doc, uint64_t *s)
 {
-  static const char *const types[] = {"post", "vote", "tide-test", "\xe6\xbc\xa2\xe5\xad\x97\xe3\x81\x8b",
+  static const char *const types[] = {"post", "vote", "tide-test",
+                                      "\xe6\xbc\xa2\xe5\xad\x97\xe3\x81\x8b",
                                       "\xf0\x9f\x98\x80\xf0\x9f\x98\x80"};
   tide_json *o = tide_json_new_object(doc);
   const char *t = types[rng_below(s, sizeof types / sizeof types[0])];
@@ -240,8 +249,8 @@ static int emit(FILE *out, const feed *f, const tide_msg *m, int near_limit)
   else if (rc == 0)
     rc = tide_buf_puts(&line, "null");
   if (rc == 0)
-    rc = tide_buf_printf(&line, ",\"nearLimit\":%s,\"key\":\"%s\",\"text\":",
-                         near_limit ? "true" : "false", id);
+    rc = tide_buf_printf(
+        &line, ",\"nearLimit\":%s,\"key\":\"%s\",\"text\":", near_limit ? "true" : "false", id);
   if (rc == 0)
     rc = tide_json_write_string(&line, text, tlen);
   if (rc == 0)
@@ -322,8 +331,8 @@ int main(int argc, char **argv)
   size_t per_feed = 100, made = 0;
   FILE *out;
   int status = 1;
-  static const char *const units[] = {"a", "\xc3\xa9", "\xe6\xbc\xa2", "\xf0\x9f\x98\x80",
-                                      "\x01", "\n", "\"", "\xed\xa0\x80"};
+  static const char *const units[] = {"a",    "\xc3\xa9", "\xe6\xbc\xa2", "\xf0\x9f\x98\x80",
+                                      "\x01", "\n",       "\"",           "\xed\xa0\x80"};
 
   if (argc < 2 || argc > 3) {
     fprintf(stderr, "usage: mkmsgs OUT.jsonl [PER_FEED]\n");
@@ -377,7 +386,8 @@ int main(int argc, char **argv)
       if (i % 3 == 2 && n % 10 == 3)
         ts = (double)n / 3.0;
       if (n % 12 == 11) {
-        if (near_limit(out, f, ts, units[(n / 12 + (size_t)i) % (sizeof units / sizeof units[0])]) != 0) {
+        if (near_limit(out, f, ts,
+                       units[(n / 12 + (size_t)i) % (sizeof units / sizeof units[0])]) != 0) {
           fprintf(stderr, "mkmsgs: near-limit message failed on feed %d\n", i);
           goto out;
         }
