@@ -1,0 +1,364 @@
+/* test_store_faults.c - SQLite-style failure loops for the store and the
+ * ingest pipeline.
+ *
+ * 1. Allocation failure: SQLite's allocator is replaced by one that fails
+ *    every allocation from the N-th on; for N = 1, 2, ... an import runs
+ *    (open, ingest in small batches, close) until one completes.
+ * 2. I/O failure: a VFS shim over the default VFS fails every write, sync
+ *    or truncate from the N-th on (as a dying disk would); same loop.
+ * After every failed attempt, with faults off, the store must open, pass
+ * tide_store_check(), and hold every message reported ACCEPTED, and no
+ * message beyond those of committed batches.
+ *
+ * This is its own executable because it reconfigures SQLite globally. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_fixture.h"
+#include "tide/ingest.h"
+#include "tide/store.h"
+#include "tide_test.h"
+
+/* ---- fault switch -------------------------------------------------------- */
+
+static long fault_countdown = -1; /* -1: off; 0: failing; n > 0: n calls left */
+
+static int fault_hit(void)
+{
+  if (fault_countdown < 0)
+    return 0;
+  if (fault_countdown == 0)
+    return 1;
+  fault_countdown--;
+  return fault_countdown == 0;
+}
+
+/* ---- allocator ----------------------------------------------------------- */
+
+static sqlite3_mem_methods real_mem;
+
+static void *faulty_malloc(int n)
+{
+  return fault_hit() ? NULL : real_mem.xMalloc(n);
+}
+
+static void *faulty_realloc(void *p, int n)
+{
+  return fault_hit() ? NULL : real_mem.xRealloc(p, n);
+}
+
+static void faulty_free(void *p)
+{
+  real_mem.xFree(p);
+}
+
+static int faulty_size(void *p)
+{
+  return real_mem.xSize(p);
+}
+
+static int faulty_roundup(int n)
+{
+  return real_mem.xRoundup(n);
+}
+
+static int faulty_init(void *a)
+{
+  return real_mem.xInit(a);
+}
+
+static void faulty_shutdown(void *a)
+{
+  real_mem.xShutdown(a);
+}
+
+/* ---- VFS shim ------------------------------------------------------------ */
+
+typedef struct shim_file {
+  sqlite3_file base;
+  sqlite3_file *real; /* allocated right after this struct */
+} shim_file;
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs shim_vfs;
+static sqlite3_io_methods shim_io;
+
+static int shim_close(sqlite3_file *f)
+{
+  shim_file *s = (shim_file *)f;
+  int rc = s->real->pMethods != NULL ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
+  return rc;
+}
+static int shim_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+  return ((shim_file *)f)->real->pMethods->xRead(((shim_file *)f)->real, b, n, o);
+}
+static int shim_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+  if (fault_hit())
+    return SQLITE_IOERR_WRITE;
+  return ((shim_file *)f)->real->pMethods->xWrite(((shim_file *)f)->real, b, n, o);
+}
+static int shim_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+  if (fault_hit())
+    return SQLITE_IOERR_TRUNCATE;
+  return ((shim_file *)f)->real->pMethods->xTruncate(((shim_file *)f)->real, n);
+}
+static int shim_sync(sqlite3_file *f, int flags)
+{
+  if (fault_hit())
+    return SQLITE_IOERR_FSYNC;
+  return ((shim_file *)f)->real->pMethods->xSync(((shim_file *)f)->real, flags);
+}
+static int shim_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+  return ((shim_file *)f)->real->pMethods->xFileSize(((shim_file *)f)->real, n);
+}
+static int shim_lock(sqlite3_file *f, int l)
+{
+  return ((shim_file *)f)->real->pMethods->xLock(((shim_file *)f)->real, l);
+}
+static int shim_unlock(sqlite3_file *f, int l)
+{
+  return ((shim_file *)f)->real->pMethods->xUnlock(((shim_file *)f)->real, l);
+}
+static int shim_check_lock(sqlite3_file *f, int *out)
+{
+  return ((shim_file *)f)->real->pMethods->xCheckReservedLock(((shim_file *)f)->real, out);
+}
+static int shim_fcntl(sqlite3_file *f, int op, void *arg)
+{
+  return ((shim_file *)f)->real->pMethods->xFileControl(((shim_file *)f)->real, op, arg);
+}
+static int shim_sector(sqlite3_file *f)
+{
+  return ((shim_file *)f)->real->pMethods->xSectorSize(((shim_file *)f)->real);
+}
+static int shim_devchar(sqlite3_file *f)
+{
+  return ((shim_file *)f)->real->pMethods->xDeviceCharacteristics(((shim_file *)f)->real);
+}
+static int shim_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+  return ((shim_file *)f)->real->pMethods->xShmMap(((shim_file *)f)->real, pg, sz, ext, pp);
+}
+static int shim_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+  return ((shim_file *)f)->real->pMethods->xShmLock(((shim_file *)f)->real, off, n, flags);
+}
+static void shim_shm_barrier(sqlite3_file *f)
+{
+  ((shim_file *)f)->real->pMethods->xShmBarrier(((shim_file *)f)->real);
+}
+static int shim_shm_unmap(sqlite3_file *f, int del)
+{
+  return ((shim_file *)f)->real->pMethods->xShmUnmap(((shim_file *)f)->real, del);
+}
+
+static int shim_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+  shim_file *s = (shim_file *)f;
+  int rc;
+
+  (void)v;
+  s->real = (sqlite3_file *)(s + 1);
+  memset(s->real, 0, (size_t)real_vfs->szOsFile);
+  rc = real_vfs->xOpen(real_vfs, name, s->real, flags, out);
+  f->pMethods = s->real->pMethods != NULL ? &shim_io : NULL;
+  return rc;
+}
+
+static void install_shim(void)
+{
+  real_vfs = sqlite3_vfs_find(NULL);
+  shim_io = (sqlite3_io_methods){
+      .iVersion = 2,
+      .xClose = shim_close,
+      .xRead = shim_read,
+      .xWrite = shim_write,
+      .xTruncate = shim_truncate,
+      .xSync = shim_sync,
+      .xFileSize = shim_size,
+      .xLock = shim_lock,
+      .xUnlock = shim_unlock,
+      .xCheckReservedLock = shim_check_lock,
+      .xFileControl = shim_fcntl,
+      .xSectorSize = shim_sector,
+      .xDeviceCharacteristics = shim_devchar,
+      .xShmMap = shim_shm_map,
+      .xShmLock = shim_shm_lock,
+      .xShmBarrier = shim_shm_barrier,
+      .xShmUnmap = shim_shm_unmap,
+  };
+  shim_vfs = *real_vfs;
+  shim_vfs.zName = "tide-faulty";
+  shim_vfs.szOsFile = (int)sizeof(shim_file) + real_vfs->szOsFile;
+  shim_vfs.xOpen = shim_open;
+  shim_vfs.pNext = NULL;
+  (void)sqlite3_vfs_register(&shim_vfs, 1);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+enum { NMSG = 24 };
+
+typedef struct acks {
+  int accepted[NMSG];
+  int verdicts;
+} acks;
+
+static void on_result(void *ctx, const tide_ingest_result *r)
+{
+  acks *a = ctx;
+  a->verdicts++;
+  if (r->verdict == TIDE_INGEST_ACCEPTED && r->tag < NMSG)
+    a->accepted[r->tag] = 1;
+}
+
+static int is_failure_code(int rc)
+{
+  return rc == TIDE_E_STORE || rc == TIDE_E_NOMEM;
+}
+
+/* One import attempt under faults; returns 0 when everything succeeded. */
+static int attempt(const char *path, tide_msg **m, acks *a)
+{
+  tide_store *st = NULL;
+  tide_ingest *ing = NULL;
+  tide_ingest_options o;
+  tide_error e;
+  int rc;
+
+  rc = tide_store_open(&st, path, 0, &e);
+  if (rc != 0) {
+    CU_ASSERT(is_failure_code(rc));
+    CU_ASSERT(e.msg[0] != '\0');
+    CU_ASSERT_PTR_NULL(st);
+    return rc;
+  }
+  memset(&o, 0, sizeof o);
+  o.threads = 2;
+  o.batch = 5;
+  rc = tide_ingest_new(&ing, st, &o, on_result, a);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  for (int i = 0; i < NMSG && rc == 0; i++) {
+    size_t n;
+    const char *t = tide_msg_text(m[i], &n);
+    rc = tide_ingest_push(ing, (uint64_t)i, t, n, &e);
+  }
+  if (rc == 0)
+    rc = tide_ingest_finish(ing, &e);
+  if (rc != 0) {
+    CU_ASSERT(is_failure_code(rc));
+    CU_ASSERT(e.msg[0] != '\0');
+  }
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  return rc;
+}
+
+/* With faults off: the store is valid and holds what was acknowledged. */
+static void verify(const char *path, tide_msg **m, const tide_keypair *kp, const acks *a,
+                   int complete)
+{
+  tide_store *st = NULL;
+  tide_feed_state fs;
+  tide_error e;
+  int64_t latest = 0;
+  int rc;
+
+  fault_countdown = -1;
+  rc = tide_store_open(&st, path, 0, &e);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  CU_ASSERT_EQUAL(tide_store_check(st, &e), 0);
+  rc = tide_store_latest(st, &fs, NULL, kp->pk, &e);
+  CU_ASSERT(rc == 0 || rc == TIDE_E_NOTFOUND);
+  if (rc == 0) {
+    latest = fs.sequence;
+    CU_ASSERT_EQUAL(memcmp(fs.id, tide_msg_id(m[latest - 1]), TIDE_HASH_BYTES), 0);
+  }
+  for (int i = 0; i < NMSG; i++)
+    if (a->accepted[i])
+      CU_ASSERT(i < latest);
+  if (complete)
+    CU_ASSERT_EQUAL(latest, NMSG);
+  tide_store_close(st);
+}
+
+static void run_loop(const char *tag)
+{
+  char *dir = tide_test_tmpdir(tag);
+  char path[512];
+  tide_keypair kp;
+  tide_msg *m[NMSG];
+  acks a;
+  long n;
+  int rc = -1, failures = 0;
+
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  fx_keys(&kp, 77);
+  fx_chain(m, &kp, NMSG, "fault");
+  memset(&a, 0, sizeof a);
+  for (n = 1; n < 100000; n++) {
+    /* Reset between attempts is not needed: each attempt resumes on the
+     * store the previous one left, as a restarted import would. */
+    fault_countdown = n;
+    rc = attempt(path, m, &a);
+    fault_countdown = -1;
+    if (rc == 0)
+      break;
+    failures++;
+    verify(path, m, &kp, &a, 0);
+  }
+  if (getenv("TIDE_TEST_VERBOSE") != NULL)
+    fprintf(stderr, "%s: %d failed attempts before success\n", tag, failures);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT(failures > 10);
+  verify(path, m, &kp, &a, 1);
+  fx_free_all(m, NMSG);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
+static void test_oom_loop(void)
+{
+  sqlite3_mem_methods faulty;
+
+  CU_ASSERT_EQUAL_FATAL(sqlite3_shutdown(), SQLITE_OK);
+  CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+  faulty = real_mem;
+  faulty.xMalloc = faulty_malloc;
+  faulty.xRealloc = faulty_realloc;
+  faulty.xFree = faulty_free;
+  faulty.xSize = faulty_size;
+  faulty.xRoundup = faulty_roundup;
+  faulty.xInit = faulty_init;
+  faulty.xShutdown = faulty_shutdown;
+  CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &faulty), SQLITE_OK);
+  CU_ASSERT_EQUAL_FATAL(sqlite3_initialize(), SQLITE_OK);
+  run_loop("store-oom");
+  CU_ASSERT_EQUAL(sqlite3_shutdown(), SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem), SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_initialize(), SQLITE_OK);
+}
+
+static void test_ioerr_loop(void)
+{
+  install_shim();
+  run_loop("store-ioerr");
+  (void)sqlite3_vfs_unregister(&shim_vfs);
+}
+
+static CU_TestInfo fault_tests[] = {
+    {"allocation failure loop", test_oom_loop},
+    {"I/O failure loop", test_ioerr_loop},
+    CU_TEST_INFO_NULL,
+};
+
+CU_SuiteInfo tide_test_suites[] = {
+    TIDE_SUITE("store faults", fault_tests),
+    CU_SUITE_INFO_NULL,
+};
