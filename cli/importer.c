@@ -119,6 +119,12 @@ static int is_wrapper(const tide_json *v)
 
 /* Handles one line that may be a wrapper: parses it here, checks the key
  * and queues the parsed message.  Returns 0, or a sticky ingest error. */
+/* A wrapper is one level deeper than its message, and tide_msg_parse()
+ * accepts messages deeper than the JSON default (so that it can report the
+ * size the way ssb-validate does): a wrapper must never fail on depth where
+ * the bare message would parse. */
+static const tide_json_limits wrapper_limits = {.max_depth = 4096, .max_bytes = 0};
+
 static int push_slow(tide_cli_importer *c, uint64_t line, const char *s, size_t len,
                      tide_error *err)
 {
@@ -134,7 +140,7 @@ static int push_slow(tide_cli_importer *c, uint64_t line, const char *s, size_t 
   tide_error_clear(&perr);
   /* Not JSON, or not a wrapper: the pipeline parses and judges the line
    * itself, with the same wording as for any other line. */
-  if (tide_json_parse(&doc, s, len, NULL, &perr) != 0)
+  if (tide_json_parse(&doc, s, len, &wrapper_limits, &perr) != 0)
     return tide_ingest_push(c->ing, line, s, len, err);
   root = tide_json_root(doc);
   if (!is_wrapper(root)) {
@@ -152,8 +158,10 @@ static int push_slow(tide_cli_importer *c, uint64_t line, const char *s, size_t 
   tide_error_clear(&perr);
   rc = tide_msg_parse(&inner, c->scratch.data, c->scratch.len, &perr);
   if (rc != 0) {
-    add_reject(c, line, "\"value\" is not a message: ", tide_error_text(&perr, rc));
-    goto out_ok;
+    /* No id, so no key to check: the value is judged like a bare line,
+     * with the same wording. */
+    tide_json_doc_free(doc);
+    return tide_ingest_push(c->ing, line, c->scratch.data, c->scratch.len, err);
   }
   if (keyv != NULL) {
     key = tide_json_string(keyv, &keylen);
