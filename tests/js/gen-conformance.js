@@ -275,9 +275,50 @@ for (let i = 0; i < PER_FEED; i++) {
 }
 if (fixedUsed.size !== FIXED.length) throw new Error('not every fixed content was used')
 
+// Two feeds dense with numbers, for the shortest-round-trip printer (and,
+// re-spelled below, the parser): doubles from random bits, decimals with
+// random digits and exponents, values next to the 1e21 / 1e-7 switches,
+// powers of two and ten, integers near 2^53 and 2^64, subnormals.
+function nextUp (x, k) {
+  const b = Buffer.alloc(8)
+  b.writeDoubleLE(x)
+  b.writeBigInt64LE(b.readBigInt64LE() + BigInt(k))
+  return b.readDoubleLE()
+}
+function numberSet () {
+  const out = []
+  for (let i = 0; i < 12; i++) out.push(randDouble())
+  for (let i = 0; i < 10; i++) {
+    let d = String(1 + int(9))
+    const n = int(20)
+    for (let j = 0; j < n; j++) d += String(int(10))
+    out.push(Number((rnd() < 0.3 ? '-' : '') + d[0] + '.' + d.slice(1) + 'e' + (int(640) - 330)))
+  }
+  for (const edge of [1e21, 1e-7, 1e-6, 2 ** 53, 2 ** 64, 1e16, 1e17, 5e-324, 2.2250738585072014e-308, 0.1, 1 / 3]) {
+    out.push(nextUp(edge, int(5) - 2))
+  }
+  out.push(2 ** (int(2098) - 1074), 10 ** (int(600) - 300), Math.floor(rnd() * 2 ** 53) * 2 ** int(12))
+  return out.filter((x) => Number.isFinite(x))
+}
+const numFeeds = []
+for (let f = 0; f < 2; f++) {
+  const feed = { keys: keysFor('numbers-' + f), state: null, msgs: [] }
+  for (let i = 0; i < 60; i++) {
+    let msg = null
+    for (let tries = 0; !msg && tries < 5; tries++) {
+      msg = createFeedMessage(feed, null, { type: 'numbers', n: numberSet(), o: { a: randDouble(), b: -randDouble() } }, 1700000000000 + i * 977 + rnd())
+    }
+    if (!msg) throw new Error('could not create a numbers message')
+  }
+  numFeeds.push(feed)
+}
+
 const validLines = []
 for (let i = 0; i < PER_FEED; i++) {
   for (let f = 0; f < N_FEEDS; f++) validLines.push(JSON.stringify(feeds[f].msgs[i]))
+}
+for (let i = 0; i < 60; i++) {
+  for (const feed of numFeeds) validLines.push(JSON.stringify(feed.msgs[i]))
 }
 fs.writeFileSync(path.join(outDir, 'valid.jsonl'), validLines.join('\n') + '\n')
 
@@ -654,7 +695,7 @@ function respell (v) {
   }
   const num = (x) => {
     if (Object.is(x, -0)) return pick(['-0', '-0.0', '-0e0', '-0.000E+5'])
-    const cands = [String(x), x.toExponential(), x.toPrecision(17), x.toExponential().toUpperCase()]
+    const cands = [String(x), x.toExponential(), x.toPrecision(17), x.toExponential().toUpperCase(), x.toPrecision(30), x.toPrecision(21)]
     if (Number.isInteger(x) && Math.abs(x) < 1e21) cands.push(String(x) + '.0', String(x) + '.000e0')
     const c = pick(cands)
     if (Number(c) !== x) throw new Error('respell: ' + c + ' is not ' + x)
@@ -670,10 +711,10 @@ function respell (v) {
   }
   return ws() + w(v) + ws()
 }
-for (let f = 0; f < 4; f++) {
+for (const feed of feeds.slice(0, 4).concat(numFeeds)) {
   for (let i = 0; i < 50; i++) {
-    const e = feeds[f].msgs[i]
-    const state = i === 0 ? null : { id: feeds[f].msgs[i - 1].key, sequence: i }
+    const e = feed.msgs[i]
+    const state = i === 0 ? null : { id: feed.msgs[i - 1].key, sequence: i }
     const text = respell(JSON.parse(JSON.stringify(e.value)))
     addWire(text, state)
     const last = wireExpect[wireExpect.length - 1]
@@ -851,7 +892,7 @@ function importModel (lines) {
 
 const summary = {
   valid_messages: validLines.length,
-  valid_feeds: N_FEEDS,
+  valid_feeds: N_FEEDS + numFeeds.length,
   valid_cases: validCases.length,
   invalid_cases: invalid.length,
   invalid_kinds: kinds.size,
