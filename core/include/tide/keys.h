@@ -61,7 +61,8 @@ void tide_msg_id_format(char out[TIDE_MSG_ID_LEN + 1], const uint8_t hash[TIDE_H
 TIDE_WUR int tide_msg_id_parse(uint8_t hash[TIDE_HASH_BYTES], const char *s, size_t len);
 
 /* Decodes canonical standard base64 (padding required, zero unused bits)
- * of exactly want bytes.  TIDE_E_KEY_FORMAT otherwise. */
+ * of exactly want bytes.  TIDE_E_KEY_FORMAT otherwise (out may then hold
+ * partial output). */
 TIDE_WUR int tide_b64_decode_exact(uint8_t *out, size_t want, const char *s, size_t len);
 
 /* Appends standard padded base64 of bin to out.  TIDE_E_NOMEM. */
@@ -71,9 +72,12 @@ TIDE_WUR int tide_b64_encode(tide_buf *out, const uint8_t *bin, size_t len);
  * warns not to share it).  TIDE_E_NOMEM. */
 TIDE_WUR int tide_keys_secret_format(tide_buf *out, const tide_keypair *kp);
 
-/* Parses secret-file text ('#' lines ignored).  Checks curve, that the
- * private key's public half matches "public" and "id".
- * TIDE_E_KEY_FORMAT / TIDE_E_KEY_CURVE with a message in err. */
+/* Parses secret-file text as ssb-keys does ('#' to the end of a line is
+ * ignored, lines are joined).  Checks curve "ed25519", that the private
+ * key's seed re-derives the whole secret key and "public", and that "id"
+ * (when present with its '@' sigil; ssb-keys derives it otherwise) names
+ * the same key.  TIDE_E_KEY_FORMAT / TIDE_E_KEY_CURVE with a message in
+ * err, TIDE_E_NOMEM. */
 TIDE_WUR int tide_keys_secret_parse(tide_keypair *kp, const char *text, size_t len,
                                     tide_error *err);
 

@@ -41,8 +41,12 @@ typedef struct tide_feed_state {
  * its canonical text and id.  Succeeds for any JSON text whose root is an
  * object, even when the message is invalid: validity is
  * tide_msg_validate()'s verdict, so reasons match ssb-validate.
- * Errors: TIDE_E_JSON_* (not JSON), TIDE_E_MSG_INVALID (root not an
- * object), TIDE_E_NOMEM.  *out is owned by the caller. */
+ * Nesting up to 1200 levels is parsed (deep messages then fail validation
+ * on size, as in ssb-validate).
+ * Errors: TIDE_E_JSON_* (not JSON, or nested deeper), TIDE_E_MSG_INVALID
+ * (root not an object: err->msg is ssb-validate's verdict for it,
+ * "invalid message: must have author", or the TypeError it throws for
+ * null), TIDE_E_NOMEM.  *out is owned by the caller (NULL on error). */
 TIDE_WUR int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err);
 
 /* Frees a message; NULL is a no-op. */
@@ -87,19 +91,32 @@ TIDE_WUR int tide_msg_verify_signature(const tide_msg *m, const uint8_t *hmac_ke
 /* Validates m as the next message of a feed whose latest message is
  * *state (NULL for a new feed), exactly as ssb-validate's checkInvalid():
  * same checks, same order, same verdict.  sig is TIDE_MSG_SIG_UNCHECKED or
- * the result of an earlier tide_msg_verify_signature() with the same key.
+ * the result of an earlier tide_msg_verify_signature() with the same key;
+ * it is only consulted at the last step, so the reason does not change.
  * Returns 0 when valid, else TIDE_E_MSG_INVALID with err->msg holding the
- * reference's reason and err->fatal set as ssb-validate sets it. */
+ * reference's reason and err->fatal set as ssb-validate sets it
+ * (TIDE_E_NOMEM is possible for pathological values).  Details:
+ *   - reasons longer than TIDE_ERROR_MSG_BYTES - 1 are cut at a UTF-8
+ *     boundary ("message has invalid properties:" + the whole text);
+ *   - the "expected sequence" reason prints the state as
+ *     {"id":"%...sha256","sequence":N};
+ *   - where ssb-validate throws instead (objects with an own "toString",
+ *     ssb-keys' "unknown curve" for "@....sha256" authors) err->msg is the
+ *     exception's text and fatal is 0.
+ * docs/messages.md lists every check and reason.  Thread-safe. */
 TIDE_WUR int tide_msg_validate(const tide_msg *m, const tide_feed_state *state,
                                const uint8_t *hmac_key, int sig, tide_error *err);
 
-/* Creates and signs the next message of kp's feed.  prev is the feed's
- * latest message (NULL for the first); timestamp in ms since the epoch;
- * content is an object with a string "type" of 3..52 UTF-16 units, or a
- * string ending in ".box".  hmac_key as above.  On success out holds the
- * canonical text and *out_msg (if non-NULL) the parsed message, owned by
- * the caller.  TIDE_E_MSG_INVALID when the content or resulting size is
- * not acceptable (err says why), TIDE_E_NOMEM. */
+/* Creates and signs the next message of kp's feed, with the keys in the
+ * order previous, author, sequence, timestamp, hash, content, signature.
+ * prev is the feed's latest message (NULL for the first); timestamp in ms
+ * since the epoch (finite); content is an object with a string "type" of
+ * 3..52 UTF-16 units, or an encrypted string ("<base64>.box...").
+ * hmac_key as above.  The content is copied.  On success *out_msg (when
+ * out_msg is non-NULL) is the signed message, owned by the caller.
+ * TIDE_E_MSG_INVALID when ssb-validate's create() would refuse the
+ * content, or the signed message would exceed 8192 UTF-16 units (err says
+ * why, with ssb-validate's wording), TIDE_E_NOMEM. */
 TIDE_WUR int tide_msg_create(tide_msg **out_msg, const tide_keypair *kp,
                              const tide_feed_state *prev, double timestamp,
                              const tide_json *content, const uint8_t *hmac_key,
