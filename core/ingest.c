@@ -933,7 +933,10 @@ int tide_ingest_finish(tide_ingest *ing, tide_error *err)
     tide_feed_id_format(fid, f->pk);
     for (size_t j = 0; j < f->nheld; j++) {
       item *it = &f->held[j];
-      if (code == 0)
+      if (code == 0 && f->forked)
+        code = queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
+                     "feed %s is forked: no further messages are accepted", fid);
+      else if (code == 0)
         code = queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_GAP,
                      "gap: feed %s missing sequence %lld (have up to %lld, got %lld)", fid,
                      (long long)(f->latest + 1), (long long)f->latest,

@@ -382,7 +382,7 @@ static void test_rejected(void)
 static void test_fork(void)
 {
   tide_keypair kp;
-  tide_msg *m[4], *alt, *bogus_alt;
+  tide_msg *m[5], *alt, *bogus_alt;
   tide_store *st = open_mem();
   seen s;
   tide_ingest *ing;
@@ -394,7 +394,7 @@ static void test_fork(void)
   char *bad, *p;
 
   fx_keys(&kp, 54);
-  fx_chain(m, &kp, 4, "fork");
+  fx_chain(m, &kp, 5, "fork");
   alt = fx_post(&kp, m[0], "the other second message");
   bogus_alt = fx_post(&kp, m[0], "an altered second message");
   t = tide_msg_text(bogus_alt, &n);
@@ -417,6 +417,7 @@ static void test_fork(void)
   CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
   CU_ASSERT_EQUAL(forked, 0);
 
+  CU_ASSERT_EQUAL(push_text(ing, 4, m[4]), 0); /* held: 4 is missing */
   CU_ASSERT_EQUAL(push_text(ing, 11, alt), 0);
   CU_ASSERT_EQUAL(push_text(ing, 3, m[3]), 0);
   CU_ASSERT_EQUAL(push_text(ing, 12, alt), 0);
@@ -428,6 +429,8 @@ static void test_fork(void)
   CU_ASSERT_EQUAL(s.code[3], TIDE_E_STORE_FORKED);
   CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[3], "forked"));
   CU_ASSERT_EQUAL(s.verdict[12], TIDE_INGEST_ALREADY);
+  CU_ASSERT_EQUAL(s.verdict[4], TIDE_INGEST_REJECTED); /* held, then forked */
+  CU_ASSERT_EQUAL(s.code[4], TIDE_E_STORE_FORKED);
   CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
   CU_ASSERT_EQUAL(forked, 1);
   CU_ASSERT_EQUAL(fs.sequence, 3);
@@ -449,7 +452,7 @@ static void test_fork(void)
   tide_msg_free(bogus_alt);
   tide_ingest_free(ing);
   tide_store_close(st);
-  fx_free_all(m, 4);
+  fx_free_all(m, 5);
 }
 
 /* ACCEPTED fires only after commit: a second connection sees it. */

@@ -40,6 +40,10 @@
  * call and every later call return the error (sticky).  Nothing that was
  * reported ACCEPTED before is affected.
  *
+ * Callbacks run on the calling thread, inside push/flush/finish, after
+ * the batch's transaction ended: they may read the store (and e.g. send
+ * the message on), but must not call this session's functions.
+ *
  * Thread safety: a session and its store are used by one thread (the one
  * calling push/flush/finish); callbacks run on that thread.  The worker
  * threads only parse and verify; they never touch the store.  Do not use
