@@ -3,8 +3,11 @@
  * Parses the input (with a small depth limit so deep nesting is rejected
  * quickly); when it parses, writes it compact and with indent 2, re-parses
  * both outputs and checks that they serialise to the same bytes again
- * (the writer's output is a fixed point), that the output is valid UTF-8
- * JSON, and that a deep clone writes identically.  Any mismatch aborts. */
+ * (the writer's output is a fixed point), that the compact text reads
+ * back as the same value (numbers round-trip, order and lookups agree),
+ * that the output is valid UTF-8 with consistent 'binary' and UTF-16
+ * measures, and that a deep clone writes identically.  Any mismatch
+ * aborts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,49 @@ static void check_fixed_point(const tide_buf *text, int indent)
     abort();
   tide_buf_free(&again);
   tide_json_doc_free(doc);
+}
+
+/* 1 when b is what JSON.stringify(a) reads back as: same types, numbers
+ * equal (so the printed digits round-trip; non-finite numbers print as
+ * null), same strings and members in the same order.  Depth is bounded by
+ * the parse limit. */
+static int same_value(const tide_json *a, const tide_json *b)
+{
+  tide_json_type ta = tide_json_typeof(a), tb = tide_json_typeof(b);
+  size_t la, lb, n;
+  const char *sa, *sb;
+
+  if (ta == TIDE_JSON_NUMBER && tide_json_number(a) - tide_json_number(a) != 0)
+    return tb == TIDE_JSON_NULL;
+  if (ta != tb)
+    return 0;
+  switch (ta) {
+  case TIDE_JSON_NUMBER: return tide_json_number(a) == tide_json_number(b);
+  case TIDE_JSON_STRING:
+    sa = tide_json_string(a, &la);
+    sb = tide_json_string(b, &lb);
+    return la == lb && memcmp(sa, sb, la) == 0;
+  case TIDE_JSON_ARRAY:
+  case TIDE_JSON_OBJECT:
+    n = tide_json_length(a);
+    if (n != tide_json_length(b))
+      return 0;
+    for (size_t i = 0; i < n; i++) {
+      if (ta == TIDE_JSON_ARRAY) {
+        if (!same_value(tide_json_array_get(a, i), tide_json_array_get(b, i)))
+          return 0;
+        continue;
+      }
+      sa = tide_json_object_key(a, i, &la);
+      sb = tide_json_object_key(b, i, &lb);
+      if (la != lb || memcmp(sa, sb, la) != 0 ||
+          tide_json_object_get(a, sa, la) != tide_json_object_value(a, i) ||
+          !same_value(tide_json_object_value(a, i), tide_json_object_value(b, i)))
+        return 0;
+    }
+    return 1;
+  default: return 1;
+  }
 }
 
 /* 1 when s holds a surrogate code point (ED A0..BF xx). */
@@ -56,6 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (tide_json_write(&compact, tide_json_root(doc), TIDE_JSON_COMPACT) != 0 ||
       tide_json_write(&pretty, tide_json_root(doc), TIDE_JSON_PRETTY) != 0)
     abort();
+  /* The compact text reads back as the same value. */
+  if (tide_json_parse(&doc2, compact.data, compact.len, &lim, NULL) != 0 ||
+      !same_value(tide_json_root(doc), tide_json_root(doc2)))
+    abort();
+  tide_json_doc_free(doc2);
+  doc2 = NULL;
   check_fixed_point(&compact, TIDE_JSON_COMPACT);
   check_fixed_point(&pretty, TIDE_JSON_PRETTY);
   /* The output is well-formed Unicode: lone surrogates are escaped. */

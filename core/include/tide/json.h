@@ -20,7 +20,7 @@
  * Memory: a tide_json_doc owns every node and string made in it (arena);
  * node pointers stay valid until tide_json_doc_free().  A document is not
  * thread-safe for writing; concurrent readers of a finished document are
- * fine. */
+ * fine.  There is no global state; docs/json.md states the rules in full. */
 #ifndef TIDE_JSON_H
 #define TIDE_JSON_H
 
@@ -86,12 +86,16 @@ tide_json *tide_json_root(const tide_json_doc *doc);
 
 /* --- Reading ------------------------------------------------------------ */
 
+/* The value's type; TIDE_JSON_NULL also for a NULL pointer, so a missing
+ * member reads as null (check the pointer to tell them apart).  All the
+ * readers below accept NULL and wrong types and then return 0/NULL. */
 tide_json_type tide_json_typeof(const tide_json *v);
 
 /* The number's value; 0 for a non-number. */
 double tide_json_number(const tide_json *v);
 
-/* The string's WTF-8 bytes and length; NULL for a non-string. */
+/* The string's WTF-8 bytes (NUL-terminated, owned by the document) and
+ * length (len may be NULL); NULL and *len = 0 for a non-string. */
 const char *tide_json_string(const tide_json *v, size_t *len);
 
 /* Number of array items or object members; 0 for scalars. */
