@@ -19,7 +19,8 @@ enum {
   P_PENDING = 1u << 4,   /* a note is queued */
   P_GAPREQ = 1u << 5,    /* re-requested after a hole at gapseq */
   P_BAD = 1u << 6,       /* the peer sent an invalid message of the feed */
-  P_WAITING = 1u << 7    /* on the wait list: announced newer, eager is elsewhere */
+  P_WAITING = 1u << 7,   /* on the wait list: announced newer, eager is elsewhere */
+  P_DEFERRED = 1u << 8   /* a lazy note waits in the peer's deferred batch */
 };
 
 /* The per (peer, feed) state: the talk's list.  Modes are the WE_RX /
@@ -50,6 +51,11 @@ struct peer {
   uint32_t *pending;
   size_t npending, cappending;
   int empty_note; /* emit a NOTES action even without entries */
+  int64_t note_delay;
+  uint32_t *deferred; /* lazy notes waiting for flush_at */
+  size_t ndeferred, capdeferred;
+  int64_t flush_at;
+  long self_feed; /* index of the peer's own feed, or -1 */
 };
 
 struct send {
@@ -150,6 +156,43 @@ static const struct peer *peer_cget(const tide_ebt *e, tide_ebt_peer peer) {
   return &e->peers[peer];
 }
 
+static int note(tide_ebt *e, uint32_t peer, size_t f, int rx);
+
+/* Moves the peer's deferred lazy notes into its pending batch, dropping
+ * those the peer no longer needs (it has our sequence, or asked us to
+ * push, or the feed left the replication set). */
+static int flush_deferred(tide_ebt *e, uint32_t peer) {
+  struct peer *pr = &e->peers[peer];
+  size_t n = pr->ndeferred;
+  pr->ndeferred = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t f = pr->deferred[i];
+    struct pair *p = &pr->pairs[f];
+    const struct feed *fd = &e->feeds[f];
+    p->flags &= ~(uint32_t)P_DEFERRED;
+    if (!fd->replicate || (p->flags & (P_PENDING | P_THEY_RX)) || p->theirs == -1 ||
+        (p->theirs >= 0 && seq_of(p->theirs) >= clamp_seq(fd->our_seq)))
+      continue;
+    int rc = note(e, peer, f, (p->flags & P_WE_RX) != 0);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* A lazy note for (peer, f): at once, or in the peer's deferred batch. */
+static int lazy_note(tide_ebt *e, uint32_t peer, size_t f, int64_t now_ms) {
+  struct peer *pr = &e->peers[peer];
+  struct pair *p = &pr->pairs[f];
+  if (pr->note_delay <= 0) return note(e, peer, f, (p->flags & P_WE_RX) != 0);
+  if (p->flags & (P_DEFERRED | P_PENDING)) return 0;
+  int rc = grow((void **)&pr->deferred, &pr->capdeferred, pr->ndeferred + 1, sizeof *pr->deferred);
+  if (rc) return rc;
+  if (pr->ndeferred == 0) pr->flush_at = now_ms + pr->note_delay;
+  pr->deferred[pr->ndeferred++] = (uint32_t)f;
+  p->flags |= P_DEFERRED;
+  return 0;
+}
+
 /* Queues a note for (peer, f); its value is computed when polled.  rx
  * sets our mode for the pair (ignored when the feed is not replicated:
  * the note will say -1). */
@@ -166,7 +209,7 @@ static int note(tide_ebt *e, uint32_t peer, size_t f, int rx) {
   if (rc) return rc;
   pr->pending[pr->npending++] = (uint32_t)f;
   p->flags |= P_PENDING;
-  return 0;
+  return pr->ndeferred ? flush_deferred(e, peer) : 0;
 }
 
 /* Would we ask this peer to push f now?  Async peers always (a bundle
@@ -176,6 +219,7 @@ static int choose_rx(const tide_ebt *e, uint32_t peer, size_t f) {
   const struct peer *pr = &e->peers[peer];
   if (pr->pairs[f].flags & P_BAD) return 0;
   if (pr->flags & TIDE_EBT_PEER_ASYNC) return 1;
+  if (pr->self_feed == (long)f) return 1;
   return e->feeds[f].eager == NONE || e->feeds[f].eager == peer;
 }
 
@@ -229,7 +273,7 @@ static int reassign(tide_ebt *e, size_t f) {
 
 /* Our sequence of f grew to seq (appended locally or received from src):
  * push it to peers that asked, note it to the others. */
-static int advance(tide_ebt *e, size_t f, int64_t seq, uint32_t src) {
+static int advance(tide_ebt *e, size_t f, int64_t seq, uint32_t src, int64_t now_ms) {
   struct feed *fd = &e->feeds[f];
   if (seq <= fd->our_seq) return 0;
   fd->our_seq = seq;
@@ -247,7 +291,7 @@ static int advance(tide_ebt *e, size_t f, int64_t seq, uint32_t src) {
         p->sent = clamp_seq(seq);
       }
     } else if (p->theirs == UNKNOWN || seq_of(p->theirs) < seq) {
-      rc = (p->flags & P_MENTIONED) ? note(e, q, f, (p->flags & P_WE_RX) != 0) : mention(e, q, f);
+      rc = (p->flags & P_MENTIONED) ? lazy_note(e, q, f, now_ms) : mention(e, q, f);
     }
     if (rc) return rc;
   }
@@ -267,6 +311,7 @@ void tide_ebt_free(tide_ebt *e) {
   for (size_t i = 0; i < e->npeers; i++) {
     free(e->peers[i].pairs);
     free(e->peers[i].pending);
+    free(e->peers[i].deferred);
   }
   free(e->peers);
   free(e->feeds);
@@ -293,13 +338,12 @@ int tide_ebt_set_feed(tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES], int replic
                       int64_t our_seq, int64_t now_ms) {
   size_t f;
   int rc;
-  (void)now_ms;
   if (!e || !feed) return TIDE_E_INVAL;
   if ((rc = feed_add(e, &f, feed))) return rc;
   struct feed *fd = &e->feeds[f];
   int was = fd->replicate;
   replicate = replicate ? 1 : 0;
-  if (was && replicate) return advance(e, f, our_seq, NONE);
+  if (was && replicate) return advance(e, f, our_seq, NONE, now_ms);
   if (our_seq > fd->our_seq) fd->our_seq = our_seq;
   if (was == replicate) return 0;
   fd->replicate = (uint8_t)replicate;
@@ -351,7 +395,7 @@ static int start_peer(tide_ebt *e, uint32_t peer, int full) {
 
 int tide_ebt_connect(tide_ebt *e, tide_ebt_peer *peer, const tide_ebt_peer_opts *opts,
                      int64_t now_ms) {
-  static const tide_ebt_peer_opts defaults = {NULL, NULL, 0, 0};
+  static const tide_ebt_peer_opts defaults = {.theirs = NULL};
   uint32_t h;
   int rc;
   (void)now_ms;
@@ -372,7 +416,16 @@ int tide_ebt_connect(tide_ebt *e, tide_ebt_peer *peer, const tide_ebt_peer_opts 
   pr->patience = opts->patience_ms > 0 ? opts->patience_ms : TIDE_EBT_DEFAULT_PATIENCE_MS;
   pr->npending = 0;
   pr->empty_note = 0;
+  pr->ndeferred = 0;
+  pr->note_delay = opts->note_delay_ms > 0 ? opts->note_delay_ms : 0;
+  pr->self_feed = -1;
   for (size_t i = 0; i < pr->npairs; i++) pair_init(&pr->pairs[i]);
+  if (opts->id) {
+    size_t sf;
+    if ((rc = feed_add(e, &sf, opts->id))) goto fail;
+    pr = &e->peers[h];
+    pr->self_feed = (long)sf;
+  }
   if ((rc = peer_fit(e, pr))) goto fail;
   const tide_clock *cl[2] = {opts->theirs, opts->ours};
   for (int k = 0; k < 2; k++) {
@@ -476,7 +529,7 @@ static int one_note(tide_ebt *e, uint32_t peer, size_t f, int64_t v, int64_t now
     p->flags &= ~(uint32_t)P_THEY_RX;
     if (ours > s && (p->flags & P_MENTIONED) && !(p->flags & P_PENDING) &&
         seq_of(p->ours) < clamp_seq(ours))
-      rc = note(e, peer, f, (p->flags & P_WE_RX) != 0); /* let them know we are ahead */
+      rc = lazy_note(e, peer, f, now_ms); /* let them know we are ahead */
   }
   if (rc) return rc;
   if (first && !(p->flags & P_MENTIONED) && (rc = mention(e, peer, f))) return rc;
@@ -560,7 +613,6 @@ int tide_ebt_wants(const tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TID
 
 int tide_ebt_on_message(tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TIDE_PK_BYTES],
                         int64_t seq, tide_ebt_rx rx, int64_t now_ms) {
-  (void)now_ms;
   if (!e || !feed || seq < 1) return TIDE_E_INVAL;
   struct peer *pr = peer_get(e, peer);
   if (!pr) return TIDE_E_INVAL;
@@ -580,7 +632,7 @@ int tide_ebt_on_message(tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TIDE
     e->stats.msgs_new++;
     p->flags &= ~(uint32_t)P_GAPREQ;
     if ((p->flags & P_WE_RX) && !async) fd->eager = peer;
-    return advance(e, f, seq, peer);
+    return advance(e, f, seq, peer, now_ms);
   case TIDE_EBT_RX_DUP:
     e->stats.msgs_dup++;
     if ((p->flags & P_WE_RX) && !async) {
@@ -612,11 +664,10 @@ int tide_ebt_on_message(tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TIDE
 
 int tide_ebt_on_append(tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES], int64_t seq,
                        int64_t now_ms) {
-  (void)now_ms;
   if (!e || !feed || seq < 1) return TIDE_E_INVAL;
   long f = tide__feedmap_find(&e->fmap, feed);
   if (f < 0 || !e->feeds[f].replicate) return 0;
-  return advance(e, (size_t)f, seq, NONE);
+  return advance(e, (size_t)f, seq, NONE, now_ms);
 }
 
 int tide_ebt_disconnect(tide_ebt *e, tide_ebt_peer peer, int64_t now_ms) {
@@ -628,6 +679,7 @@ int tide_ebt_disconnect(tide_ebt *e, tide_ebt_peer peer, int64_t now_ms) {
   pr->started = 0;
   pr->npending = 0;
   pr->empty_note = 0;
+  pr->ndeferred = 0;
   drop_sends(e, peer, NONE);
   size_t w = 0;
   for (size_t i = 0; i < e->nwaits; i++)
@@ -672,6 +724,10 @@ int tide_ebt_tick(tide_ebt *e, int64_t now_ms) {
     if (!rc) rc = note(e, wt.peer, wt.feed, 1);
   }
   e->nwaits = w;
+  for (uint32_t q = 0; !rc && q < e->npeers; q++) {
+    struct peer *pr = &e->peers[q];
+    if (pr->used && pr->ndeferred && pr->flush_at <= now_ms) rc = flush_deferred(e, q);
+  }
   return rc;
 }
 
@@ -681,6 +737,10 @@ int64_t tide_ebt_next_wake(const tide_ebt *e) {
     const struct pair *p = &e->peers[e->waits[i].peer].pairs[e->waits[i].feed];
     if (!(p->flags & P_WAITING)) continue;
     if (best < 0 || p->deadline < best) best = p->deadline;
+  }
+  for (size_t q = 0; q < e->npeers; q++) {
+    const struct peer *pr = &e->peers[q];
+    if (pr->used && pr->ndeferred && (best < 0 || pr->flush_at < best)) best = pr->flush_at;
   }
   return best;
 }

@@ -22,6 +22,7 @@ typedef struct frame {
   size_t len;
   uint8_t feed[TIDE_PK_BYTES];
   int64_t seq;
+  int author; /* node index of the feed's author */
 } frame;
 
 typedef struct event {
@@ -41,11 +42,13 @@ typedef struct sim_link {
   tide_ebt_peer h[2]; /* h[0]: handle at a for b; h[1]: at b for a */
   int64_t busy[2], last[2];
   tide_clock *fidx[2]; /* per-direction binary feed index, dir 0 = a->b */
+  int spoke[2];        /* the session's first notes went out */
 } sim_link;
 
 typedef struct held {
   uint8_t feed[TIDE_PK_BYTES];
   int64_t seq;
+  int author;
   char *text;
   size_t len;
   int from_link;
@@ -61,6 +64,8 @@ typedef struct sim_node {
   size_t nhlink;
   held *held; /* flooding: out-of-order messages */
   size_t nheld, capheld;
+  int64_t *lseq;                /* per author: latest sequence in the store */
+  uint8_t (*lid)[TIDE_HASH_BYTES]; /* per author: its id */
 } sim_node;
 
 typedef struct msgtimes {
@@ -209,6 +214,11 @@ static int node_setup(tide_sim *s, int i) {
       rc = tide_ebt_set_feed(n->e, s->nodes[j].kp.pk, 1, 0, s->now);
   tide_graph_free(g);
   n->tick_at = -1;
+  free(n->lseq);
+  free(n->lid);
+  n->lseq = calloc((size_t)s->cfg.nodes, sizeof *n->lseq);
+  n->lid = calloc((size_t)s->cfg.nodes, sizeof *n->lid);
+  if (!rc && (!n->lseq || !n->lid)) rc = TIDE_E_NOMEM;
   return rc;
 }
 
@@ -259,6 +269,8 @@ void tide_sim_free(tide_sim *s) {
     node_teardown(&s->nodes[i]);
     free(s->nodes[i].hlink);
     free(s->nodes[i].held);
+    free(s->nodes[i].lseq);
+    free(s->nodes[i].lid);
     tide_keys_wipe(&s->nodes[i].kp);
   }
   for (size_t i = 0; i < s->nlinks; i++) {
@@ -329,9 +341,11 @@ static int transmit(tide_sim *s, int l, int dir, frame *f) {
       if (tide_clock_get(L->fidx[dir], &idx, f->notes[i].feed) != 0) {
         idx = (int64_t)tide_clock_count(L->fidx[dir]);
         if (tide_clock_set(L->fidx[dir], f->notes[i].feed, idx)) return TIDE_E_NOMEM;
-        bin += TIDE_PK_BYTES + 1;
+        bin += 1 + TIDE_PK_BYTES; /* feedref 0 + the key */
+      } else {
+        bin += varint_len((uint64_t)idx + 1);
       }
-      bin += varint_len((uint64_t)idx) + varint_len((uint64_t)(f->notes[i].value + 1));
+      bin += varint_len((uint64_t)(f->notes[i].value + 1));
     }
     if (f->n) json -= 1;
     bin += 1 + varint_len(f->n);
@@ -339,6 +353,11 @@ static int transmit(tide_sim *s, int l, int dir, frame *f) {
     s->st.note_bytes_json += json;
     s->st.note_bytes_bin += bin;
     s->st.note_frames++;
+    if (!L->spoke[dir]) {
+      L->spoke[dir] = 1;
+      s->st.first_note_bytes_bin += bin;
+      s->st.first_note_bytes_json += json;
+    }
     bytes = bin;
   } else {
     bytes = f->len;
@@ -361,8 +380,8 @@ static int transmit(tide_sim *s, int l, int dir, frame *f) {
   return rc;
 }
 
-static int send_msg(tide_sim *s, int l, int dir, const uint8_t feed[TIDE_PK_BYTES], int64_t seq,
-                    const char *text, size_t len) {
+static int send_msg(tide_sim *s, int l, int dir, int author, int64_t seq, const char *text,
+                    size_t len) {
   frame *f = calloc(1, sizeof *f);
   if (!f) return TIDE_E_NOMEM;
   f->type = FR_MSG;
@@ -374,8 +393,9 @@ static int send_msg(tide_sim *s, int l, int dir, const uint8_t feed[TIDE_PK_BYTE
   memcpy(f->text, text, len);
   f->text[len] = 0;
   f->len = len;
-  memcpy(f->feed, feed, TIDE_PK_BYTES);
+  memcpy(f->feed, s->nodes[author].kp.pk, TIDE_PK_BYTES);
   f->seq = seq;
+  f->author = author;
   return transmit(s, l, dir, f);
 }
 
@@ -408,10 +428,12 @@ static int pump(tide_sim *s, int i) {
       }
       rc = transmit(s, l, dir, f);
     } else {
+      int author = node_index(s, a.feed);
+      if (author < 0) rc = TIDE_E_INTERNAL;
       for (int64_t q = a.from_seq; !rc && q <= a.to_seq; q++) {
         tide_store_record rec;
         rc = tide_store_get(n->st, &text, &rec, a.feed, q, NULL);
-        if (!rc) rc = send_msg(s, l, dir, a.feed, q, rec.text, rec.text_len);
+        if (!rc) rc = send_msg(s, l, dir, author, q, rec.text, rec.text_len);
       }
     }
   }
@@ -434,6 +456,7 @@ static int session_start(tide_sim *s, int l) {
   L->busy[0] = L->busy[1] = L->last[0] = L->last[1] = s->now;
   tide_clock_clear(L->fidx[0]);
   tide_clock_clear(L->fidx[1]);
+  L->spoke[0] = L->spoke[1] = 0;
   if (s->cfg.mode == TIDE_SIM_FLOOD) return 0;
   int rc = 0;
   for (int side = 0; side < 2 && !rc; side++) {
@@ -445,7 +468,15 @@ static int session_start(tide_sim *s, int l) {
     if (!rc) rc = tide_clock_load(th, n->st, s->nodes[other].kp.pk, TIDE_CLOCK_THEIRS, NULL);
     if (!rc) rc = tide_clock_load(ou, n->st, s->nodes[other].kp.pk, TIDE_CLOCK_OURS, NULL);
     int first = !rc && tide_clock_count(th) == 0 && tide_clock_count(ou) == 0;
-    tide_ebt_peer_opts o = {first ? NULL : th, first ? NULL : ou, s->cfg.patience_ms, 0};
+    tide_ebt_peer_opts o = {.theirs = first ? NULL : th,
+                            .ours = first ? NULL : ou,
+                            .patience_ms = s->cfg.patience_ms,
+                            .id = s->nodes[other].kp.pk,
+                            /* Different delays on the two ends, so that one
+                             * side's lazy note usually reaches the other before
+                             * that one's own note leaves, and cancels it. */
+                            .note_delay_ms = me < other ? s->cfg.note_delay_ms
+                                                        : 3 * s->cfg.note_delay_ms};
     if (!rc) rc = tide_ebt_connect(n->e, &L->h[side], &o, s->now);
     tide_clock_free(th);
     tide_clock_free(ou);
@@ -517,12 +548,12 @@ static int record_time(tide_sim *s, int author, int64_t seq, int publish) {
 }
 
 /* Flooding: forward to every up link of node i except `except`. */
-static int flood(tide_sim *s, int i, int except, const uint8_t feed[TIDE_PK_BYTES], int64_t seq,
-                 const char *text, size_t len) {
+static int flood(tide_sim *s, int i, int except, int author, int64_t seq, const char *text,
+                 size_t len) {
   for (size_t l = 0; l < s->nlinks; l++) {
     sim_link *L = &s->links[l];
     if (!L->up || (int)l == except || (L->a != i && L->b != i)) continue;
-    int rc = send_msg(s, (int)l, L->a == i ? 0 : 1, feed, seq, text, len);
+    int rc = send_msg(s, (int)l, L->a == i ? 0 : 1, author, seq, text, len);
     if (rc) return rc;
   }
   return 0;
@@ -532,7 +563,9 @@ static int do_publish(tide_sim *s, int i) {
   sim_node *n = &s->nodes[i];
   if (!n->alive) return 0;
   tide_feed_state prev;
-  int has = tide_store_latest(n->st, &prev, NULL, n->kp.pk, NULL) == 0;
+  int has = n->lseq[i] > 0;
+  prev.sequence = n->lseq[i];
+  memcpy(prev.id, n->lid[i], TIDE_HASH_BYTES);
   tide_json_doc *doc = tide_json_doc_new();
   char *txt = malloc((size_t)s->cfg.text_bytes);
   int rc = (!doc || !txt) ? TIDE_E_NOMEM : 0;
@@ -550,13 +583,15 @@ static int do_publish(tide_sim *s, int i) {
   if (!rc) rc = tide_store_append(n->st, m, s->now, NULL);
   if (!rc) {
     int64_t seq = tide_msg_sequence(m);
+    n->lseq[i] = seq;
+    memcpy(n->lid[i], tide_msg_id(m), TIDE_HASH_BYTES);
     s->st.published++;
     rc = record_time(s, i, seq, 1);
     if (!rc) rc = verified_add(s, tide_msg_id(m));
     if (!rc && s->cfg.mode == TIDE_SIM_FLOOD) {
       size_t len;
       const char *t = tide_msg_text(m, &len);
-      rc = flood(s, i, -1, n->kp.pk, seq, t, len);
+      rc = flood(s, i, -1, i, seq, t, len);
     } else if (!rc) {
       rc = tide_ebt_on_append(n->e, n->kp.pk, seq, s->now);
       if (!rc) rc = pump(s, i);
@@ -570,12 +605,13 @@ static int do_publish(tide_sim *s, int i) {
 
 /* Validates and appends text at node i: 0 = appended, TIDE_E_EXISTS,
  * TIDE_E_STORE_GAP, or another error for invalid messages. */
-static int accept(tide_sim *s, int i, const uint8_t feed[TIDE_PK_BYTES], int64_t seq,
-                  const char *text, size_t len) {
+static int accept(tide_sim *s, int i, int author, int64_t seq, const char *text, size_t len) {
   sim_node *n = &s->nodes[i];
   tide_feed_state st;
-  int have = tide_store_latest(n->st, &st, NULL, feed, NULL) == 0;
-  int64_t latest = have ? st.sequence : 0;
+  int64_t latest = n->lseq[author];
+  int have = latest > 0;
+  st.sequence = latest;
+  memcpy(st.id, n->lid[author], TIDE_HASH_BYTES);
   if (seq <= latest) return TIDE_E_EXISTS;
   if (seq > latest + 1) return TIDE_E_STORE_GAP;
   tide_msg *m = NULL;
@@ -585,13 +621,17 @@ static int accept(tide_sim *s, int i, const uint8_t feed[TIDE_PK_BYTES], int64_t
   rc = tide_msg_validate(m, have ? &st : NULL, NULL, sig, NULL);
   if (!rc && sig == TIDE_MSG_SIG_UNCHECKED) rc = verified_add(s, tide_msg_id(m));
   if (!rc) rc = tide_store_append(n->st, m, s->now, NULL);
+  if (!rc) {
+    n->lseq[author] = seq;
+    memcpy(n->lid[author], tide_msg_id(m), TIDE_HASH_BYTES);
+  }
   tide_msg_free(m);
   return rc;
 }
 
 static int flood_receive(tide_sim *s, int i, int l, frame *f) {
   sim_node *n = &s->nodes[i];
-  int rc = accept(s, i, f->feed, f->seq, f->text, f->len);
+  int rc = accept(s, i, f->author, f->seq, f->text, f->len);
   if (rc == TIDE_E_STORE_GAP) {
     if (n->nheld == n->capheld) {
       size_t cap = n->capheld ? n->capheld * 2 : 16;
@@ -603,6 +643,7 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f) {
     held *h = &n->held[n->nheld++];
     memcpy(h->feed, f->feed, TIDE_PK_BYTES);
     h->seq = f->seq;
+    h->author = f->author;
     h->text = f->text;
     h->len = f->len;
     h->from_link = l;
@@ -616,14 +657,14 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f) {
     return 0;
   }
   s->st.new_msgs++;
-  if ((rc = record_time(s, node_index(s, f->feed), f->seq, 0))) return rc;
-  if ((rc = flood(s, i, l, f->feed, f->seq, f->text, f->len))) return rc;
+  if ((rc = record_time(s, f->author, f->seq, 0))) return rc;
+  if ((rc = flood(s, i, l, f->author, f->seq, f->text, f->len))) return rc;
   /* Held messages that now fit. */
   for (size_t k = 0; k < n->nheld; k++) {
     held h = n->held[k];
-    if (memcmp(h.feed, f->feed, TIDE_PK_BYTES) != 0 || h.seq != f->seq + 1) continue;
+    if (h.author != f->author || h.seq != f->seq + 1) continue;
     n->held[k] = n->held[--n->nheld];
-    frame g = {FR_MSG, NULL, 0, h.text, h.len, {0}, h.seq};
+    frame g = {FR_MSG, NULL, 0, h.text, h.len, {0}, h.seq, h.author};
     memcpy(g.feed, h.feed, TIDE_PK_BYTES);
     rc = flood_receive(s, i, h.from_link, &g);
     free(g.text);
@@ -640,11 +681,11 @@ static int ebt_receive(tide_sim *s, int i, tide_ebt_peer h, frame *f) {
       return tide_ebt_on_message(n->e, h, f->feed, f->seq, TIDE_EBT_RX_DUP, s->now);
     return 0; /* a feed we do not replicate: dropped */
   }
-  int rc = accept(s, i, f->feed, f->seq, f->text, f->len);
+  int rc = accept(s, i, f->author, f->seq, f->text, f->len);
   if (rc == 0) {
     rx = TIDE_EBT_RX_NEW;
     s->st.new_msgs++;
-    if ((rc = record_time(s, node_index(s, f->feed), f->seq, 0))) return rc;
+    if ((rc = record_time(s, f->author, f->seq, 0))) return rc;
   } else if (rc == TIDE_E_EXISTS) {
     rx = TIDE_EBT_RX_DUP;
     s->st.store_dups++;

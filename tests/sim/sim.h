@@ -44,6 +44,7 @@ typedef struct tide_sim_config {
   double msg_drop;        /* probability a message frame is lost for good */
   int64_t patience_ms;    /* EBT patience (default 10 x latency) */
   int text_bytes;         /* length of each post's text (default 200) */
+  int64_t note_delay_ms;  /* EBT lazy-note batching delay (0 = none) */
 } tide_sim_config;
 
 typedef struct tide_sim_stats {
@@ -55,6 +56,8 @@ typedef struct tide_sim_stats {
   uint64_t note_bytes_json;
   uint64_t note_bytes_bin;
   uint64_t note_frames;
+  uint64_t first_note_bytes_json; /* of which: each session's first notes */
+  uint64_t first_note_bytes_bin;
   uint64_t store_dups;     /* appends the store refused as already stored */
   uint64_t gaps;           /* messages that arrived after a hole */
   uint64_t invalid;        /* messages rejected by validation */

@@ -139,7 +139,7 @@ static void test_empty_first_note_and_wait(void) {
   CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FA, 1, 2, 0), 0);
   drain(e, &o);
   CU_ASSERT_EQUAL(noted(&o, p, FA), 4); /* newly replicated feed is noted */
-  tide_ebt_peer_opts opts = {NULL, NULL, 0, TIDE_EBT_PEER_WAIT};
+  tide_ebt_peer_opts opts = {.flags = TIDE_EBT_PEER_WAIT};
   CU_ASSERT_EQUAL(tide_ebt_connect(e, &q, &opts, 0), 0);
   drain(e, &o);
   CU_ASSERT_EQUAL(o.n_notes_actions, 0); /* client waits for the server */
@@ -316,7 +316,7 @@ static void test_request_skipping(void) {
   CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
   CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
   CU_ASSERT_EQUAL(tide_clock_set(ours, FC, V(5, 1)), 0);
-  tide_ebt_peer_opts opts = {theirs, ours, 0, 0};
+  tide_ebt_peer_opts opts = {.theirs = theirs, .ours = ours};
   CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
   drain(e, &o);
   CU_ASSERT_EQUAL(o.n_notes, 1);
@@ -349,7 +349,7 @@ static void test_wiped_peer_refilled(void) {
   CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
   CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
   CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
-  tide_ebt_peer_opts opts = {theirs, ours, 0, 0};
+  tide_ebt_peer_opts opts = {.theirs = theirs, .ours = ours};
   CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
   drain(e, &o);
   CU_ASSERT_EQUAL(o.n_notes, 0); /* everything skipped */
@@ -382,7 +382,7 @@ static void test_stray_dont_replicate(void) {
   CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
   CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
   CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
-  tide_ebt_peer_opts opts = {theirs, ours, 0, 0};
+  tide_ebt_peer_opts opts = {.theirs = theirs, .ours = ours};
   CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
   drain(e, &o);
   CU_ASSERT_EQUAL(noted(&o, p, FA), V(3, 1)); /* asked again despite the -1 */
@@ -489,7 +489,7 @@ static void test_async_peer(void) {
   tide_ebt_peer p0, b;
   out o;
   CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
-  tide_ebt_peer_opts opts = {NULL, NULL, 0, TIDE_EBT_PEER_ASYNC};
+  tide_ebt_peer_opts opts = {.flags = TIDE_EBT_PEER_ASYNC};
   CU_ASSERT_EQUAL(tide_ebt_connect(e, &b, &opts, 0), 0);
   drain(e, &o);
   CU_ASSERT_EQUAL(noted(&o, b, FA), V(3, 1)); /* a bundle carries messages */
@@ -518,6 +518,64 @@ static void test_invalid_message(void) {
   tide_ebt_free(e);
 }
 
+/* A peer is asked eagerly for its own feed even when another peer is
+ * the eager source. */
+static void test_own_feed_from_author(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p0, p1;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p0, NULL, 0), 0);
+  tide_ebt_peer_opts opts = {.id = FB};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p1, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p0, FB), V(0, 1));
+  CU_ASSERT_EQUAL(noted(&o, p1, FB), V(0, 1)); /* the author itself */
+  CU_ASSERT_EQUAL(noted(&o, p1, FA), V(3, 0));
+  tide_ebt_free(e);
+}
+
+/* Lazy notes wait note_delay_ms, leave together, and are dropped when
+ * the peer said meanwhile that it has the message. */
+static void test_note_delay(void) {
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  tide_ebt_peer_opts opts = {.note_delay_ms = 100};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
+  drain(e, &o);
+  notes1(e, p, FA, V(3, 0), 1);
+  notes1(e, p, FB, V(0, 0), 1);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FA, 4, 10), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FB, 1, 20), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 0);
+  CU_ASSERT_EQUAL(tide_ebt_next_wake(e), 110);
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 109), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 0);
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 110), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 1); /* one batch */
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(4, 1));
+  CU_ASSERT_EQUAL(noted(&o, p, FB), V(1, 1));
+  CU_ASSERT_EQUAL(tide_ebt_next_wake(e), -1);
+  /* The peer gets #5 elsewhere and says so before the batch leaves. */
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FA, 5, 200), 0);
+  notes1(e, p, FA, V(5, 0), 250);
+  CU_ASSERT_EQUAL(tide_ebt_tick(e, 300), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  /* A request leaving at once takes the waiting batch along. */
+  CU_ASSERT_EQUAL(tide_ebt_on_append(e, FB, 2, 400), 0);
+  CU_ASSERT_EQUAL(tide_ebt_on_message(e, p, FA, 7, TIDE_EBT_RX_GAP, 410), 0); /* re-request now */
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 1);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(5, 1));
+  CU_ASSERT_EQUAL(noted(&o, p, FB), V(2, 1));
+  tide_ebt_free(e);
+}
+
 static CU_TestInfo ebt_tests[] = {
     {"pair state fits in 32 bytes", test_pair_size},
     {"first contact sends the full clock", test_first_contact_full_clock},
@@ -538,6 +596,8 @@ static CU_TestInfo ebt_tests[] = {
     {"feeds not replicated", test_not_replicated},
     {"asynchronous peer", test_async_peer},
     {"invalid message", test_invalid_message},
+    {"own feed from its author", test_own_feed_from_author},
+    {"lazy notes are delayed and batched", test_note_delay},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};

@@ -107,6 +107,17 @@ typedef struct tide_ebt_peer_opts {
    * TIDE_EBT_DEFAULT_PATIENCE_MS.  Ignored for TIDE_EBT_PEER_ASYNC. */
   int64_t patience_ms;
   unsigned flags; /* TIDE_EBT_PEER_* */
+  /* The peer's own feed id (32 bytes, borrowed for the call), or NULL.
+   * A peer is the best source of its own feed: it is asked to push it
+   * (eager) even when another peer already serves that feed. */
+  const uint8_t *id;
+  /* Lazy notes ("we now have seq n of a feed you do not ask us to push")
+   * wait up to this many ms so that several go out in one NOTES action,
+   * and are dropped when the peer tells us meanwhile that it has n.  0
+   * sends them at once.  Requests, answers and mode switches never wait
+   * (a waiting batch leaves with them).  The transport must call
+   * tide_ebt_tick at tide_ebt_next_wake for delayed notes to leave. */
+  int64_t note_delay_ms;
 } tide_ebt_peer_opts;
 
 /* One note: feed and EBT v3 value. */
