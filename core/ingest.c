@@ -64,6 +64,7 @@ typedef struct feed {
   uint8_t latest_id[TIDE_HASH_BYTES];
   /* latest as the workers may read it (0 when !exists); see prepare_item */
   _Atomic int64_t known;
+  uint64_t checked_txn; /* transaction in which the state was last re-read */
   item *held; /* sorted by sequence */
   size_t nheld, capheld;
   struct feed *next_held; /* list of feeds with held messages */
@@ -108,6 +109,7 @@ struct tide_ingest {
   verdict *out;
   size_t nout, capout;
 
+  uint64_t txn; /* number of the current batch transaction */
   int broken; /* sticky storage error */
   tide_error broken_err;
   tide_ingest_stats stats;
@@ -587,6 +589,23 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
   if (f->forked)
     return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
                  "feed %s is forked: no further messages are accepted", fid);
+  if (seq > f->latest + 1 && f->checked_txn != ing->txn) {
+    /* Another connection may have appended to this feed since its state
+     * was cached: read it again (once per transaction, in which nobody
+     * else can write) before holding the message back. */
+    int64_t before = f->latest;
+    int forked = 0;
+
+    f->checked_txn = ing->txn;
+    r = tide_store_latest(ing->store, &st, &forked, pk, err);
+    if (r != 0 && r != TIDE_E_NOTFOUND)
+      return r;
+    if (r == 0 && (st.sequence != before || forked != f->forked)) {
+      feed_set_latest(f, 1, st.sequence, st.id);
+      f->forked = forked;
+      return decide(ing, it, advanced, err);
+    }
+  }
   if (seq > f->latest + 1) {
     if (ing->held >= ing->max_held)
       return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_GAP,
@@ -611,22 +630,28 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
   }
   if (r == TIDE_E_EXISTS)
     return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
+  if (r == TIDE_E_STORE_FORK) {
+    /* Another connection appended a different message at this sequence
+     * since our state was cached; m was valid after message seq-1, which
+     * is unchanged (logs only grow), so this is a real fork. */
+    f->forked = 1;
+    return queue(ing, it, TIDE_INGEST_FORK, r, "%s", tide_error_text(&e, r));
+  }
   if (is_storage(r)) {
     *err = e;
     return r;
   }
-  /* The store disagrees with the cache (another writer?): report. */
+  /* The store disagrees with the cache in another way: report it. */
   return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
 }
 
-/* Decides an item, then drains the hold list of every feed it advanced. */
-static int decide_and_drain(tide_ingest *ing, item *it, tide_error *err)
+/* Decides the held messages of f that are now due (sequence <= latest+1),
+ * in sequence order, until the first one that must still wait. */
+static int drain(tide_ingest *ing, feed *f, tide_error *err)
 {
-  feed *f = NULL;
-  int code = decide(ing, it, &f, err);
+  int code = 0;
 
-  while (code == 0 && f != NULL && f->nheld > 0 &&
-         tide_msg_sequence(f->held[0].msg) <= f->latest + 1) {
+  while (code == 0 && f->nheld > 0 && tide_msg_sequence(f->held[0].msg) <= f->latest + 1) {
     item h = f->held[0];
     feed *g = NULL;
 
@@ -640,6 +665,42 @@ static int decide_and_drain(tide_ingest *ing, item *it, tide_error *err)
   return code;
 }
 
+/* Decides an item, then drains the hold list of the feed it advanced. */
+static int decide_and_drain(tide_ingest *ing, item *it, tide_error *err)
+{
+  feed *f = NULL;
+  int code = decide(ing, it, &f, err);
+
+  if (code == 0 && f != NULL)
+    code = drain(ing, f, err);
+  return code;
+}
+
+/* Re-reads the state of every feed with held messages (another
+ * connection may have filled the gap) and drains what became due. */
+static int recheck_held(tide_ingest *ing, tide_error *err)
+{
+  for (feed *f = ing->held_feeds; f != NULL; f = f->next_held) {
+    tide_feed_state st;
+    int forked = 0, r;
+
+    if (f->nheld == 0)
+      continue;
+    r = tide_store_latest(ing->store, &st, &forked, f->pk, err);
+    if (r != 0 && r != TIDE_E_NOTFOUND)
+      return r;
+    if (r == 0) {
+      feed_set_latest(f, 1, st.sequence, st.id);
+      f->forked = forked;
+    }
+    f->checked_txn = ing->txn;
+    r = drain(ing, f, err);
+    if (r != 0)
+      return r;
+  }
+  return 0;
+}
+
 static void set_broken(tide_ingest *ing, int code, const tide_error *e)
 {
   ing->broken = code;
@@ -647,23 +708,28 @@ static void set_broken(tide_ingest *ing, int code, const tide_error *e)
   ing->broken_err.code = code;
 }
 
-/* Validates, appends and commits one prepared batch, then reports. */
-static int process(tide_ingest *ing, batch *b, tide_error *err)
+/* Validates, appends and commits one prepared batch, then reports.  With
+ * `recheck`, held messages are retried against a fresh store state at the
+ * end of the batch (used by tide_ingest_finish()). */
+static int process(tide_ingest *ing, batch *b, int recheck, tide_error *err)
 {
   tide_error e;
-  int code;
+  int code = 0;
 
   tide_error_clear(&e);
-  if (b->n == 0)
+  if (b->n == 0 && !(recheck && ing->held > 0))
     return 0;
   code = tide_store_begin(ing->store, &e);
   if (code != 0)
     goto fail;
+  ing->txn++;
   for (size_t i = 0; i < b->n; i++) {
     code = decide_and_drain(ing, &b->items[i], &e);
     if (code != 0)
       break;
   }
+  if (code == 0 && recheck)
+    code = recheck_held(ing, &e);
   if (code != 0) {
     if (e.msg[0] == '\0')
       tide_error_set(&e, code, 0, "ingest: %s", tide_strerror(code));
@@ -812,7 +878,7 @@ static int drain_verifying(tide_ingest *ing, tide_error *err)
     return 0;
   pool_wait(&ing->pool);
   ing->verifying = NULL;
-  return process(ing, v, err);
+  return process(ing, v, 0, err);
 }
 
 /* The filling batch is complete: move it along the pipeline. */
@@ -827,14 +893,14 @@ static int advance(tide_ingest *ing, tide_error *err)
   if (!ing->pool_started) {
     for (size_t i = 0; i < full->n; i++)
       prepare_item(ing, &full->items[i], 0);
-    return process(ing, full, err);
+    return process(ing, full, 0, err);
   }
   if (prev != NULL)
     pool_wait(&ing->pool);
   pool_submit(&ing->pool, full);
   ing->verifying = full;
   ing->filling = full == &ing->b[0] ? &ing->b[1] : &ing->b[0];
-  code = prev != NULL ? process(ing, prev, err) : 0;
+  code = prev != NULL ? process(ing, prev, 0, err) : 0;
   return code;
 }
 
@@ -925,6 +991,11 @@ int tide_ingest_finish(tide_ingest *ing, tide_error *err)
 {
   int code = tide_ingest_flush(ing, err);
 
+  if (code != 0)
+    return code;
+  /* The filling batch is empty now: use it for a last look at the store
+   * for feeds with held messages. */
+  code = process(ing, ing->filling, 1, err);
   if (code != 0)
     return code;
   for (feed *f = ing->held_feeds; f != NULL; f = f->next_held) {

@@ -584,6 +584,55 @@ static void test_storage_failure(void)
   free(dir);
 }
 
+/* Another connection appends to the same feeds during a session: the
+ * session's cached state is stale, yet nothing is wrongly held, rejected
+ * or lost. */
+static void test_other_writer(void)
+{
+  char *dir = tide_test_tmpdir("ingest-other");
+  char path[512];
+  tide_keypair kp;
+  tide_msg *m[8];
+  tide_store *st = NULL, *other = NULL;
+  tide_feed_state fs;
+  seen s;
+  tide_ingest *ing;
+
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  fx_keys(&kp, 57);
+  fx_chain(m, &kp, 8, "other");
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&other, path, 0, NULL), 0);
+  seen_init(&s);
+  ing = new_ingest(st, 2, 4, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 0, m[0]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0); /* caches latest = 1 */
+  CU_ASSERT_EQUAL(tide_store_append(other, m[1], 0, NULL), 0);
+  CU_ASSERT_EQUAL(tide_store_append(other, m[2], 0, NULL), 0);
+  /* 4 looks like a gap to the stale cache; the store says 3 is there. */
+  CU_ASSERT_EQUAL(push_text(ing, 3, m[3]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 1, m[1]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[3], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[1], TIDE_INGEST_ALREADY);
+  /* Held message 6 waits for 5, which the other connection then adds. */
+  CU_ASSERT_EQUAL(push_text(ing, 5, m[5]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[5], -1);
+  CU_ASSERT_EQUAL(tide_store_append(other, m[4], 0, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[5], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, NULL, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(fs.sequence, 6);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  tide_ingest_free(ing);
+  tide_store_close(other);
+  tide_store_close(st);
+  fx_free_all(m, 8);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
 static void test_bad_args(void)
 {
   tide_store *st = open_mem();
@@ -615,6 +664,7 @@ static CU_TestInfo ingest_tests[] = {
     {"ACCEPTED only after commit", test_ack_after_commit},
     {"already parsed messages", test_push_msg},
     {"storage failure rolls back", test_storage_failure},
+    {"another writer on the same store", test_other_writer},
     {"bad arguments", test_bad_args},
     CU_TEST_INFO_NULL,
 };
