@@ -18,9 +18,9 @@
 #include "tide/ingest.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ typedef struct verdict {
   uint64_t tag;
   tide_ingest_verdict v;
   int code;
-  char *reason; /* owned or NULL */
+  char *reason;  /* owned or NULL */
   tide_msg *msg; /* owned or NULL */
   int has_author;
   uint8_t author[TIDE_PK_BYTES];
@@ -65,7 +65,7 @@ typedef struct feed {
   /* latest as the workers may read it (0 when !exists); see prepare_item */
   _Atomic int64_t known;
   uint64_t checked_txn; /* transaction in which the state was last re-read */
-  item *held; /* sorted by sequence */
+  item *held;           /* sorted by sequence */
   size_t nheld, capheld;
   struct feed *next_held; /* list of feeds with held messages */
   int on_held_list;
@@ -110,7 +110,7 @@ struct tide_ingest {
   size_t nout, capout;
 
   uint64_t txn; /* number of the current batch transaction */
-  int broken; /* sticky storage error */
+  int broken;   /* sticky storage error */
   tide_error broken_err;
   tide_ingest_stats stats;
 };
@@ -314,8 +314,7 @@ static void feed_set_latest(feed *f, int exists, int64_t seq, const uint8_t id[T
 
 /* Finds or loads the feed's state; NULL on a storage error (*code).
  * Runs on the calling thread only. */
-static feed *feed_get(tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES], int *code,
-                      tide_error *err)
+static feed *feed_get(tide_ingest *ing, const uint8_t pk[TIDE_PK_BYTES], int *code, tide_error *err)
 {
   size_t j;
   feed *f = feed_find(ing, pk);
@@ -383,11 +382,10 @@ static int feeds_reload(tide_ingest *ing, tide_error *err)
 /* ---- Verdicts ------------------------------------------------------------ */
 
 /* Queues a verdict for item it (takes its msg).  Returns 0 or NOMEM. */
-static int queue(tide_ingest *ing, item *it, tide_ingest_verdict v, int code, const char *fmt,
-                 ...) TIDE_PRINTF(5, 6);
+static int queue(tide_ingest *ing, item *it, tide_ingest_verdict v, int code, const char *fmt, ...)
+    TIDE_PRINTF(5, 6);
 
-static int queue(tide_ingest *ing, item *it, tide_ingest_verdict v, int code, const char *fmt,
-                 ...)
+static int queue(tide_ingest *ing, item *it, tide_ingest_verdict v, int code, const char *fmt, ...)
 {
   verdict *o;
   va_list ap;
@@ -609,8 +607,8 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
   if (seq > f->latest + 1) {
     if (ing->held >= ing->max_held)
       return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_GAP,
-                   "gap: feed %s missing sequence %lld before %lld (hold limit %zu reached)",
-                   fid, (long long)(f->latest + 1), (long long)seq, ing->max_held);
+                   "gap: feed %s missing sequence %lld before %lld (hold limit %zu reached)", fid,
+                   (long long)(f->latest + 1), (long long)seq, ing->max_held);
     r = hold(ing, f, it);
     return r == 0 ? 0 : tide_error_set(err, r, 0, "ingest: out of memory");
   }
@@ -930,8 +928,7 @@ static int pushed(tide_ingest *ing, tide_error *err)
   return 0;
 }
 
-int tide_ingest_push(tide_ingest *ing, uint64_t tag, const char *json, size_t len,
-                     tide_error *err)
+int tide_ingest_push(tide_ingest *ing, uint64_t tag, const char *json, size_t len, tide_error *err)
 {
   item *it;
 

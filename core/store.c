@@ -450,8 +450,8 @@ int tide_store_in_transaction(const tide_store *s)
 /* ---- Appending --------------------------------------------------------- */
 
 /* The contact index: content {"type":"contact","contact":"@...",...}. */
-static int index_contact(tide_store *s, const tide_msg *m, const char *author,
-                         const char *id, int64_t seq, tide_error *err)
+static int index_contact(tide_store *s, const tide_msg *m, const char *author, const char *id,
+                         int64_t seq, tide_error *err)
 {
   const tide_json *c = tide_msg_content(m);
   const tide_json *t, *who, *f, *b;
@@ -493,8 +493,8 @@ static int index_contact(tide_store *s, const tide_msg *m, const char *author,
 
 /* Looks up 1 row with one text (and optionally an int) parameter; returns
  * 1 (row, st left on it: caller resets), 0 (none), or a negative code. */
-static int lookup(tide_store *s, sqlite3_stmt *st, const char *t, size_t tl, int64_t n,
-                  int with_n, const char *what, tide_error *err)
+static int lookup(tide_store *s, sqlite3_stmt *st, const char *t, size_t tl, int64_t n, int with_n,
+                  const char *what, tide_error *err)
 {
   int rc;
 
@@ -571,8 +571,10 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
       return r;
     if (r == 1) {
       sqlite3_reset(s->st[ST_FORK_HAS]);
-      return tide_error_set(err, TIDE_E_EXISTS, 0, "store: message %s already stored as fork "
-                            "evidence", id);
+      return tide_error_set(err, TIDE_E_EXISTS, 0,
+                            "store: message %s already stored as fork "
+                            "evidence",
+                            id);
     }
     if (forked)
       return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
@@ -601,8 +603,8 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
     return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
   if (seq > latest + 1)
     return tide_error_set(err, TIDE_E_STORE_GAP, 0,
-                          "gap: feed %s missing sequence %lld (have up to %lld, got %lld)",
-                          author, (long long)(latest + 1), (long long)latest, (long long)seq);
+                          "gap: feed %s missing sequence %lld (have up to %lld, got %lld)", author,
+                          (long long)(latest + 1), (long long)latest, (long long)seq);
   has_prev = tide_msg_previous(m, prev);
   if (seq == 1) {
     if (has_prev)
@@ -872,8 +874,8 @@ int tide_store_feeds(tide_store *s, tide_store_feed_cb cb, void *ctx, tide_error
   tide_store_feed f;
   int code, rc;
 
-  code = prepare(s, &st,
-                 "SELECT author, latest_seq, latest_id, forked FROM feeds ORDER BY author", err);
+  code = prepare(s, &st, "SELECT author, latest_seq, latest_id, forked FROM feeds ORDER BY author",
+                 err);
   if (code != 0)
     return code;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1069,8 +1071,7 @@ static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64
                             author, (long long)seq, sid == NULL ? "(null)" : sid, id);
       goto out;
     }
-    if (!tide_msg_author(m, pk) || memcmp(pk, apk, sizeof pk) != 0 ||
-        tide_msg_sequence(m) != seq) {
+    if (!tide_msg_author(m, pk) || memcmp(pk, apk, sizeof pk) != 0 || tide_msg_sequence(m) != seq) {
       code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
                             "store: feed %s message %lld: author or sequence differ in its text",
                             author, (long long)seq);
@@ -1096,8 +1097,7 @@ static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64
   if (expect - 1 != latest || strcmp(prev_id, latest_id) != 0)
     code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
                           "store: feed %s: feeds table says latest %lld %s, log ends at %lld %s",
-                          author, (long long)latest, latest_id, (long long)(expect - 1),
-                          prev_id);
+                          author, (long long)latest, latest_id, (long long)(expect - 1), prev_id);
 out:
   tide_msg_free(m);
   sqlite3_reset(st);
@@ -1113,20 +1113,19 @@ int tide_store_check(tide_store *s, tide_error *err)
   code = check_integrity(s, err);
   if (code != 0)
     return code;
-  code = pragma_int(s,
-                    "SELECT count(*) FROM messages WHERE author NOT IN (SELECT author FROM feeds)",
-                    &orphans, err);
+  code =
+      pragma_int(s, "SELECT count(*) FROM messages WHERE author NOT IN (SELECT author FROM feeds)",
+                 &orphans, err);
   if (code != 0)
     return code;
   if (orphans != 0)
-    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
-                          "store: %lld messages belong to no feed", (long long)orphans);
-  code = prepare(s, &feeds, "SELECT author, latest_seq, latest_id FROM feeds ORDER BY author",
-                 err);
+    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: %lld messages belong to no feed",
+                          (long long)orphans);
+  code = prepare(s, &feeds, "SELECT author, latest_seq, latest_id FROM feeds ORDER BY author", err);
   if (code == 0)
-    code = prepare(s, &msgs,
-                   "SELECT sequence, id, json FROM messages WHERE author = ?1 ORDER BY sequence",
-                   err);
+    code =
+        prepare(s, &msgs,
+                "SELECT sequence, id, json FROM messages WHERE author = ?1 ORDER BY sequence", err);
   if (code != 0)
     goto out;
   while ((rc = sqlite3_step(feeds)) == SQLITE_ROW) {

@@ -25,13 +25,13 @@
  * On a shared machine wall-clock rates mostly measure the neighbours, so
  * the single-thread phases are also reported per second of this process's
  * CPU time (getrusage: user + system; fsync waits are not CPU time):
- *   verify_cpu_per_s, ingest_1t_cpu_per_s, ingest_1t_vs_verify_cpu.  Exit status 1 when a phase fails (a message
- * not accepted, node missing is reported as a skipped figure on stderr). */
+ *   verify_cpu_per_s, ingest_1t_cpu_per_s, ingest_1t_vs_verify_cpu.  Exit status 1 when a phase
+ * fails (a message not accepted, node missing is reported as a skipped figure on stderr). */
 #include <sodium.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,8 +46,8 @@ static double cpu_s(void)
 {
   struct rusage r;
   getrusage(RUSAGE_SELF, &r);
-  return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 +
-         (double)r.ru_stime.tv_sec + (double)r.ru_stime.tv_usec / 1e6;
+  return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec / 1e6 + (double)r.ru_stime.tv_sec +
+         (double)r.ru_stime.tv_usec / 1e6;
 }
 
 static double now_s(void)
@@ -261,8 +261,8 @@ int main(int argc, char **argv)
     double t0 = now_s(), c0 = cpu_s(), rate, crate;
     ok = 0;
     for (size_t i = 0; i < n; i++)
-      ok += crypto_sign_verify_detached(sm[i].sig, (const unsigned char *)sm[i].bytes,
-                                        sm[i].len, sm[i].pk) == 0;
+      ok += crypto_sign_verify_detached(sm[i].sig, (const unsigned char *)sm[i].bytes, sm[i].len,
+                                        sm[i].pk) == 0;
     rate = (double)n / (now_s() - t0);
     crate = (double)n / (cpu_s() - c0);
     if (rate > verify)

@@ -37,11 +37,13 @@ static inline uint64_t gen_rand(uint64_t *s)
 }
 
 static const char *const gen_words[] = {
-    "the", "boat", "harbour", "wind", "sail", "radio", "tide", "north", "anchor", "crew",
-    "weather", "forecast", "knots", "swell", "coffee", "engine", "diesel", "chart", "reef",
-    "mooring", "tonight", "tomorrow", "we", "arrived", "leaving", "at", "dawn", "with", "fish",
-    "and", "a", "storm", "is", "coming", "from", "west", "café", "façade", "Ålesund", "日本",
-    "🌊", "⛵", "naïve", "über", "mañana", "π≈3.14159", "\"quoted\"", "back\\slash", "tab\there",
+    "the",         "boat",   "harbour", "wind",      "sail",       "radio",       "tide",
+    "north",       "anchor", "crew",    "weather",   "forecast",   "knots",       "swell",
+    "coffee",      "engine", "diesel",  "chart",     "reef",       "mooring",     "tonight",
+    "tomorrow",    "we",     "arrived", "leaving",   "at",         "dawn",        "with",
+    "fish",        "and",    "a",       "storm",     "is",         "coming",      "from",
+    "west",        "café",   "façade",  "Ålesund",   "日本",       "🌊",           "⛵",
+    "naïve",       "über",   "mañana",  "π≈3.14159", "\"quoted\"", "back\\slash", "tab\there",
     "line\nbreak",
 };
 

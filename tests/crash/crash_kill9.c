@@ -402,8 +402,8 @@ int main(int argc, char **argv)
     goto out;
   for (size_t i = 0; i < w.cfg.messages; i++)
     memcpy(w.pks[w.lines[i].feed], w.lines[i].author, TIDE_PK_BYTES);
-  printf("crash_kill9: seed %llu, %zu messages over %zu feeds in %s\n",
-         (unsigned long long)w.rng, w.cfg.messages, w.cfg.feeds, w.dir);
+  printf("crash_kill9: seed %llu, %zu messages over %zu feeds in %s\n", (unsigned long long)w.rng,
+         w.cfg.messages, w.cfg.feeds, w.dir);
   rc = run(&w);
 out:
   remove_store(&w);

@@ -37,7 +37,7 @@ static inline void fx_state(tide_feed_state *st, const tide_msg *m)
 
 /* Signs `content` as the message after prev (NULL: the first). */
 static inline tide_msg *fx_sign(const tide_keypair *kp, const tide_msg *prev,
-                                 const tide_json *content)
+                                const tide_json *content)
 {
   tide_feed_state st;
   tide_msg *m = NULL;

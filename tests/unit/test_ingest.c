@@ -17,7 +17,7 @@ typedef struct seen {
   int n;
   int verdict[MAXV]; /* by tag; -1 = none */
   int count[4];
-  int dup;           /* a tag reported twice */
+  int dup; /* a tag reported twice */
   char reason[MAXV][160];
   int code[MAXV];
   /* commit-before-ack check */

@@ -573,9 +573,9 @@ static void test_full_database(void)
   CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
 
   /* With room again, the feed continues. */
-  CU_ASSERT_EQUAL(sqlite3_exec(tide__store_db(s), "PRAGMA max_page_count = 1000000", NULL, NULL,
-                               NULL),
-                  SQLITE_OK);
+  CU_ASSERT_EQUAL(
+      sqlite3_exec(tide__store_db(s), "PRAGMA max_page_count = 1000000", NULL, NULL, NULL),
+      SQLITE_OK);
   CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
   tide_store_close(s);
   s = NULL;
@@ -643,8 +643,9 @@ static void test_check_detects(void)
     CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
   db = tide__store_db(s);
   CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
-  CU_ASSERT_EQUAL(sqlite3_exec(db, "UPDATE messages SET json = replace(json, 'c 2', 'c 9') "
-                                   "WHERE sequence = 2",
+  CU_ASSERT_EQUAL(sqlite3_exec(db,
+                               "UPDATE messages SET json = replace(json, 'c 2', 'c 9') "
+                               "WHERE sequence = 2",
                                NULL, NULL, NULL),
                   SQLITE_OK);
   CU_ASSERT_EQUAL(tide_store_check(s, &e), TIDE_E_STORE_CORRUPT);

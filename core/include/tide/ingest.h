@@ -75,18 +75,18 @@ typedef enum tide_ingest_verdict {
 /* What the callback receives.  Every pointer is borrowed until the
  * callback returns. */
 typedef struct tide_ingest_result {
-  uint64_t tag;                /* the caller's tag of this input */
+  uint64_t tag; /* the caller's tag of this input */
   tide_ingest_verdict verdict;
-  int code;                    /* 0 for ACCEPTED/ALREADY; the TIDE_E_* code
-                                  behind a REJECTED (TIDE_E_MSG_INVALID,
-                                  TIDE_E_JSON_*, TIDE_E_STORE_FORKED,
-                                  TIDE_E_STORE_GAP ...) or TIDE_E_STORE_FORK */
-  const char *reason;          /* "" for ACCEPTED/ALREADY, else why */
-  const tide_msg *msg;         /* the parsed message, NULL when the input
-                                  did not parse */
-  int has_author;              /* 1 when author below is set */
+  int code;            /* 0 for ACCEPTED/ALREADY; the TIDE_E_* code
+                          behind a REJECTED (TIDE_E_MSG_INVALID,
+                          TIDE_E_JSON_*, TIDE_E_STORE_FORKED,
+                          TIDE_E_STORE_GAP ...) or TIDE_E_STORE_FORK */
+  const char *reason;  /* "" for ACCEPTED/ALREADY, else why */
+  const tide_msg *msg; /* the parsed message, NULL when the input
+                          did not parse */
+  int has_author;      /* 1 when author below is set */
   uint8_t author[TIDE_PK_BYTES];
-  int64_t sequence;            /* the message's sequence, 0 if unknown */
+  int64_t sequence; /* the message's sequence, 0 if unknown */
 } tide_ingest_result;
 
 typedef void (*tide_ingest_cb)(void *ctx, const tide_ingest_result *r);

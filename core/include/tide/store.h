@@ -116,9 +116,9 @@ typedef struct tide_store_stats {
   uint64_t feeds;
   uint64_t messages;
   uint64_t forked_feeds;
-  uint64_t forks;      /* rows of fork evidence */
-  uint64_t contacts;   /* indexed contact messages */
-  uint64_t bytes;      /* database size: page_count * page_size */
+  uint64_t forks;    /* rows of fork evidence */
+  uint64_t contacts; /* indexed contact messages */
+  uint64_t bytes;    /* database size: page_count * page_size */
 } tide_store_stats;
 
 /* Callbacks for the iterators.  Return 0 to continue; any other value
@@ -139,8 +139,7 @@ typedef int (*tide_store_contact_cb)(void *ctx, const tide_store_contact *c);
  * SQLite), TIDE_E_STORE_SCHEMA (a non-tide database, or a schema version
  * other than TIDE_STORE_SCHEMA_VERSION: the message names both versions),
  * TIDE_E_NOMEM, TIDE_E_INVAL (NULL path). */
-TIDE_WUR int tide_store_open(tide_store **out, const char *path, unsigned flags,
-                             tide_error *err);
+TIDE_WUR int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_error *err);
 
 /* Closes the store; an open transaction is rolled back (nothing of it is
  * kept).  NULL is a no-op. */
@@ -214,8 +213,7 @@ TIDE_WUR int tide_store_get_id(tide_store *s, uint8_t id[TIDE_HASH_BYTES],
  * *rec (when non-NULL) is filled, rec->text pointing into text->data.
  * TIDE_E_NOTFOUND; TIDE_E_STORE; TIDE_E_NOMEM. */
 TIDE_WUR int tide_store_get(tide_store *s, tide_buf *text, tide_store_record *rec,
-                            const uint8_t author[TIDE_PK_BYTES], int64_t sequence,
-                            tide_error *err);
+                            const uint8_t author[TIDE_PK_BYTES], int64_t sequence, tide_error *err);
 
 /* The message with this id (only the logs; fork evidence is read with
  * tide_store_forks()).  Same outputs and errors as tide_store_get(). */
@@ -231,14 +229,12 @@ TIDE_WUR int tide_store_has(tide_store *s, const uint8_t id[TIDE_HASH_BYTES], ti
  * commit or roll back a transaction.  Returns 0 after the last message
  * (also when there is none), cb's non-zero value when it stopped,
  * TIDE_E_STORE. */
-TIDE_WUR int tide_store_iter_feed(tide_store *s, const uint8_t author[TIDE_PK_BYTES],
-                                  int64_t from, int64_t to, tide_store_record_cb cb,
-                                  void *ctx, tide_error *err);
+TIDE_WUR int tide_store_iter_feed(tide_store *s, const uint8_t author[TIDE_PK_BYTES], int64_t from,
+                                  int64_t to, tide_store_record_cb cb, void *ctx, tide_error *err);
 
 /* Calls cb for every feed (ordered by author id text), with its latest
  * state and forked flag.  Same return convention. */
-TIDE_WUR int tide_store_feeds(tide_store *s, tide_store_feed_cb cb, void *ctx,
-                              tide_error *err);
+TIDE_WUR int tide_store_feeds(tide_store *s, tide_store_feed_cb cb, void *ctx, tide_error *err);
 
 /* Calls cb for every piece of fork evidence, of one author (when author
  * is non-NULL) or of all, ordered by author and sequence.  Same return
