@@ -21,11 +21,11 @@
 #include "tide/buf.h"
 #include "tide/common.h"
 
-#define TIDE_PK_BYTES 32
-#define TIDE_SK_BYTES 64
-#define TIDE_SEED_BYTES 32
-#define TIDE_SIG_BYTES 64
-#define TIDE_HASH_BYTES 32
+#define TIDE_PK_BYTES       32
+#define TIDE_SK_BYTES       64
+#define TIDE_SEED_BYTES     32
+#define TIDE_SIG_BYTES      64
+#define TIDE_HASH_BYTES     32
 #define TIDE_HMAC_KEY_BYTES 32
 /* "@" + 44 base64 + ".ed25519" */
 #define TIDE_FEED_ID_LEN 53

@@ -85,7 +85,7 @@ TIDE_WUR int tide_msg_verify_signature(const tide_msg *m, const uint8_t *hmac_ke
 
 /* Signature knowledge passed to tide_msg_validate(). */
 #define TIDE_MSG_SIG_UNCHECKED 1 /* validate checks the signature itself */
-#define TIDE_MSG_SIG_VALID 0     /* already verified by the caller */
+#define TIDE_MSG_SIG_VALID     0 /* already verified by the caller */
 /* any negative value: verification already failed */
 
 /* Validates m as the next message of a feed whose latest message is
@@ -119,7 +119,6 @@ TIDE_WUR int tide_msg_validate(const tide_msg *m, const tide_feed_state *state,
  * why, with ssb-validate's wording), TIDE_E_NOMEM. */
 TIDE_WUR int tide_msg_create(tide_msg **out_msg, const tide_keypair *kp,
                              const tide_feed_state *prev, double timestamp,
-                             const tide_json *content, const uint8_t *hmac_key,
-                             tide_error *err);
+                             const tide_json *content, const uint8_t *hmac_key, tide_error *err);
 
 #endif
