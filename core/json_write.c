@@ -319,9 +319,20 @@ int tide_json_latin1(tide_buf *out, const char *s, size_t len)
     return rc;
   o = out->len;
   while (i < len) {
-    unsigned c = p[i];
+    unsigned c;
     size_t k;
     unsigned long cp;
+#if TIDE__JSON_SWAR
+    /* ASCII maps to itself: copy eight bytes at a time. */
+    while (i + 8 <= len && (tide__json_load8(p + i) & TIDE__JSON_HIGHS) == 0) {
+      memcpy(out->data + o, p + i, 8);
+      o += 8;
+      i += 8;
+    }
+    if (i >= len)
+      break;
+#endif
+    c = p[i];
     if (c < 0x80) {
       out->data[o++] = (char)c;
       i++;
@@ -362,6 +373,14 @@ int tide_json_valid_wtf8(const char *s, size_t len)
     return len == 0;
   while (i < len) {
     size_t k;
+#if TIDE__JSON_SWAR
+    while (i + 8 <= len && (tide__json_load8(p + i) & TIDE__JSON_HIGHS) == 0) {
+      i += 8;
+      prev_high = 0;
+    }
+    if (i >= len)
+      break;
+#endif
     if (p[i] < 0x80) {
       i++;
       prev_high = 0;

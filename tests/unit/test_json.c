@@ -729,6 +729,17 @@ static void test_js_measures(void)
   check_latin1("\xf4\x8f\xbf\xbf", 4, "\xff\xff", 2); /* U+10FFFF = dbff dfff */
   check_latin1("\xef\xbf\xbf\xc4\x80", 5, "\xff\x00", 2);
   check_latin1("", 0, "", 0);
+  /* Long ASCII runs (copied a word at a time) around other text. */
+  check_latin1("0123456789abcdef\xc3\xa9"
+               "0123456789",
+               28,
+               "0123456789abcdef\xe9"
+               "0123456789",
+               27);
+  CU_ASSERT(!tide_json_valid_wtf8("0123456789abcdef\xc3", 17));
+  CU_ASSERT(tide_json_valid_wtf8("0123456789abcdef\xc3\xa9"
+                                 "0123456789",
+                                 28));
   CU_ASSERT_EQUAL(tide_json_latin1(&b, "\xff", 1), TIDE_E_JSON_UTF8);
   tide_buf_free(&b);
 
