@@ -4,7 +4,10 @@
  * already parsed tide_msg) each with a caller tag (a line number, a frame
  * index ...), and:
  *   1. parses them and checks their signatures in parallel on a pool of
- *      worker threads (pthreads; `threads` in the options);
+ *      worker threads (pthreads; `threads` in the options).  A message at
+ *      a sequence the store already holds (a re-import) is left to step 2,
+ *      which checks its signature only if it is not the stored message;
+ *      with threads == 1 all checks happen in step 2;
  *   2. on the calling thread, in input order, validates each one with
  *      tide_msg_validate() against the feed's state in the store (using
  *      the precomputed signature result) and appends it, one SQLite
