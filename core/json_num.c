@@ -11,15 +11,25 @@
  * shortest digit string that reads back as the same double (ECMA-262,
  * Number::toString step 5) and, when several strings of that length do,
  * the one closest to the value (the note to that step, which V8 follows).
- * glibc's printf rounds exactly, so "%.*e" gives the closest p-digit
- * decimal; we test p = 15, 16, 17 (normal numbers) with a strtod round
- * trip.  A normal double's rounding interval is narrower than half a unit
- * of the 15th digit, so if any string of 15 or fewer digits reads back,
- * the closest 15-digit one is that string padded with zeros.  At 16
- * digits the interval can hold two candidates; the closest one is tried
- * first and, when it lies just outside a lopsided interval (powers of
- * two), its neighbour on the other side.  Subnormals, whose intervals are
- * wide, try every precision from 1. */
+ * The search tries p = 15, 16, 17 significant digits for normal numbers:
+ * a normal double's rounding interval is narrower than half a unit of the
+ * 15th digit, so if any string of 15 or fewer digits reads back, the
+ * closest 15-digit one is that string padded with zeros (strip them).  At
+ * 16 digits the interval can hold two candidates; the closest one is
+ * tried first and, when it lies just outside a lopsided interval (powers
+ * of two, whose lower gap is half the upper), its neighbour on the other
+ * side.  17 digits always read back.  Subnormals, whose intervals are
+ * wide, try every precision from 1.
+ *
+ * "The closest p-digit decimal, and does it read back" is answered by, in
+ * order of preference:
+ *   - fast15(): floating point, exact by Clinger's argument, for 15
+ *     digits in [1e-8, 1e37);
+ *   - try_digits_exact(): 128-bit integer arithmetic, for normal doubles
+ *     in [2^-17, 2^127);
+ *   - try_digits_printf(): glibc's "%.*e" (exactly rounded) and strtod.
+ * tests/unit/test_json.c checks the result against a spec-literal search
+ * over random doubles, and json.diff_node against V8. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -133,7 +143,7 @@ static int try_digits_printf(double v, int p, char digits[24], int *e, int up)
   /* Next decimal up: add one unit in the last place. */
   {
     char alt[48];
-    int i = k - 1, n;
+    int i = k - 1;
     while (i >= 0 && digits[i] == '9')
       digits[i--] = '0';
     if (i < 0) {
@@ -142,8 +152,7 @@ static int try_digits_printf(double v, int p, char digits[24], int *e, int up)
     } else {
       digits[i]++;
     }
-    n = snprintf(alt, sizeof alt, "%.*se%d", k, digits, *e - (k - 1));
-    (void)n;
+    snprintf(alt, sizeof alt, "%.*se%d", k, digits, *e - (k - 1));
     return strtod(alt, NULL) == v;
   }
 }
