@@ -139,6 +139,29 @@ static void test_append_query(void)
     CU_ASSERT_EQUAL(c.feeds[i].forked, 0);
   }
 
+  /* The text ids in the tables are exactly the SSB forms. */
+  {
+    sqlite3_stmt *q = NULL;
+    int rows = 0;
+    CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(tide__store_db(s),
+                                             "SELECT author, id, sequence FROM messages", -1, &q,
+                                             NULL),
+                          SQLITE_OK);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+      char fid[TIDE_FEED_ID_LEN + 1], mid[TIDE_MSG_ID_LEN + 1];
+      const char *author = (const char *)sqlite3_column_text(q, 0);
+      int is_a = strcmp(author, (tide_feed_id_format(fid, a.pk), fid)) == 0;
+      int64_t seq = sqlite3_column_int64(q, 2);
+      tide_msg *msg = is_a ? ma[seq - 1] : mb[seq - 1];
+      CU_ASSERT(is_a || strcmp(author, (tide_feed_id_format(fid, b.pk), fid)) == 0);
+      tide_msg_id_format(mid, tide_msg_id(msg));
+      CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(q, 1), mid);
+      rows++;
+    }
+    sqlite3_finalize(q);
+    CU_ASSERT_EQUAL(rows, 7);
+  }
+
   CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
   CU_ASSERT_EQUAL(stats.feeds, 2);
   CU_ASSERT_EQUAL(stats.messages, 7);
