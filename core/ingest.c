@@ -506,6 +506,13 @@ static const uint8_t *hmac_of(const tide_ingest *ing)
   return ing->has_hmac ? ing->hmac : NULL;
 }
 
+/* The feed id text for a reason (formatted only when one is needed). */
+static const char *feed_text(char fid[TIDE_FEED_ID_LEN + 1], const uint8_t pk[TIDE_PK_BYTES])
+{
+  tide_feed_id_format(fid, pk);
+  return fid;
+}
+
 /* Decides one item: queues a verdict or holds it.  Returns 0, or a
  * storage error (the batch must be rolled back).  *advanced is set to the
  * feed that moved forward (its hold list may now be ready). */
@@ -536,7 +543,6 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
   f = feed_get(ing, pk, &code, err);
   if (f == NULL)
     return code;
-  tide_feed_id_format(fid, pk);
 
   if (f->exists && seq <= f->latest) {
     /* Already stored, or a fork. */
@@ -559,7 +565,7 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
       return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
     if (f->forked)
       return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
-                   "feed %s is forked: no further messages are accepted", fid);
+                   "feed %s is forked: no further messages are accepted", feed_text(fid, pk));
     /* A fork counts only when the other message is itself valid as
      * message `seq` of this feed. */
     if (seq > 1) {
@@ -586,7 +592,7 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
   }
   if (f->forked)
     return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
-                 "feed %s is forked: no further messages are accepted", fid);
+                 "feed %s is forked: no further messages are accepted", feed_text(fid, pk));
   if (seq > f->latest + 1 && f->checked_txn != ing->txn) {
     /* Another connection may have appended to this feed since its state
      * was cached: read it again (once per transaction, in which nobody
@@ -607,8 +613,8 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
   if (seq > f->latest + 1) {
     if (ing->held >= ing->max_held)
       return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_GAP,
-                   "gap: feed %s missing sequence %lld before %lld (hold limit %zu reached)", fid,
-                   (long long)(f->latest + 1), (long long)seq, ing->max_held);
+                   "gap: feed %s missing sequence %lld before %lld (hold limit %zu reached)",
+                   feed_text(fid, pk), (long long)(f->latest + 1), (long long)seq, ing->max_held);
     r = hold(ing, f, it);
     return r == 0 ? 0 : tide_error_set(err, r, 0, "ingest: out of memory");
   }
