@@ -1154,6 +1154,16 @@ int tide_store_check(tide_store *s, tide_error *err)
   if (orphans != 0)
     return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: %lld messages belong to no feed",
                           (long long)orphans);
+  code = pragma_int(s,
+                    "SELECT count(*) FROM forks WHERE author NOT IN "
+                    "(SELECT author FROM feeds WHERE forked != 0)",
+                    &orphans, err);
+  if (code != 0)
+    return code;
+  if (orphans != 0)
+    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
+                          "store: %lld pieces of fork evidence for feeds not marked forked",
+                          (long long)orphans);
   code = prepare(s, &feeds, "SELECT author, latest_seq, latest_id FROM feeds ORDER BY author", err);
   if (code == 0)
     code =

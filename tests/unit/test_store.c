@@ -280,6 +280,11 @@ static void test_fork(void)
   CU_ASSERT_EQUAL(stats.forked_feeds, 1);
   CU_ASSERT_EQUAL(stats.messages, 4);
   CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  /* Evidence without the flag is an inconsistency the check reports. */
+  CU_ASSERT_EQUAL(sqlite3_exec(tide__store_db(s), "UPDATE feeds SET forked = 0", NULL, NULL, NULL),
+                  SQLITE_OK);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), TIDE_E_STORE_CORRUPT);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "fork evidence"));
 
   fx_free_all(m, 4);
   fx_free_all(bm, 1);
