@@ -12,8 +12,8 @@
 
 /* --- Arena -------------------------------------------------------------- */
 
-#define ALIGN          8
-#define CHUNK_HEAD     ((sizeof(tide__json_chunk) + 15) & ~(size_t)15)
+#define ALIGN          TIDE__JSON_ALIGN
+#define CHUNK_HEAD     TIDE__JSON_CHUNK_HEAD
 #define CHUNK_MAX_GROW ((size_t)1 << 24)
 
 static size_t align_up(size_t n)
@@ -61,7 +61,7 @@ tide_json_doc *tide__json_doc_create(size_t hint)
   return doc;
 }
 
-void *tide__json_alloc(tide_json_doc *doc, size_t n)
+void *tide__json_alloc_slow(tide_json_doc *doc, size_t n)
 {
   tide__json_chunk *c = doc->chunk, *big;
   size_t size;
@@ -117,32 +117,6 @@ void *tide__json_realloc(tide_json_doc *doc, void *p, size_t old, size_t n)
   if (q != NULL && p != NULL && old > 0)
     memcpy(q, p, old);
   return q;
-}
-
-char *tide__json_strdup(tide_json_doc *doc, const char *s, size_t len)
-{
-  char *p;
-
-  if (len == SIZE_MAX)
-    return NULL;
-  p = tide__json_alloc(doc, len + 1);
-  if (p == NULL)
-    return NULL;
-  if (len > 0)
-    memcpy(p, s, len);
-  p[len] = '\0';
-  return p;
-}
-
-tide_json *tide__json_node(tide_json_doc *doc, tide_json_type type)
-{
-  tide_json *v = tide__json_alloc(doc, sizeof *v);
-
-  if (v == NULL)
-    return NULL;
-  memset(v, 0, sizeof *v);
-  v->type = (uint8_t)type;
-  return v;
 }
 
 tide_json_doc *tide_json_doc_new(void)

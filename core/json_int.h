@@ -73,18 +73,60 @@ struct tide_json_doc {
 /* Makes a document whose first chunk holds `hint` bytes.  NULL on OOM. */
 tide_json_doc *tide__json_doc_create(size_t hint);
 
-/* Arena allocation, aligned for any node or pointer; NULL on OOM. */
-void *tide__json_alloc(tide_json_doc *doc, size_t n);
+#define TIDE__JSON_ALIGN      8
+#define TIDE__JSON_CHUNK_HEAD ((sizeof(tide__json_chunk) + 15) & ~(size_t)15)
+
+/* Arena allocation that may start a new chunk; NULL on OOM. */
+void *tide__json_alloc_slow(tide_json_doc *doc, size_t n);
+
+/* Arena allocation, aligned for any node or pointer; NULL on OOM.  The
+ * bump-pointer case is inline: the parser allocates per value. */
+static inline void *tide__json_alloc(tide_json_doc *doc, size_t n)
+{
+  tide__json_chunk *c = doc->chunk;
+
+  if (n - 1 < c->size - c->used) { /* n > 0, and the rounded size fits */
+    size_t a = (n + (TIDE__JSON_ALIGN - 1)) & ~(size_t)(TIDE__JSON_ALIGN - 1);
+    if (a <= c->size - c->used) {
+      char *p = (char *)c + TIDE__JSON_CHUNK_HEAD + c->used;
+      c->used += a;
+      return p;
+    }
+  }
+  return tide__json_alloc_slow(doc, n);
+}
 
 /* Grows an arena block in place when it is the newest allocation, else
  * copies it; NULL on OOM (the old block stays valid). */
 void *tide__json_realloc(tide_json_doc *doc, void *p, size_t old, size_t n);
 
 /* Copies s[0..len) into the arena with a NUL after it. */
-char *tide__json_strdup(tide_json_doc *doc, const char *s, size_t len);
+static inline char *tide__json_strdup(tide_json_doc *doc, const char *s, size_t len)
+{
+  char *p;
+
+  if (len == SIZE_MAX)
+    return NULL;
+  p = (char *)tide__json_alloc(doc, len + 1);
+  if (p == NULL)
+    return NULL;
+  if (len > 0)
+    memcpy(p, s, len);
+  p[len] = '\0';
+  return p;
+}
 
 /* A fresh node of the given type; NULL on OOM. */
-tide_json *tide__json_node(tide_json_doc *doc, tide_json_type type);
+static inline tide_json *tide__json_node(tide_json_doc *doc, tide_json_type type)
+{
+  tide_json *v = (tide_json *)tide__json_alloc(doc, sizeof *v);
+
+  if (v == NULL)
+    return NULL;
+  memset(v, 0, sizeof *v);
+  v->type = (uint8_t)type;
+  return v;
+}
 
 /* The array index a key denotes (canonical decimal <= 4294967294), else
  * TIDE__JSON_NOINDEX. */
