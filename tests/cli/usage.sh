@@ -16,9 +16,21 @@ expect_in "$T/out" "usage: tide"
 run 0 "$TIDE_BIN" --version
 grep -qE '^tide [0-9]+\.[0-9]+\.[0-9]+$' "$T/out" || fail "--version printed '$(cat "$T/out")'"
 
-# Every command has --help (and -h, and tide help CMD), exit 0, on stdout,
-# without needing a home.
+# Every command listed by tide --help (also those of other modules) has
+# --help (and -h, and tide help CMD), exit 0, on stdout, without needing a
+# home; and rejects an unknown option with a usage error.
+run 0 "$TIDE_BIN" --help
+all="$(sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p' "$T/out")"
+[ -n "$all" ] || fail "no command list in tide --help"
 for c in $cmds; do
+  grep -qx "$c" <<<"$all" || fail "tide --help does not list $c"
+done
+for c in $all; do
+  run 2 tide "$A" "$c" --no-such-option
+  expect_error_shape "$c"
+  [ -s "$T/out" ] && fail "'tide $c --no-such-option' wrote to stdout"
+done
+for c in $all; do
   run 0 tide "$A" "$c" --help
   grep -q "^usage: tide $c" "$T/out" || fail "'tide $c --help' does not start with its usage"
   [ -s "$T/err" ] && fail "'tide $c --help' wrote to stderr"
