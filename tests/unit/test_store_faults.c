@@ -11,6 +11,7 @@
  * message beyond those of committed batches.
  *
  * This is its own executable because it reconfigures SQLite globally. */
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,10 +86,104 @@ static sqlite3_vfs *real_vfs;
 static sqlite3_vfs shim_vfs;
 static sqlite3_io_methods shim_io;
 
+/* Power-loss simulation.  While recording, every write remembers what it
+ * overwrote until the file is synced.  At the cut, each unsynced write is
+ * independently kept, undone, or torn (its second half undone), as a disk
+ * cache losing power may do; from then on nothing reaches the disk. */
+typedef struct undo {
+  shim_file *f;
+  sqlite3_int64 off;
+  int n;
+  unsigned char *old; /* the old bytes of [off, off + old_n) */
+  int old_n;
+  sqlite3_int64 old_size;
+} undo;
+
+static int power_recording;
+static int power_cut;
+static long power_writes, power_cut_at;
+static uint64_t power_rng;
+static undo *undos;
+static size_t nundo, capundo;
+
+static uint64_t power_rand(void)
+{
+  power_rng ^= power_rng << 13;
+  power_rng ^= power_rng >> 7;
+  power_rng ^= power_rng << 17;
+  return power_rng;
+}
+
+static void forget_undos(shim_file *f)
+{
+  size_t j = 0;
+  for (size_t i = 0; i < nundo; i++) {
+    if (f == NULL || undos[i].f == f)
+      free(undos[i].old);
+    else
+      undos[j++] = undos[i];
+  }
+  nundo = j;
+}
+
+static void record_undo(shim_file *s, sqlite3_int64 off, int n)
+{
+  sqlite3_int64 size = 0;
+  undo *u;
+
+  if (nundo == capundo) {
+    capundo = capundo == 0 ? 64 : capundo * 2;
+    undos = realloc(undos, capundo * sizeof *undos);
+    if (undos == NULL)
+      abort();
+  }
+  u = &undos[nundo++];
+  memset(u, 0, sizeof *u);
+  u->f = s;
+  u->off = off;
+  u->n = n;
+  (void)s->real->pMethods->xFileSize(s->real, &size);
+  u->old_size = size;
+  if (size > off) {
+    u->old_n = size - off < n ? (int)(size - off) : n;
+    u->old = malloc((size_t)u->old_n);
+    if (u->old == NULL || s->real->pMethods->xRead(s->real, u->old, u->old_n, off) != SQLITE_OK)
+      abort();
+  }
+}
+
+/* Undoes [from, off + n) of u (from >= u->off). */
+static void undo_part(const undo *u, sqlite3_int64 from)
+{
+  sqlite3_file *r = u->f->real;
+  sqlite3_int64 old_end = u->off + u->old_n;
+
+  if (from < old_end)
+    (void)r->pMethods->xWrite(r, u->old + (from - u->off), (int)(old_end - from), from);
+  if (from == u->off && u->old_size < u->off + u->n)
+    (void)r->pMethods->xTruncate(r, u->old_size);
+}
+
+static void power_fail(void)
+{
+  power_cut = 1;
+  for (size_t i = nundo; i-- > 0;) {
+    const undo *u = &undos[i];
+    switch (power_rand() % 4) {
+    case 0:
+    case 1: undo_part(u, u->off); break;
+    case 2: break; /* reached the platter */
+    default: undo_part(u, u->off + u->n / 2); break;
+    }
+  }
+  forget_undos(NULL);
+}
+
 static int shim_close(sqlite3_file *f)
 {
   shim_file *s = (shim_file *)f;
   int rc = s->real->pMethods != NULL ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
+  forget_undos(s);
   return rc;
 }
 static int shim_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
@@ -97,18 +192,40 @@ static int shim_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
 }
 static int shim_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 {
+  if (power_cut)
+    return SQLITE_IOERR_WRITE;
+  if (power_recording) {
+    if (++power_writes >= power_cut_at) {
+      power_fail();
+      return SQLITE_IOERR_WRITE;
+    }
+    record_undo((shim_file *)f, o, n);
+  }
   if (fault_hit())
     return SQLITE_IOERR_WRITE;
   return ((shim_file *)f)->real->pMethods->xWrite(((shim_file *)f)->real, b, n, o);
 }
 static int shim_truncate(sqlite3_file *f, sqlite3_int64 n)
 {
+  if (power_cut)
+    return SQLITE_IOERR_TRUNCATE;
+  if (power_recording) {
+    sqlite3_int64 size = 0;
+    shim_file *s = (shim_file *)f;
+    (void)s->real->pMethods->xFileSize(s->real, &size);
+    if (size > n)
+      record_undo(s, n, (int)(size - n)); /* undoing restores the tail */
+  }
   if (fault_hit())
     return SQLITE_IOERR_TRUNCATE;
   return ((shim_file *)f)->real->pMethods->xTruncate(((shim_file *)f)->real, n);
 }
 static int shim_sync(sqlite3_file *f, int flags)
 {
+  if (power_cut)
+    return SQLITE_IOERR_FSYNC;
+  if (power_recording)
+    forget_undos((shim_file *)f); /* durable from here on */
   if (fault_hit())
     return SQLITE_IOERR_FSYNC;
   return ((shim_file *)f)->real->pMethods->xSync(((shim_file *)f)->real, flags);
@@ -171,6 +288,14 @@ static int shim_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flag
   return rc;
 }
 
+static int shim_delete(sqlite3_vfs *v, const char *name, int sync_dir)
+{
+  (void)v;
+  if (power_cut)
+    return SQLITE_IOERR_DELETE;
+  return real_vfs->xDelete(real_vfs, name, sync_dir);
+}
+
 static void install_shim(void)
 {
   real_vfs = sqlite3_vfs_find(NULL);
@@ -197,6 +322,7 @@ static void install_shim(void)
   shim_vfs.zName = "tide-faulty";
   shim_vfs.szOsFile = (int)sizeof(shim_file) + real_vfs->szOsFile;
   shim_vfs.xOpen = shim_open;
+  shim_vfs.xDelete = shim_delete;
   shim_vfs.pNext = NULL;
   (void)sqlite3_vfs_register(&shim_vfs, 1);
 }
@@ -352,9 +478,77 @@ static void test_ioerr_loop(void)
   (void)sqlite3_vfs_unregister(&shim_vfs);
 }
 
+/* One import on a fresh store with power cut at the cut_at-th write
+ * (LONG_MAX: never); returns the number of writes seen. */
+static long power_attempt(const char *dir, int round, long cut_at, tide_msg **m,
+                          const tide_keypair *kp)
+{
+  char path[512];
+  tide_store *st = NULL;
+  tide_ingest *ing = NULL;
+  tide_ingest_options o;
+  acks a;
+  int rc = 0;
+  long writes;
+
+  snprintf(path, sizeof path, "%s/power-%d.db", dir, round);
+  memset(&a, 0, sizeof a);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, NULL), 0);
+  memset(&o, 0, sizeof o);
+  o.threads = 1;
+  o.batch = 3;
+  CU_ASSERT_EQUAL_FATAL(tide_ingest_new(&ing, st, &o, on_result, &a), 0);
+  power_rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)cut_at;
+  power_writes = 0;
+  power_cut_at = cut_at;
+  power_recording = 1;
+  for (int i = 0; i < NMSG && rc == 0; i++) {
+    size_t n;
+    const char *t = tide_msg_text(m[i], &n);
+    rc = tide_ingest_push(ing, (uint64_t)i, t, n, NULL);
+  }
+  if (rc == 0)
+    rc = tide_ingest_finish(ing, NULL);
+  CU_ASSERT(rc == 0 || (power_cut && is_failure_code(rc)));
+  tide_ingest_free(ing);
+  tide_store_close(st); /* after a cut, nothing of this reaches the disk */
+  writes = power_writes;
+  power_recording = 0;
+  power_cut = 0;
+  forget_undos(NULL);
+  verify(path, m, kp, &a, cut_at == LONG_MAX);
+  return writes;
+}
+
+static void test_power_loss(void)
+{
+  char *dir = tide_test_tmpdir("store-power");
+  tide_keypair kp;
+  tide_msg *m[NMSG];
+  long total, step;
+  int rounds = 0;
+
+  install_shim();
+  fx_keys(&kp, 78);
+  fx_chain(m, &kp, NMSG, "power");
+  total = power_attempt(dir, 0, LONG_MAX, m, &kp);
+  CU_ASSERT(total > 10);
+  step = total / 60 + 1;
+  for (long cut = 1; cut <= total; cut += step)
+    power_attempt(dir, ++rounds, cut, m, &kp);
+  if (getenv("TIDE_TEST_VERBOSE") != NULL)
+    fprintf(stderr, "power loss: %ld writes per import, %d cuts\n", total, rounds);
+  CU_ASSERT(rounds >= 10);
+  (void)sqlite3_vfs_unregister(&shim_vfs);
+  fx_free_all(m, NMSG);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
 static CU_TestInfo fault_tests[] = {
     {"allocation failure loop", test_oom_loop},
     {"I/O failure loop", test_ioerr_loop},
+    {"power loss tears unsynced writes", test_power_loss},
     CU_TEST_INFO_NULL,
 };
 
