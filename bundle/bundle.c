@@ -74,8 +74,10 @@ struct tide_bundle_writer {
   uint8_t chain[32];
   crypto_secretstream_xchacha20poly1305_state ss;
   tide_buf z;            /* compressed bytes not yet in a chunk */
+  tide_buf sigs;         /* side-stream bytes (keys, hashes, signatures) not yet in a chunk */
   uint64_t pending;      /* uncompressed bytes pushed since the last flush */
   uint64_t out_bytes, in_bytes, max_bytes;
+  size_t chunk_bytes;
   int finished;
 };
 
@@ -89,16 +91,29 @@ static int emit_chunk(tide_bundle_writer *w, tide_buf *out, int final)
 {
   uint8_t flags = final ? CHUNK_FINAL : 0;
   uint8_t lenv[10], sb[sizeof DOMAIN_CHUNK - 1 + 32], sig[TIDE_SIG_BYTES];
-  size_t lenv_len = 0, n = w->z.len, start = out->len;
+  size_t lenv_len = 0, n, start = out->len;
+  tide_buf plain = TIDE_BUF_INIT;
   uint64_t v;
-  uint8_t *payload = (uint8_t *)w->z.data;
+  uint8_t *payload;
   uint8_t *sealed = NULL;
   int rc;
 
+  /* payload: varint zstd length | zstd bytes | side-stream bytes */
+  rc = tide_varint_put(&plain, w->z.len);
+  if (rc == 0 && w->z.len > 0)
+    rc = tide_buf_append(&plain, w->z.data, w->z.len);
+  if (rc == 0 && w->sigs.len > 0)
+    rc = tide_buf_append(&plain, w->sigs.data, w->sigs.len);
+  if (rc != 0)
+    goto out;
+  payload = (uint8_t *)plain.data;
+  n = plain.len;
   if (w->info.sealed) {
     sealed = malloc(n + SS_ABYTES);
-    if (sealed == NULL)
-      return TIDE_E_NOMEM;
+    if (sealed == NULL) {
+      rc = TIDE_E_NOMEM;
+      goto out;
+    }
     crypto_secretstream_xchacha20poly1305_push(
         &w->ss, sealed, NULL, payload, n, NULL, 0,
         final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
@@ -124,10 +139,13 @@ static int emit_chunk(tide_bundle_writer *w, tide_buf *out, int final)
   if (rc == 0) {
     w->out_bytes += out->len - start;
     tide_buf_reset(&w->z);
+    tide_buf_reset(&w->sigs);
   } else {
     out->len = start;
   }
+out:
   free(sealed);
+  tide_buf_free(&plain);
   return rc;
 }
 
@@ -152,7 +170,8 @@ static int compress(tide_bundle_writer *w, tide_buf *out, const void *in, size_t
     if (ZSTD_isError(left))
       return zerr(err, left, "compress");
     w->z.len += ob.pos;
-    if (w->z.len >= TIDE_BUNDLE_CHUNK_BYTES && mode != ZSTD_e_end) {
+    /* a safety cut inside a huge push; normal cuts happen in _push() */
+    if (w->z.len + w->sigs.len >= TIDE_BUNDLE_MAX_CHUNK / 2 && mode != ZSTD_e_end) {
       rc = emit_chunk(w, out, 0);
       if (rc != 0)
         return rc;
@@ -184,6 +203,9 @@ int tide_bundle_writer_new(tide_bundle_writer **wp, tide_buf *out, const tide_ke
     return TIDE_E_NOMEM;
   w->sender = sender;
   w->max_bytes = o->max_bytes;
+  w->chunk_bytes = o->chunk_bytes > 0 && o->chunk_bytes < TIDE_BUNDLE_MAX_CHUNK / 2
+                       ? o->chunk_bytes
+                       : TIDE_BUNDLE_CHUNK_BYTES;
   w->info.version = TIDE_BUNDLE_VERSION;
   randombytes_buf(w->info.id, sizeof w->info.id);
   memcpy(w->info.sender, sender->pk, TIDE_PK_BYTES);
@@ -201,6 +223,7 @@ int tide_bundle_writer_new(tide_bundle_writer **wp, tide_buf *out, const tide_ke
     rc = TIDE_E_NOMEM;
     goto out;
   }
+  tide_frame_codec_use_side_stream(w->codec);
   {
     size_t r = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel,
                                       o->level > 0 ? o->level : TIDE_BUNDLE_DEFAULT_LEVEL);
@@ -290,6 +313,7 @@ void tide_bundle_writer_free(tide_bundle_writer *w)
   tide_frame_codec_free(w->codec);
   ZSTD_freeCCtx(w->cctx);
   tide_buf_free(&w->z);
+  tide_buf_free(&w->sigs);
   sodium_memzero(&w->ss, sizeof w->ss);
   free(w);
 }
@@ -320,8 +344,8 @@ static uint64_t size_bound(const tide_bundle_writer *w, uint64_t more)
   uint64_t raw = w->pending + more;
   /* zstd never expands by more than a block header per 128 KiB block,
    * plus the frame epilogue. */
-  uint64_t zbound = w->z.len + raw + 3 * (raw / (128 << 10) + 2) + 16;
-  uint64_t chunks = zbound / TIDE_BUNDLE_CHUNK_BYTES + 1;
+  uint64_t zbound = w->z.len + w->sigs.len + raw + 3 * (raw / (128 << 10) + 2) + 16 + 4;
+  uint64_t chunks = zbound / w->chunk_bytes + 1;
   uint64_t per = CHUNK_OVERHEAD + (w->info.sealed ? SS_ABYTES : 0);
   return w->out_bytes + zbound + chunks * per;
 }
@@ -351,10 +375,23 @@ int tide_bundle_writer_push(tide_bundle_writer *w, tide_buf *out, const void *fr
 
   if (w->finished)
     return tide_error_set(err, TIDE_E_INVAL, 0, "bundle: push after finish");
-  rc = compress(w, out, frames, len, ZSTD_e_continue, err);
+  /* the frames' side bytes first: a chunk never carries compressed data
+   * whose side bytes are not in it or an earlier chunk */
+  rc = tide_frame_codec_take_side(w->codec, &w->sigs);
+  if (rc == 0)
+    rc = compress(w, out, frames, len, ZSTD_e_continue, err);
   if (rc == 0) {
     w->pending += len;
     w->in_bytes += len;
+  }
+  /* Cut a chunk once enough is pending, flushing zstd first so the chunk
+   * holds whole frames: a damaged later chunk then leaves all of them. */
+  if (rc == 0 && w->z.len + w->sigs.len + w->pending / 4 >= w->chunk_bytes) {
+    rc = compress(w, out, NULL, 0, ZSTD_e_flush, err);
+    if (rc == 0) {
+      w->pending = 0;
+      rc = emit_chunk(w, out, 0);
+    }
   }
   return rc;
 }
@@ -420,6 +457,7 @@ int tide_bundle_reader_new(tide_bundle_reader **rp, const tide_keypair *me, int 
     tide_bundle_reader_free(r);
     return TIDE_E_NOMEM;
   }
+  tide_frame_codec_use_side_stream(r->codec);
   *rp = r;
   return 0;
 }
@@ -650,12 +688,23 @@ static int parse_chunk(tide_bundle_reader *r, tide_error *err)
       data = clear;
       dlen = (size_t)cl;
     }
-    /* compact the queue before appending */
-    if (r->zq_pos > 0 && r->zq_pos == r->zq.len) {
-      tide_buf_reset(&r->zq);
-      r->zq_pos = 0;
+    {
+      uint64_t zlen;
+      int kz = tide_varint_get(&zlen, data, dlen);
+      if (kz <= 0 || zlen > dlen - (size_t)kz) {
+        free(clear);
+        return fail(r, err, TIDE_E_BUNDLE_FORMAT, off, "malformed signed chunk payload");
+      }
+      /* compact the queue before appending */
+      if (r->zq_pos > 0 && r->zq_pos == r->zq.len) {
+        tide_buf_reset(&r->zq);
+        r->zq_pos = 0;
+      }
+      rc = tide_buf_append(&r->zq, data + kz, (size_t)zlen);
+      if (rc == 0)
+        rc = tide_frame_codec_give_side(r->codec, data + kz + zlen,
+                                        dlen - (size_t)kz - (size_t)zlen);
     }
-    rc = tide_buf_append(&r->zq, data, dlen);
     free(clear);
     if (rc != 0)
       return rc;

@@ -36,6 +36,10 @@ struct tide_frame_codec {
   size_t n_feeds, cap_feeds;
   uint32_t *slots; /* feed index + 1; 0 = empty */
   size_t mask;     /* slots - 1, a power of two */
+  int detached;     /* random binary fields travel in the side stream */
+  tide_buf side_out; /* encoder: side-stream bytes not yet taken */
+  tide_buf side_in;  /* decoder: side-stream bytes given, not yet used */
+  size_t side_in_pos;
 };
 
 /* ---------------------------------------------------------------- varints */
@@ -115,12 +119,45 @@ void tide_frame_codec_free(tide_frame_codec *c)
     return;
   free(c->feeds);
   free(c->slots);
+  tide_buf_free(&c->side_out);
+  tide_buf_free(&c->side_in);
   free(c);
 }
 
 size_t tide_frame_codec_feeds(const tide_frame_codec *c)
 {
   return c->n_feeds;
+}
+
+void tide_frame_codec_use_side_stream(tide_frame_codec *c)
+{
+  c->detached = 1;
+}
+
+int tide_frame_codec_take_side(tide_frame_codec *c, tide_buf *out)
+{
+  int rc = 0;
+  if (c->side_out.len > 0)
+    rc = tide_buf_append(out, c->side_out.data, c->side_out.len);
+  if (rc == 0)
+    tide_buf_reset(&c->side_out);
+  return rc;
+}
+
+int tide_frame_codec_give_side(tide_frame_codec *c, const uint8_t *data, size_t len)
+{
+  if (c->side_in_pos > 0 && c->side_in_pos == c->side_in.len) {
+    tide_buf_reset(&c->side_in);
+    c->side_in_pos = 0;
+  }
+  return len > 0 ? tide_buf_append(&c->side_in, data, len) : 0;
+}
+
+/* Appends n bytes of a random binary field (key, hash, signature, box
+ * bytes) to the frame, or to the side stream when the codec uses one. */
+static int put_raw(tide_frame_codec *c, tide_buf *out, const void *p, size_t n)
+{
+  return tide_buf_append(c->detached ? &c->side_out : out, p, n);
 }
 
 /* Index of pk, or -1. */
@@ -200,7 +237,7 @@ static int put_feedref(tide_frame_codec *c, tide_buf *out, const uint8_t pk[TIDE
     return rc;
   rc = tide_varint_put(out, 0);
   if (rc == 0)
-    rc = tide_buf_append(out, pk, TIDE_PK_BYTES);
+    rc = put_raw(c, out, pk, TIDE_PK_BYTES);
   return rc;
 }
 
@@ -238,6 +275,21 @@ static int rd_bytes(rd *r, const uint8_t **out, size_t n, const char *what)
   return 0;
 }
 
+/* Reads n bytes of a random binary field from the frame, or from the side
+ * stream when the codec uses one (the pointer is valid until the next
+ * tide_frame_codec_give_side()). */
+static int rd_raw(tide_frame_codec *c, rd *r, const uint8_t **out, size_t n, const char *what)
+{
+  if (!c->detached)
+    return rd_bytes(r, out, n, what);
+  if (c->side_in.len - c->side_in_pos < n)
+    return tide_error_set(r->err, TIDE_E_FRAME_MALFORMED, r->pos,
+                          "frame: %s: side stream exhausted at byte %zu", what, r->pos);
+  *out = (const uint8_t *)c->side_in.data + c->side_in_pos;
+  c->side_in_pos += n;
+  return 0;
+}
+
 static int rd_feedref(tide_frame_codec *c, rd *r, size_t *index)
 {
   uint64_t v;
@@ -247,7 +299,7 @@ static int rd_feedref(tide_frame_codec *c, rd *r, size_t *index)
   if (rc != 0)
     return rc;
   if (v == 0) {
-    rc = rd_bytes(r, &pk, TIDE_PK_BYTES, "feed key");
+    rc = rd_raw(c, r, &pk, TIDE_PK_BYTES, "feed key");
     if (rc != 0)
       return rc;
     if (feed_find(c, pk) >= 0)
@@ -300,11 +352,13 @@ const char *tide_frame_strerror(int code)
 typedef struct snapshot {
   feed_state *feeds;
   size_t n;
+  size_t sig_len;
 } snapshot;
 
 static int snapshot_take(const tide_frame_codec *c, snapshot *s)
 {
   s->n = c->n_feeds;
+  s->sig_len = c->side_out.len;
   s->feeds = NULL;
   if (s->n == 0)
     return 0;
@@ -331,6 +385,8 @@ static void snapshot_end(tide_frame_codec *c, snapshot *s, int restore)
   }
   if (restore && s->n > 0)
     memcpy(c->feeds, s->feeds, s->n * sizeof *s->feeds);
+  if (restore)
+    c->side_out.len = s->sig_len;
   free(s->feeds);
   s->feeds = NULL;
 }
@@ -892,7 +948,7 @@ static int encode_one(tide_frame_codec *c, tide_buf *body, const tide_msg *m, ti
     rc = tide_varint_put(body, (uint64_t)f.seq);
   }
   if (rc == 0 && (flags & MF_PREV_MASK) == MF_PREV_EXPLICIT)
-    rc = tide_buf_append(body, f.prev, TIDE_HASH_BYTES);
+    rc = put_raw(c, body, f.prev, TIDE_HASH_BYTES);
   if (rc == 0 && ts_is_int(f.ts)) {
     rc = tide_varint_put(body, zigzag((int64_t)f.ts - fs->last_ts));
   } else if (rc == 0) {
@@ -911,9 +967,10 @@ static int encode_one(tide_frame_codec *c, tide_buf *body, const tide_msg *m, ti
   if (rc == 0)
     rc = tide_varint_put(body, f.content_len);
   if (rc == 0)
-    rc = tide_buf_append(body, f.content, f.content_len);
+    rc = f.box ? put_raw(c, body, f.content, f.content_len)
+               : tide_buf_append(body, f.content, f.content_len);
   if (rc == 0)
-    rc = tide_buf_append(body, f.sig, TIDE_SIG_BYTES);
+    rc = put_raw(c, body, f.sig, TIDE_SIG_BYTES);
   if (rc != 0)
     goto out;
   body->data[flag_pos] = (char)flags;
@@ -1006,7 +1063,7 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out)
     memcpy(f.prev, fs->last_id, TIDE_HASH_BYTES);
     break;
   case MF_PREV_EXPLICIT:
-    if ((rc = rd_bytes(r, &p, TIDE_HASH_BYTES, "previous")) != 0)
+    if ((rc = rd_raw(c, r, &p, TIDE_HASH_BYTES, "previous")) != 0)
       return rc;
     memcpy(f.prev, p, TIDE_HASH_BYTES);
     break;
@@ -1030,12 +1087,20 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out)
   }
   if ((rc = rd_varint(r, &v, "content length")) != 0)
     return rc;
-  if (v > r->len - r->pos)
-    return rd_fail(r, TIDE_E_FRAME_MALFORMED, "content longer than the frame");
-  f.content = (const char *)r->p + r->pos;
+  if (v > TIDE_FRAME_MAX_BYTES)
+    return rd_fail(r, TIDE_E_FRAME_MALFORMED, "content longer than a frame");
+  if (f.box) {
+    if ((rc = rd_raw(c, r, &p, (size_t)v, "box content")) != 0)
+      return rc;
+    f.content = (const char *)p;
+  } else {
+    if (v > r->len - r->pos)
+      return rd_fail(r, TIDE_E_FRAME_MALFORMED, "content longer than the frame");
+    f.content = (const char *)r->p + r->pos;
+    r->pos += (size_t)v;
+  }
   f.content_len = (size_t)v;
-  r->pos += (size_t)v;
-  if ((rc = rd_bytes(r, &p, TIDE_SIG_BYTES, "signature")) != 0)
+  if ((rc = rd_raw(c, r, &p, TIDE_SIG_BYTES, "signature")) != 0)
     return rc;
   memcpy(f.sig, p, TIDE_SIG_BYTES);
   rc = rebuild_text(&text, &f, NULL);

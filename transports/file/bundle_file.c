@@ -231,18 +231,21 @@ static int export_msg_cb(void *ctx, const tide_store_record *rec)
   exporter *x = ctx;
   tide_msg *m = NULL;
   size_t need = rec->text_len + MSG_FRAME_OVERHEAD;
+  /* room kept for the two clock entries per carried feed written after
+   * the messages (at most 3 + 10 bytes each) */
+  size_t reserve = 26 * ((size_t)x->feeds_with + 2) + 32;
   int fits = 1, rc;
 
   if (x->full) {
     x->left_out++;
     return 0;
   }
-  rc = tide_bundle_writer_fits(x->w, x->out, x->batch_bytes + need + 16, &fits, x->err);
+  rc = tide_bundle_writer_fits(x->w, x->out, x->batch_bytes + need + reserve, &fits, x->err);
   if (rc == 0 && !fits && x->nbatch > 0) {
     /* measure the batch compressed before giving up */
     rc = flush_batch(x);
     if (rc == 0)
-      rc = tide_bundle_writer_fits(x->w, x->out, need + 16, &fits, x->err);
+      rc = tide_bundle_writer_fits(x->w, x->out, need + reserve, &fits, x->err);
   }
   if (rc != 0)
     return rc;
@@ -295,9 +298,10 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
   exporter x;
   feed_list fl = {NULL, NULL, 0, 0};
   tide_clock *base = NULL, *told = NULL, *ours_c = NULL;
-  tide_frame_entry *ours = NULL, *basee = NULL;
-  int64_t *from = NULL;
-  size_t nbase = 0, nours = 0;
+  tide_frame_entry *ours = NULL, *basee = NULL, *late = NULL;
+  int64_t *from = NULL, *basev = NULL;
+  char *listed = NULL;
+  size_t nbase = 0, nours = 0, nlate = 0;
   size_t start = out->len;
   int rc;
 
@@ -313,6 +317,7 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
   wo.level = o->level;
   wo.no_dict = o->no_dict;
   wo.max_bytes = o->max_bytes;
+  wo.chunk_bytes = o->chunk_bytes;
 
   rc = tide_store_feeds(s, feeds_cb, &fl, err);
   if (rc == 0)
@@ -336,44 +341,44 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
     goto out;
   ours = calloc(fl.n ? fl.n : 1, sizeof *ours);
   basee = calloc(fl.n ? fl.n : 1, sizeof *basee);
+  late = calloc(fl.n ? fl.n : 1, sizeof *late);
   from = calloc(fl.n ? fl.n : 1, sizeof *from);
-  if (ours == NULL || basee == NULL || from == NULL) {
+  basev = calloc(fl.n ? fl.n : 1, sizeof *basev);
+  listed = calloc(fl.n ? fl.n : 1, 1);
+  if (ours == NULL || basee == NULL || late == NULL || from == NULL || basev == NULL ||
+      listed == NULL) {
     rc = TIDE_E_NOMEM;
     goto out;
   }
   for (size_t i = 0; i < fl.n; i++) {
-    int64_t v, mine = tide_clock_value(fl.seq[i], 1), t;
-    int sends;
+    int64_t v = 0, mine = tide_clock_value(fl.seq[i], 1), t;
     int has_base = tide_clock_get(base, &v, fl.pk[i]) == 0;
     from[i] = !has_base ? 1 : v == -1 ? -1 : tide_clock_value_seq(v) + 1;
-    sends = from[i] > 0 && from[i] <= fl.seq[i];
-    if (sends)
+    basev[i] = has_base ? v : 0;
+    if (from[i] > 0 && from[i] <= fl.seq[i])
       x.total += (uint64_t)(fl.seq[i] - from[i] + 1);
     rc = tide_clock_set(ours_c, fl.pk[i], mine);
     if (rc != 0)
       goto out;
-    /* Our clock: for a recipient, only what changed since we told it, and
-     * every feed we send messages of; for anyone, all of it. */
-    if (o->recipient == NULL || sends || tide_clock_get(told, &t, fl.pk[i]) != 0 || t != mine) {
+    /* Our clock: for a recipient, only what changed since we told it
+     * (request skipping); for anyone, all of it.  The feeds we carry
+     * messages of are listed after the messages in any case. */
+    if (o->recipient == NULL || tide_clock_get(told, &t, fl.pk[i]) != 0 || t != mine) {
       memcpy(ours[nours].feed, fl.pk[i], TIDE_PK_BYTES);
       ours[nours++].value = mine;
-    }
-    /* The base: what the recipient must already hold of each feed we send. */
-    if (sends) {
-      memcpy(basee[nbase].feed, fl.pk[i], TIDE_PK_BYTES);
-      basee[nbase++].value = has_base ? v : 0;
+      listed[i] = 1;
     }
   }
   /* about 450 frame bytes per message and 35 per clock entry */
-  wo.size_hint = x.total * 450 + (uint64_t)(nours + nbase) * 35 + 64;
+  wo.size_hint = (o->max_messages > 0 && o->max_messages < x.total ? o->max_messages : x.total) *
+                     450 +
+                 (uint64_t)nours * 35 + 64;
   if (wo.max_bytes != 0 && wo.size_hint > wo.max_bytes * 3)
     wo.size_hint = wo.max_bytes * 3;
   rc = tide_bundle_writer_new(&x.w, out, me, &wo, err);
   if (rc != 0)
     goto out;
   rc = put_clock(&x, TIDE_FRAME_CLOCK_SENDER, ours, nours);
-  if (rc == 0)
-    rc = put_clock(&x, TIDE_FRAME_CLOCK_BASE, basee, nbase);
   for (size_t i = 0; rc == 0 && i < fl.n && !x.full; i++) {
     int64_t to = fl.seq[i];
     if (from[i] < 1 || from[i] > fl.seq[i])
@@ -386,13 +391,27 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
     x.cur_feed_added = 0;
     if (to >= from[i])
       rc = tide_store_iter_feed(s, fl.pk[i], from[i], to, export_msg_cb, &x, err);
-    if (x.cur_feed_added > 0)
+    if (x.cur_feed_added > 0) {
       x.feeds_with++;
+      /* what the recipient must already hold of this feed, and (when not
+       * listed yet) our own entry for it */
+      memcpy(basee[nbase].feed, fl.pk[i], TIDE_PK_BYTES);
+      basee[nbase++].value = basev[i];
+      if (!listed[i]) {
+        memcpy(late[nlate].feed, fl.pk[i], TIDE_PK_BYTES);
+        late[nlate++].value = tide_clock_value(fl.seq[i], 1);
+      }
+    }
     if (o->max_messages > 0 && x.messages >= o->max_messages)
       x.full = 1;
   }
   if (rc == 0)
     rc = flush_batch(&x);
+  x.full = 0; /* the reserve below was kept for these frames */
+  if (rc == 0 && nlate > 0)
+    rc = put_clock(&x, TIDE_FRAME_CLOCK_SENDER, late, nlate);
+  if (rc == 0 && nbase > 0)
+    rc = put_clock(&x, TIDE_FRAME_CLOCK_BASE, basee, nbase);
   if (rc == 0)
     rc = tide_bundle_writer_finish(x.w, out, err);
   /* what we told the recipient: our whole clock, cumulatively */
@@ -421,7 +440,10 @@ out:
   tide_clock_free(ours_c);
   free(ours);
   free(basee);
+  free(late);
   free(from);
+  free(basev);
+  free(listed);
   free(fl.pk);
   free(fl.seq);
   return rc;

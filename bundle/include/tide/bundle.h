@@ -94,6 +94,9 @@ typedef struct tide_bundle_writer_opts {
   int level;                /* zstd level; 0 = TIDE_BUNDLE_DEFAULT_LEVEL */
   int no_dict;              /* 1: do not use the built-in dictionary */
   uint64_t max_bytes;       /* budget for the whole file; 0 = none */
+  size_t chunk_bytes;       /* cut chunks at about this size; 0 =
+                               TIDE_BUNDLE_CHUNK_BYTES (at most half of
+                               TIDE_BUNDLE_MAX_CHUNK) */
   uint64_t size_hint;       /* expected frame bytes (0 = unknown): lets zstd
                                size its tables, which matters for small
                                bundles at high levels */

@@ -143,6 +143,24 @@ void tide_frame_codec_free(tide_frame_codec *c);
 /* Number of feeds the codec has indexed so far. */
 size_t tide_frame_codec_feeds(const tide_frame_codec *c);
 
+/* Side stream: from now on, the random binary fields of the frames this
+ * codec encodes or decodes (feed keys, explicit previous hashes, box
+ * bytes, signatures) do not travel inside the frames but in a separate
+ * byte stream, in frame order (docs/frames.md, "Side stream").  Bundles
+ * use it: random bytes do not compress and spoil the compression of the
+ * text around them, so they travel outside zstd.  Both ends must agree.
+ * HELLO frames are not affected. */
+void tide_frame_codec_use_side_stream(tide_frame_codec *c);
+
+/* Encoder side: appends the side-stream bytes of the frames encoded since
+ * the last call to out and forgets them.  TIDE_E_NOMEM. */
+TIDE_WUR int tide_frame_codec_take_side(tide_frame_codec *c, tide_buf *out);
+
+/* Decoder side: queues len bytes of the side stream (copied).  A frame
+ * that needs more side bytes than were given fails with
+ * TIDE_E_FRAME_MALFORMED.  TIDE_E_NOMEM. */
+TIDE_WUR int tide_frame_codec_give_side(tide_frame_codec *c, const uint8_t *data, size_t len);
+
 /* Zeroes a frame for first use (no allocation). */
 void tide_frame_init(tide_frame *f);
 

@@ -54,6 +54,7 @@ typedef struct tide_bundle_export_opts {
   uint64_t now_ms;          /* creation time */
   int level;                /* zstd level, 0 = default */
   int no_dict;              /* do not use the dictionary */
+  size_t chunk_bytes;       /* chunk size; 0 = default */
   tide_bundle_progress_cb progress;
   void *progress_ctx;
 } tide_bundle_export_opts;
