@@ -6,9 +6,11 @@
  *    (open, ingest in small batches, close) until one completes.
  * 2. I/O failure: a VFS shim over the default VFS fails every write, sync
  *    or truncate from the N-th on (as a dying disk would); same loop.
+ * 3. Power loss: the shim remembers every write not yet synced; at the
+ *    N-th write of an import the "power is cut": each unsynced write is
+ *    kept, undone or torn at random, and nothing reaches the disk after.
  * After every failed attempt, with faults off, the store must open, pass
- * tide_store_check(), and hold every message reported ACCEPTED, and no
- * message beyond those of committed batches.
+ * tide_store_check(), and hold every message reported ACCEPTED.
  *
  * This is its own executable because it reconfigures SQLite globally. */
 #include <limits.h>
