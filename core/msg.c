@@ -9,6 +9,8 @@
  * the conversions on parsed JSON values (see docs/messages.md). */
 #include "tide/msg.h"
 
+#include "msg_int.h"
+
 #if defined(TIDE_HAVE_LIBCRYPTO)
 /* SHA256_Init/Update/Final: deprecated in OpenSSL 3 in favour of EVP, but
  * the direct calls avoid EVP's per-call algorithm fetch. */
@@ -38,10 +40,18 @@ struct tide_msg {
   int has_prev;
   uint8_t prev[TIDE_HASH_BYTES];
   int64_t seq;
+  int oversized; /* text not kept (longer than MSG_TEXT_MAX bytes) */
 };
 
 /* Nesting accepted by tide_msg_parse() (see there). */
-#define MSG_MAX_DEPTH 1200
+#define MSG_MAX_DEPTH 10000
+
+/* Canonical texts longer than this (bytes) are not materialised: such a
+ * message is far over the 8192-unit limit, and the text grows with the
+ * square of the nesting depth (18 MB for 3000 levels), so a few KB of
+ * input could otherwise cost megabytes.  Validation still gives
+ * ssb-validate's reason, from the computed length and a text prefix. */
+#define MSG_TEXT_MAX ((size_t)1 << 20)
 
 /* Result of a JavaScript conversion that may throw. */
 #define JS_THROW 1
@@ -474,6 +484,258 @@ static int fail(tide_error *err, int fatal, const char *fmt, ...)
 
 #define TYPEERROR_PRIMITIVE "TypeError: Cannot convert object to primitive value"
 
+/* ---- canonical length without the text ------------------------------- */
+
+/* Lengths of a text in UTF-16 units and UTF-8 bytes. */
+typedef struct text_len {
+  size_t units, bytes;
+} text_len;
+
+static void add_ascii(text_len *t, size_t n)
+{
+  t->units += n;
+  t->bytes += n;
+}
+
+/* Adds the length of the JSON string literal V8 writes for the WTF-8
+ * string s (quotes included). */
+static void add_string(text_len *t, const char *s, size_t n)
+{
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+
+  add_ascii(t, 2);
+  while (i < n) {
+    unsigned char c = u[i];
+    if (c < 0x80) {
+      if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+        add_ascii(t, 2);
+      else
+        add_ascii(t, c < 0x20 ? 6 : 1);
+      i++;
+    } else if (c < 0xE0) {
+      t->units += 1;
+      t->bytes += 2;
+      i += 2;
+    } else if (c < 0xF0) {
+      if (c == 0xED && i + 1 < n && u[i + 1] >= 0xA0) { /* lone surrogate: \udxxx */
+        add_ascii(t, 6);
+      } else {
+        t->units += 1;
+        t->bytes += 3;
+      }
+      i += 3;
+    } else {
+      t->units += 2;
+      t->bytes += 4;
+      i += 4;
+    }
+  }
+}
+
+static int is_open_container(const tide_json *v)
+{
+  tide_json_type ty = tide_json_typeof(v);
+  return (ty == TIDE_JSON_OBJECT || ty == TIDE_JSON_ARRAY) && tide_json_length(v) > 0;
+}
+
+/* Adds the length of a scalar or empty container as the writer prints
+ * it (non-finite numbers print null). */
+static void add_leaf(text_len *t, const tide_json *v, int exact)
+{
+  char num[TIDE_JSON_NUMBER_BYTES];
+  const char *s;
+  size_t n;
+
+  if (!exact) { /* an upper bound: no escape is longer than 6 bytes */
+    if (tide_json_typeof(v) == TIDE_JSON_STRING) {
+      (void)tide_json_string(v, &n);
+      add_ascii(t, 6 * n + 2);
+      return;
+    }
+    if (tide_json_typeof(v) == TIDE_JSON_NUMBER) {
+      add_ascii(t, TIDE_JSON_NUMBER_BYTES);
+      return;
+    }
+  }
+  switch (tide_json_typeof(v)) {
+  case TIDE_JSON_NULL:
+  case TIDE_JSON_TRUE: add_ascii(t, 4); break;
+  case TIDE_JSON_FALSE: add_ascii(t, 5); break;
+  case TIDE_JSON_NUMBER:
+    if (isfinite(tide_json_number(v)))
+      add_ascii(t, tide_json_format_number(num, tide_json_number(v)));
+    else
+      add_ascii(t, 4);
+    break;
+  case TIDE_JSON_STRING:
+    s = tide_json_string(v, &n);
+    add_string(t, s, n);
+    break;
+  default: add_ascii(t, 2); break; /* "[]" or "{}" */
+  }
+}
+
+typedef struct walk_frame {
+  const tide_json *v;
+  size_t i, n;
+} walk_frame;
+
+/* Computes the length of JSON.stringify(root, null, 2) without writing
+ * it, walking with an explicit stack (no recursion, any depth).  With
+ * exact == 0, a cheaper upper bound (strings and numbers are not
+ * measured).  TIDE_E_NOMEM. */
+static int pretty_len(text_len *t, const tide_json *root, int exact)
+{
+  walk_frame local[64], *st = local;
+  size_t depth = 0, cap = 64;
+  int rc = 0;
+
+  t->units = t->bytes = 0;
+  if (!is_open_container(root)) {
+    add_leaf(t, root, exact);
+    return 0;
+  }
+  st[0].v = root;
+  st[0].i = 0;
+  st[0].n = tide_json_length(root);
+  /* "[", the commas, "\n" + indent 0, "]" */
+  add_ascii(t, 2 + (st[0].n - 1) + 1);
+  depth = 1;
+  while (depth > 0) {
+    walk_frame *f = &st[depth - 1];
+    const tide_json *child;
+
+    if (f->i == f->n) {
+      depth--;
+      continue;
+    }
+    add_ascii(t, 1 + 2 * depth); /* "\n" + the child's indent */
+    if (tide_json_typeof(f->v) == TIDE_JSON_OBJECT) {
+      size_t klen;
+      const char *key = tide_json_object_key(f->v, f->i, &klen);
+      if (exact)
+        add_string(t, key, klen);
+      else
+        add_ascii(t, 6 * klen + 2);
+      add_ascii(t, 2); /* ": " */
+      child = tide_json_object_value(f->v, f->i);
+    } else {
+      child = tide_json_array_get(f->v, f->i);
+    }
+    f->i++;
+    if (!is_open_container(child)) {
+      add_leaf(t, child, exact);
+      continue;
+    }
+    if (depth == cap) {
+      walk_frame *bigger = malloc(2 * cap * sizeof *bigger);
+      if (bigger == NULL) {
+        rc = TIDE_E_NOMEM;
+        break;
+      }
+      memcpy(bigger, st, depth * sizeof *st);
+      if (st != local)
+        free(st);
+      st = bigger;
+      cap *= 2;
+    }
+    st[depth].v = child;
+    st[depth].i = 0;
+    st[depth].n = tide_json_length(child);
+    /* brackets, commas, and the closing line's "\n" + indent */
+    add_ascii(t, 2 + (st[depth].n - 1) + 1 + 2 * depth);
+    depth++;
+  }
+  if (st != local)
+    free(st);
+  return rc;
+}
+
+/* Appends the first `limit` bytes or more of JSON.stringify(root, null, 2)
+ * (used for reasons that embed the text of a message too long to keep).
+ * Same walk as pretty_len(); strings and numbers are written by the JSON
+ * module.  TIDE_E_NOMEM. */
+static int pretty_prefix(tide_buf *out, const tide_json *root, size_t limit)
+{
+  walk_frame local[64], *st = local;
+  size_t depth = 0, cap = 64;
+  int rc = 0;
+
+  if (!is_open_container(root))
+    return tide_json_write(out, root, TIDE_JSON_PRETTY);
+  st[0].v = root;
+  st[0].i = 0;
+  st[0].n = tide_json_length(root);
+  rc = tide_buf_putc(out, tide_json_typeof(root) == TIDE_JSON_OBJECT ? '{' : '[');
+  depth = 1;
+  while (rc == 0 && depth > 0 && out->len < limit) {
+    walk_frame *f = &st[depth - 1];
+    const tide_json *child;
+
+    if (f->i == f->n) {
+      depth--;
+      rc = tide_buf_putc(out, '\n');
+      for (size_t k = 0; rc == 0 && k < 2 * depth; k++)
+        rc = tide_buf_putc(out, ' ');
+      if (rc == 0)
+        rc = tide_buf_putc(out, tide_json_typeof(f->v) == TIDE_JSON_OBJECT ? '}' : ']');
+      continue;
+    }
+    rc = tide_buf_puts(out, f->i > 0 ? ",\n" : "\n");
+    for (size_t k = 0; rc == 0 && k < 2 * depth; k++)
+      rc = tide_buf_putc(out, ' ');
+    if (rc != 0)
+      break;
+    if (tide_json_typeof(f->v) == TIDE_JSON_OBJECT) {
+      size_t klen;
+      const char *key = tide_json_object_key(f->v, f->i, &klen);
+      rc = tide_json_write_string(out, key, klen);
+      if (rc == 0)
+        rc = tide_buf_puts(out, ": ");
+      child = tide_json_object_value(f->v, f->i);
+    } else {
+      child = tide_json_array_get(f->v, f->i);
+    }
+    f->i++;
+    if (rc != 0)
+      break;
+    if (!is_open_container(child)) {
+      rc = tide_json_write(out, child, TIDE_JSON_PRETTY);
+      continue;
+    }
+    if (depth == cap) {
+      walk_frame *bigger = malloc(2 * cap * sizeof *bigger);
+      if (bigger == NULL) {
+        rc = TIDE_E_NOMEM;
+        break;
+      }
+      memcpy(bigger, st, depth * sizeof *st);
+      if (st != local)
+        free(st);
+      st = bigger;
+      cap *= 2;
+    }
+    st[depth].v = child;
+    st[depth].i = 0;
+    st[depth].n = tide_json_length(child);
+    rc = tide_buf_putc(out, tide_json_typeof(child) == TIDE_JSON_OBJECT ? '{' : '[');
+    depth++;
+  }
+  if (st != local)
+    free(st);
+  return rc;
+}
+
+int tide__msg_pretty_len(const tide_json *v, size_t *units, size_t *bytes)
+{
+  text_len t;
+  int rc = pretty_len(&t, v, 1);
+  *units = t.units;
+  *bytes = t.bytes;
+  return rc;
+}
+
 /* ---- parsing ---------------------------------------------------------- */
 
 /* Finds where the signature member starts in the canonical text, so that
@@ -624,9 +886,10 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
   tide_json_type t;
   /* Deeper than about 90 levels, the canonical text exceeds 8192 units
    * anyway; up to MSG_MAX_DEPTH tide still parses and reports the size
-   * as ssb-validate does (the text grows with depth squared: ~6 MB at
-   * the limit).  V8 itself throws RangeError a few thousand levels down. */
+   * as ssb-validate does.  V8 itself throws RangeError a few thousand
+   * levels down. */
   tide_json_limits lim = {.max_depth = MSG_MAX_DEPTH, .max_bytes = 0};
+  text_len want;
   int rc;
 
   *out = NULL;
@@ -645,6 +908,23 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
       rc = fail(err, 0, "TypeError: Cannot read properties of null (reading 'author')");
     else
       rc = fail(err, 0, "invalid message: must have author");
+    goto out;
+  }
+  /* a cheap bound first; measure exactly only when it is over the cap */
+  rc = pretty_len(&want, m->root, 0);
+  if (rc == 0 && want.bytes > MSG_TEXT_MAX)
+    rc = pretty_len(&want, m->root, 1);
+  if (rc != 0)
+    goto out;
+  if (want.bytes > MSG_TEXT_MAX) {
+    /* never valid: keep the length, not the text (see MSG_TEXT_MAX) */
+    m->oversized = 1;
+    m->utf16_len = want.units;
+    m->text = calloc(1, 1);
+    if (m->text == NULL)
+      rc = TIDE_E_NOMEM;
+    else
+      read_members(m);
     goto out;
   }
   rc = tide_json_write(&text, m->root, TIDE_JSON_PRETTY);
@@ -774,7 +1054,7 @@ int tide_msg_verify_signature(const tide_msg *m, const uint8_t *hmac_key)
   size_t n;
   int rc;
 
-  if (!m->has_pk || decode_signature(sig, m->signature) != 0)
+  if (m->oversized || !m->has_pk || decode_signature(sig, m->signature) != 0)
     return TIDE_E_MSG_SIGNATURE;
   if (m->signing_cut > 0) {
     /* JSON.stringify(msg without signature, null, 2) is the canonical
@@ -1040,7 +1320,17 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
       !is_sha256(m->hash)) {
     reason_start(&r, err, TIDE_E_MSG_INVALID, 0);
     reason_str(&r, "message has invalid properties:");
-    reason_add(&r, m->text, m->text_len);
+    if (m->oversized) {
+      tide_buf pre = TIDE_BUF_INIT;
+      if (pretty_prefix(&pre, m->root, TIDE_ERROR_MSG_BYTES) != 0) {
+        tide_buf_free(&pre);
+        return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
+      }
+      reason_add(&r, pre.data, pre.len);
+      tide_buf_free(&pre);
+    } else {
+      reason_add(&r, m->text, m->text_len);
+    }
     return TIDE_E_MSG_INVALID;
   }
   rc = check_size_and_type(m->content, m->utf16_len, err);

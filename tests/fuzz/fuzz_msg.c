@@ -4,6 +4,7 @@
  * without state, with the state its own previous/sequence claim, and with
  * a state that does not match; the signature is checked alone as well.
  * Invariants checked (a violation aborts):
+ *   - the canonical length computed without writing equals the text's;
  *   - the canonical text parses again to the same text and id;
  *   - the id is sha256 of the text's latin1 bytes;
  *   - a rejection always carries a reason;
@@ -18,6 +19,8 @@
 #include <string.h>
 
 #include "tide/msg.h"
+
+#include "../../core/msg_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,6 +78,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   }
   text = tide_msg_text(m, &len);
+  {
+    /* the computed canonical length matches the text (or, for a text
+     * too long to keep, exceeds the cap) */
+    size_t units, bytes;
+    if (tide__msg_pretty_len(tide_msg_value(m), &units, &bytes) == 0) {
+      if (len == 0)
+        CHECK(bytes > ((size_t)1 << 20));
+      else
+        CHECK(bytes == len && units == tide_json_utf16_length(text, len));
+    }
+  }
+  if (len == 0) { /* oversized: only the verdicts can be checked */
+    check_verdict(m, NULL);
+    tide_msg_free(m);
+    return 0;
+  }
 
   /* canonical text is a fixed point, and the id is sha256(latin1(text)) */
   rc = tide_msg_parse(&again, text, len, &err);

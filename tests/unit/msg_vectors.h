@@ -824,6 +824,31 @@ static const msg_vector msg_vectors[] = {
     ":\"hello\"},\"signature\":\"31zWmzxLj8h25Yfd4EYw1xnq6CHtaQ1tJOlKQSMoDsYGXul2g+QItzw/yI9L1O1"
     "kg2QdIr+o6iFrW++85wcwDQ==.sig.ed25519\"}", NULL,
    1, "", 0, "%Im+mi6b6G/LLRrDmWgs8oqtM2aUM9JWPovlPzIxBLMA=.sha256"},
+  {"nested 100 deep", 0, "", 0, 0,
+   "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
+    "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
+    "\"d\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+    "[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+    "]]]]]]]]]]]]]]]]]]]]]]]]]},\"signature\":\"zjsNKJ+NhflM2HKxu6SRDkJxZJEHhAbyKoOAY1Owgfp6tEtT"
+    "aJo8/uGdPG9gEfZA/Uyy/szVa2qGuOUw3ycOCw==.sig.ed25519\"}", NULL,
+   0, "Encoded message must not be larger than 8192 bytes. Current size is 21528", 0, ""},
+  {"nested 3000 deep", 0, "", 0, 0,
+   NULL, "tests/data/msg/vec_nested_3000_deep.json",
+   0, "Encoded message must not be larger than 8192 bytes. Current size is 18036328", 0, ""},
+  {"nested 3000 deep, bad hash", 0, "", 0, 0,
+   NULL, "tests/data/msg/vec_nested_3000_deep_bad_hash.json",
+   0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
+    "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
+    "\n  \"hash\": \"x\",\n  \"content\": {\n    \"type\": \"post\",\n    \"d\": [\n      [\n   "
+    "     [\n          [\n            [\n              [\n                [\n                  ["
+    "\n                    [\n                      [\n                        [\n              "
+    "            [\n                            [\n                              [\n            "
+    "                    [\n                                  [\n                               "
+    "     [\n                                      [\n                                        [\n"
+    "                                          [\n                                            [\n"
+    "                                              [\n                                          "
+    "      [\n                                                  [\n                             "
+    "                       [\n                          ", 0, ""},
   {"ssb-keys weird.js", 1, "%VBfEJjeNUlxLuK0eyRzVha3TLu5PPWLwsvGgnmAdPas=.sha256", 2887, 0,
    "{\"previous\":\"%VBfEJjeNUlxLuK0eyRzVha3TLu5PPWLwsvGgnmAdPas=.sha256\",\"author\":\"@/02iw6"
     "SFEPIHl8nMkYSwcCgRWxiG6VP547Wcp1NW8Bo=.ed25519\",\"sequence\":2888,\"timestamp\":1457679971"

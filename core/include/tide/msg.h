@@ -41,8 +41,12 @@ typedef struct tide_feed_state {
  * its canonical text and id.  Succeeds for any JSON text whose root is an
  * object, even when the message is invalid: validity is
  * tide_msg_validate()'s verdict, so reasons match ssb-validate.
- * Nesting up to 1200 levels is parsed (deep messages then fail validation
- * on size, as in ssb-validate).
+ * Nesting up to 10000 levels is parsed (deep messages then fail
+ * validation on size, as in ssb-validate).  A message whose canonical
+ * text would exceed 1 MiB (never valid; deep nesting makes the text grow
+ * with the square of the depth) keeps no text: tide_msg_text() is empty,
+ * tide_msg_id() all zeros, tide_msg_verify_signature() fails, and
+ * tide_msg_validate() still gives ssb-validate's reason.
  * Errors: TIDE_E_JSON_* (not JSON, or nested deeper), TIDE_E_MSG_INVALID
  * (root not an object: err->msg is ssb-validate's verdict for it,
  * "invalid message: must have author", or the TypeError it throws for
