@@ -630,7 +630,7 @@ int tide_link_send(tide_link *l, const uint8_t *data, size_t len, int push, size
 
 size_t tide_link_send_room(const tide_link *l)
 {
-  size_t cap = 2u * window(l) * l->pmax;
+  size_t cap = (size_t)window(l) * l->pmax;
   size_t unsent = (size_t)(l->sq_base + l->sq_len - l->snd_cut);
   if (!(l->peer_known && l->peer_knows_us))
     cap = l->pmax; /* not synchronised yet: take a little */
