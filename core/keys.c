@@ -314,8 +314,8 @@ int tide_keys_secret_parse(tide_keypair *kp, const char *text, size_t len, tide_
   tide_buf json = TIDE_BUF_INIT;
   tide_json_doc *doc = NULL;
   const tide_json *root;
-  const char *curve, *pub, *priv, *id;
-  size_t curve_len, pub_len, priv_len, id_len;
+  const char *curve, *pub, *priv = NULL, *id;
+  size_t curve_len, pub_len, priv_len = 0, id_len;
   uint8_t pk[TIDE_PK_BYTES], seed_pk[TIDE_PK_BYTES];
   uint8_t sk[TIDE_SK_BYTES];
   size_t i = 0;
@@ -398,6 +398,10 @@ out:
   sodium_memzero(sk, sizeof sk);
   if (json.data != NULL)
     sodium_memzero(json.data, json.len);
+  /* The parsed "private" string lives in the document's heap arena (not
+   * const memory): wipe it before the arena is released. */
+  if (priv != NULL)
+    sodium_memzero((void *)(uintptr_t)priv, priv_len);
   tide_buf_free(&json);
   tide_json_doc_free(doc);
   return rc;
