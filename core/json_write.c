@@ -31,89 +31,106 @@ static int need(tide_buf *b, size_t n)
   return tide_buf_reserve(b, n);
 }
 
-/* The string body (no quotes) of valid WTF-8 s, escaped. */
-static int put_escaped(tide_buf *b, const unsigned char *s, size_t len)
+/* Escapes s[i..stop) of the valid WTF-8 string s[0..len) into o and
+ * returns the new end.  o must have room for 6 * (stop - i) + 8 bytes.  A
+ * lone surrogate that starts before stop is escaped whole (it may end
+ * after stop); *next receives where the caller resumes. */
+static char *escape_run(char *o, const unsigned char *s, size_t i, size_t stop, size_t len,
+                        size_t *next)
 {
-  size_t i = 0;
+  while (i < stop) {
+    unsigned c;
+#if TIDE__JSON_SWAR
+    {
+      /* Bytes that need no escape, eight at a time: everything but
+       * controls, '"', '\\' and 0xED (which may start a lone surrogate);
+       * non-ASCII UTF-8 is copied raw.  A short tail is padded with 'a'.
+       * The whole word is stored; the reserve covers the overhang. */
+      size_t r = stop - i, k;
+      uint64_t x, m;
+      if (r >= 8) {
+        x = tide__json_load8(s + i);
+      } else {
+        x = TIDE__JSON_ONES * 'a';
+        memcpy(&x, s + i, r);
+      }
+      m = tide__json_ctl8(x) | tide__json_eq8(x, '"') | tide__json_eq8(x, '\\') |
+          tide__json_eq8(x, 0xED);
+      memcpy(o, &x, 8);
+      k = m != 0 ? tide__json_first8(m) : r < 8 ? r : 8;
+      o += k;
+      i += k;
+      if (m == 0)
+        continue;
+    }
+#endif
+    c = s[i];
+    if (c < 0x80) {
+      char e = esc_table[c];
+      i++;
+      if (e == 0) {
+        *o++ = (char)c;
+      } else if (e != 'u') {
+        *o++ = '\\';
+        *o++ = e;
+      } else {
+        memcpy(o, "\\u00", 4);
+        o[4] = hexdig[c >> 4];
+        o[5] = hexdig[c & 15];
+        o += 6;
+      }
+    } else if (c == 0xED && i + 2 < len && s[i + 1] >= 0xA0) {
+      /* A lone surrogate (WTF-8): well-formed JSON.stringify escapes it. */
+      unsigned cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+      o[0] = '\\';
+      o[1] = 'u';
+      o[2] = hexdig[cp >> 12];
+      o[3] = hexdig[(cp >> 8) & 15];
+      o[4] = hexdig[(cp >> 4) & 15];
+      o[5] = hexdig[cp & 15];
+      o += 6;
+      i += 3;
+    } else {
+      *o++ = (char)c;
+      i++;
+    }
+  }
+  *next = i;
+  return o;
+}
 
-  while (i < len) {
-    /* Escapes at most sextuple a byte: reserve per block. */
-    size_t blk = len - i < 4096 ? len - i : 4096, stop = i + blk;
-    char *o;
-    int rc = need(b, blk * 6 + 8);
+/* A JSON string literal for valid WTF-8 s. */
+static int put_string(tide_buf *b, const char *str, size_t len)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  char *o;
+  int rc;
+
+  if (len <= 4096) { /* the usual case: one reserve for everything */
+    rc = need(b, len * 6 + 10);
     if (rc != 0)
       return rc;
     o = b->data + b->len;
-    while (i < stop) {
-      unsigned c;
-#if TIDE__JSON_SWAR
-      /* Copy bytes that need no escape eight at a time (non-ASCII UTF-8
-       * included; only 0xED may start a lone surrogate).  The reserve
-       * above leaves room for the whole last word. */
-      while (i + 8 <= stop) {
-        uint64_t x = tide__json_load8(s + i);
-        uint64_t m = tide__json_ctl8(x) | tide__json_eq8(x, '"') | tide__json_eq8(x, '\\') |
-                     tide__json_eq8(x, 0xED);
-        memcpy(o, s + i, 8);
-        if (m != 0) {
-          size_t k = tide__json_first8(m);
-          o += k;
-          i += k;
-          break;
-        }
-        o += 8;
-        i += 8;
-      }
-      if (i >= stop)
-        break;
-#endif
-      c = s[i];
-      if (c < 0x80) {
-        char e = esc_table[c];
-        i++;
-        if (e == 0) {
-          *o++ = (char)c;
-        } else if (e != 'u') {
-          *o++ = '\\';
-          *o++ = e;
-        } else {
-          memcpy(o, "\\u00", 4);
-          o[4] = hexdig[c >> 4];
-          o[5] = hexdig[c & 15];
-          o += 6;
-        }
-      } else if (c == 0xED && i + 2 < len && s[i + 1] >= 0xA0) {
-        /* A lone surrogate (WTF-8): well-formed JSON.stringify escapes it. */
-        unsigned cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-        o[0] = '\\';
-        o[1] = 'u';
-        o[2] = hexdig[cp >> 12];
-        o[3] = hexdig[(cp >> 8) & 15];
-        o[4] = hexdig[(cp >> 4) & 15];
-        o[5] = hexdig[cp & 15];
-        o += 6;
-        i += 3;
-        if (i > stop)
-          stop = i;
-      } else {
-        *o++ = (char)c;
-        i++;
-      }
-    }
+    *o++ = '"';
+    o = escape_run(o, s, 0, len, len, &i);
+    *o++ = '"';
     b->len = (size_t)(o - b->data);
+    return 0;
   }
-  return 0;
-}
-
-static int put_string(tide_buf *b, const char *s, size_t len)
-{
-  int rc = need(b, 1);
+  rc = need(b, 1);
   if (rc != 0)
     return rc;
   b->data[b->len++] = '"';
-  rc = put_escaped(b, (const unsigned char *)s, len);
-  if (rc != 0)
-    return rc;
+  while (i < len) {
+    /* Escapes at most sextuple a byte: reserve per block. */
+    size_t blk = len - i < 4096 ? len - i : 4096;
+    rc = need(b, blk * 6 + 8);
+    if (rc != 0)
+      return rc;
+    o = escape_run(b->data + b->len, s, i, i + blk, len, &i);
+    b->len = (size_t)(o - b->data);
+  }
   rc = need(b, 1);
   if (rc != 0)
     return rc;
@@ -131,16 +148,27 @@ static int put_raw(tide_buf *b, const char *s, size_t n)
   return 0;
 }
 
-/* A newline and depth * indent spaces. */
-static int put_newline(tide_buf *b, size_t depth, int indent)
+/* Between tokens: a ',' when `comma`, then with an indent a newline and
+ * depth * indent spaces (stored eight at a time; the reserve covers the
+ * overhang). */
+static int put_break(tide_buf *b, int comma, size_t depth, int indent)
 {
-  size_t n = depth * (size_t)indent;
-  int rc = need(b, n + 1);
+  size_t n = indent > 0 ? depth * (size_t)indent : 0;
+  char *o;
+  int rc = need(b, n + 10);
+
   if (rc != 0)
     return rc;
-  b->data[b->len++] = '\n';
-  memset(b->data + b->len, ' ', n);
-  b->len += n;
+  o = b->data + b->len;
+  if (comma)
+    *o++ = ',';
+  if (indent > 0) {
+    *o++ = '\n';
+    for (size_t k = 0; k < n; k += 8)
+      memcpy(o + k, "        ", 8);
+    o += n;
+  }
+  b->len = (size_t)(o - b->data);
   return 0;
 }
 
@@ -206,36 +234,29 @@ int tide_json_write(tide_buf *out, const tide_json *v, int indent)
     wframe *f = &stack[depth - 1];
     const tide_json *child;
     if (f->i == f->v->len) {
-      if (indent > 0) {
-        rc = put_newline(out, depth - 1, indent);
-        if (rc != 0)
-          goto out;
-      }
-      rc = put_raw(out, f->v->type == TIDE_JSON_ARRAY ? "]" : "}", 1);
+      rc = put_break(out, 0, depth - 1, indent);
       if (rc != 0)
         goto out;
+      /* put_break left room for the bracket. */
+      out->data[out->len++] = f->v->type == TIDE_JSON_ARRAY ? ']' : '}';
       depth--;
       continue;
     }
-    if (f->i > 0) {
-      rc = put_raw(out, ",", 1);
-      if (rc != 0)
-        goto out;
-    }
-    if (indent > 0) {
-      rc = put_newline(out, depth, indent);
-      if (rc != 0)
-        goto out;
-    }
+    rc = put_break(out, f->i > 0, depth, indent);
+    if (rc != 0)
+      goto out;
     if (f->v->type == TIDE_JSON_ARRAY) {
       child = f->v->u.items[f->i];
     } else {
       const tide__json_member *m = &f->v->u.members[f->i];
       rc = put_string(out, m->key, m->keylen);
       if (rc == 0)
-        rc = indent > 0 ? put_raw(out, ": ", 2) : put_raw(out, ":", 1);
+        rc = need(out, 2);
       if (rc != 0)
         goto out;
+      out->data[out->len++] = ':';
+      if (indent > 0)
+        out->data[out->len++] = ' ';
       child = m->value;
     }
     f->i++;

@@ -282,6 +282,35 @@ static void test_string_escapes(void)
                     "[\"x\\udbffy\",\"\\udc00\\ud800\",\"\\ud83dA\"]");
 }
 
+/* Strings longer than the writer's 4 KiB blocks, with a lone surrogate
+ * and multi-byte characters straddling the block boundary. */
+static void test_long_strings(void)
+{
+  for (int shift = 0; shift < 4; shift++) {
+    tide_buf text = TIDE_BUF_INIT, want = TIDE_BUF_INIT;
+    char *got;
+    int ok = 1;
+    size_t n = 4093 + (size_t)shift;
+
+    ok &= tide_buf_putc(&text, '"') == 0 && tide_buf_putc(&want, '"') == 0;
+    for (size_t i = 0; i < n; i++)
+      ok &= tide_buf_putc(&text, 'a') == 0 && tide_buf_putc(&want, 'a') == 0;
+    ok &= tide_buf_puts(&text, "\\uD800") == 0 && tide_buf_puts(&want, "\\ud800") == 0;
+    for (int i = 0; i < 3000; i++)
+      ok &= tide_buf_puts(&text, "\xc3\xa9\\u00e9\xf0\x9f\x98\x80") == 0 &&
+            tide_buf_puts(&want, "\xc3\xa9\xc3\xa9\xf0\x9f\x98\x80") == 0;
+    ok &= tide_buf_puts(&text, "\\u0001\\udfff\"") == 0 &&
+          tide_buf_puts(&want, "\\u0001\\udfff\"") == 0;
+    CU_ASSERT_FATAL(ok);
+    got = restringify(text.data, shift % 2 ? 2 : 0);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    CU_ASSERT(got != NULL && strcmp(got, want.data) == 0);
+    free(got);
+    tide_buf_free(&text);
+    tide_buf_free(&want);
+  }
+}
+
 static void test_string_wtf8(void)
 {
   tide_json_doc *doc = NULL;
@@ -770,11 +799,9 @@ static CU_TestInfo number_tests[] = {
 };
 
 static CU_TestInfo string_tests[] = {
-    {"escapes", test_string_escapes},
-    {"wtf8", test_string_wtf8},
-    {"write_string", test_write_string},
-    {"js_measures", test_js_measures},
-    CU_TEST_INFO_NULL,
+    {"escapes", test_string_escapes},    {"wtf8", test_string_wtf8},
+    {"long_strings", test_long_strings}, {"write_string", test_write_string},
+    {"js_measures", test_js_measures},   CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo object_tests[] = {
