@@ -18,7 +18,7 @@ typedef struct frame {
   int type;
   tide_ebt_note *notes;
   size_t n;
-  char *text;
+  const char *text; /* borrowed from the simulator's message table */
   size_t len;
   uint8_t feed[TIDE_PK_BYTES];
   int64_t seq;
@@ -49,7 +49,7 @@ typedef struct held {
   uint8_t feed[TIDE_PK_BYTES];
   int64_t seq;
   int author;
-  char *text;
+  const char *text;
   size_t len;
   int from_link;
 } held;
@@ -68,8 +68,13 @@ typedef struct sim_node {
   uint8_t (*lid)[TIDE_HASH_BYTES]; /* per author: its id */
 } sim_node;
 
+/* Per author and sequence: publication time, last reception, and the
+ * message text.  Every copy of a message is the same bytes (its id is
+ * their hash), so frames point here instead of carrying copies. */
 typedef struct msgtimes {
   int64_t *pub, *last;
+  char **text;
+  size_t *tlen;
   size_t n, cap;
 } msgtimes;
 
@@ -144,7 +149,6 @@ static event pop_event(tide_sim *s) {
 static void frame_free(frame *f) {
   if (!f) return;
   free(f->notes);
-  free(f->text);
   free(f);
 }
 
@@ -227,7 +231,6 @@ static void node_teardown(sim_node *n) {
   tide_store_close(n->st);
   n->e = NULL;
   n->st = NULL;
-  for (size_t i = 0; i < n->nheld; i++) free(n->held[i].text);
   n->nheld = 0;
 }
 
@@ -281,6 +284,9 @@ void tide_sim_free(tide_sim *s) {
   for (int i = 0; s->times && i < s->cfg.nodes; i++) {
     free(s->times[i].pub);
     free(s->times[i].last);
+    for (size_t k = 0; k < s->times[i].cap; k++) free(s->times[i].text[k]);
+    free(s->times[i].text);
+    free(s->times[i].tlen);
   }
   free(s->times);
   free(s->heap);
@@ -385,13 +391,7 @@ static int send_msg(tide_sim *s, int l, int dir, int author, int64_t seq, const 
   frame *f = calloc(1, sizeof *f);
   if (!f) return TIDE_E_NOMEM;
   f->type = FR_MSG;
-  f->text = malloc(len + 1);
-  if (!f->text) {
-    free(f);
-    return TIDE_E_NOMEM;
-  }
-  memcpy(f->text, text, len);
-  f->text[len] = 0;
+  f->text = text;
   f->len = len;
   memcpy(f->feed, s->nodes[author].kp.pk, TIDE_PK_BYTES);
   f->seq = seq;
@@ -403,7 +403,6 @@ static int send_msg(tide_sim *s, int l, int dir, int author, int64_t seq, const 
 static int pump(tide_sim *s, int i) {
   sim_node *n = &s->nodes[i];
   tide_ebt_action a;
-  tide_buf text = TIDE_BUF_INIT;
   int rc = 0;
   if (!n->e) return 0;
   while (!rc && tide_ebt_poll(n->e, &a)) {
@@ -428,16 +427,14 @@ static int pump(tide_sim *s, int i) {
       }
       rc = transmit(s, l, dir, f);
     } else {
+      /* The engine only asks for what the node holds; the bytes are
+       * those of the message table (identical to the store's copy). */
       int author = node_index(s, a.feed);
-      if (author < 0) rc = TIDE_E_INTERNAL;
-      for (int64_t q = a.from_seq; !rc && q <= a.to_seq; q++) {
-        tide_store_record rec;
-        rc = tide_store_get(n->st, &text, &rec, a.feed, q, NULL);
-        if (!rc) rc = send_msg(s, l, dir, author, q, rec.text, rec.text_len);
-      }
+      if (author < 0 || a.to_seq > n->lseq[author]) rc = TIDE_E_INTERNAL;
+      for (int64_t q = a.from_seq; !rc && q <= a.to_seq; q++)
+        rc = send_msg(s, l, dir, author, q, s->times[author].text[q], s->times[author].tlen[q]);
     }
   }
-  tide_buf_free(&text);
   int64_t w = tide_ebt_next_wake(n->e);
   if (!rc && w >= 0 && (n->tick_at < 0 || w < n->tick_at || n->tick_at < s->now)) {
     if (w < s->now) w = s->now;
@@ -532,7 +529,17 @@ static int record_time(tide_sim *s, int author, int64_t seq, int publish) {
     int64_t *q = realloc(mt->last, cap * sizeof *q);
     if (!q) return TIDE_E_NOMEM;
     mt->last = q;
-    for (size_t k = mt->cap; k < cap; k++) mt->pub[k] = mt->last[k] = -1;
+    char **t = realloc(mt->text, cap * sizeof *t);
+    if (!t) return TIDE_E_NOMEM;
+    mt->text = t;
+    size_t *tl = realloc(mt->tlen, cap * sizeof *tl);
+    if (!tl) return TIDE_E_NOMEM;
+    mt->tlen = tl;
+    for (size_t k = mt->cap; k < cap; k++) {
+      mt->pub[k] = mt->last[k] = -1;
+      mt->text[k] = NULL;
+      mt->tlen[k] = 0;
+    }
     mt->cap = cap;
   }
   if (publish) {
@@ -588,10 +595,21 @@ static int do_publish(tide_sim *s, int i) {
     s->st.published++;
     rc = record_time(s, i, seq, 1);
     if (!rc) rc = verified_add(s, tide_msg_id(m));
-    if (!rc && s->cfg.mode == TIDE_SIM_FLOOD) {
+    if (!rc) {
       size_t len;
       const char *t = tide_msg_text(m, &len);
-      rc = flood(s, i, -1, i, seq, t, len);
+      char *copy = malloc(len + 1);
+      if (!copy) {
+        rc = TIDE_E_NOMEM;
+      } else {
+        memcpy(copy, t, len);
+        copy[len] = 0;
+        s->times[i].text[seq] = copy;
+        s->times[i].tlen[seq] = len;
+      }
+    }
+    if (!rc && s->cfg.mode == TIDE_SIM_FLOOD) {
+      rc = flood(s, i, -1, i, seq, s->times[i].text[seq], s->times[i].tlen[seq]);
     } else if (!rc) {
       rc = tide_ebt_on_append(n->e, n->kp.pk, seq, s->now);
       if (!rc) rc = pump(s, i);
@@ -647,7 +665,6 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f) {
     h->text = f->text;
     h->len = f->len;
     h->from_link = l;
-    f->text = NULL;
     s->st.gaps++;
     return 0;
   }
@@ -666,9 +683,7 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f) {
     n->held[k] = n->held[--n->nheld];
     frame g = {FR_MSG, NULL, 0, h.text, h.len, {0}, h.seq, h.author};
     memcpy(g.feed, h.feed, TIDE_PK_BYTES);
-    rc = flood_receive(s, i, h.from_link, &g);
-    free(g.text);
-    return rc;
+    return flood_receive(s, i, h.from_link, &g);
   }
   return 0;
 }
@@ -767,8 +782,32 @@ static int random_links(tide_sim *s, int lo, int hi, int k, int64_t at) {
   return rc < 0 ? rc : 0;
 }
 
+/* A ring through a random permutation of nodes[lo, hi): it keeps the
+ * graph connected; random links then bring every node to ~k. */
+static int random_ring(tide_sim *s, int lo, int hi, int64_t at) {
+  int n = hi - lo;
+  int *perm = malloc((size_t)n * sizeof *perm);
+  if (!perm) return TIDE_E_NOMEM;
+  for (int i = 0; i < n; i++) perm[i] = lo + i;
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)(rnd(s) % (uint64_t)(i + 1)), t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+  int rc = 0;
+  for (int i = 0; i < n && n > 1 && !rc; i++) {
+    int a = perm[i], b = perm[(i + 1) % n];
+    if (linked(s, a, b)) continue;
+    rc = link_get(s, a, b);
+    if (rc >= 0) rc = tide_sim_link_up(s, a, b, at);
+  }
+  free(perm);
+  return rc < 0 ? rc : 0;
+}
+
 int tide_sim_topo_random(tide_sim *s, int k, int64_t at_ms) {
-  return random_links(s, 0, s->cfg.nodes, k, at_ms);
+  int rc = k >= 2 ? random_ring(s, 0, s->cfg.nodes, at_ms) : 0;
+  return rc ? rc : random_links(s, 0, s->cfg.nodes, k, at_ms);
 }
 
 int tide_sim_topo_line(tide_sim *s, int64_t at_ms) {
@@ -794,7 +833,8 @@ int tide_sim_topo_clusters(tide_sim *s, int clusters, int k, int bridges, int64_
   if (clusters < 1 || size < 2) return TIDE_E_INVAL;
   for (int c = 0; c < clusters; c++) {
     int lo = c * size, hi = c == clusters - 1 ? n : lo + size;
-    int rc = random_links(s, lo, hi, k, at_ms);
+    int rc = k >= 2 ? random_ring(s, lo, hi, at_ms) : 0;
+    if (!rc) rc = random_links(s, lo, hi, k, at_ms);
     if (rc) return rc;
   }
   for (int c = 0; c < clusters && clusters > 1; c++) {
@@ -948,7 +988,6 @@ int tide_sim_converged(tide_sim *s) {
   for (int i = 0; i < s->cfg.nodes; i++) {
     sim_node *n = &s->nodes[i];
     if (!n->alive) continue;
-    if (tide_store_check(n->st, NULL) != 0) return 0;
     if (ref < 0) {
       ref = i;
       continue;
@@ -965,6 +1004,12 @@ int tide_sim_converged(tide_sim *s) {
   return 1;
 }
 
+int tide_sim_check_stores(tide_sim *s) {
+  for (int i = 0; i < s->cfg.nodes; i++)
+    if (s->nodes[i].alive && tide_store_check(s->nodes[i].st, NULL) != 0) return 0;
+  return 1;
+}
+
 double tide_sim_delivery(tide_sim *s) {
   uint64_t have = 0, want = 0;
   int alive = tide_sim_alive(s);
@@ -972,7 +1017,7 @@ double tide_sim_delivery(tide_sim *s) {
     int64_t mx = 0;
     for (int i = 0; i < s->cfg.nodes; i++) {
       if (!s->nodes[i].alive) continue;
-      int64_t q = store_seq(&s->nodes[i], s->nodes[f].kp.pk);
+      int64_t q = s->nodes[i].lseq[f];
       have += (uint64_t)q;
       if (q > mx) mx = q;
     }

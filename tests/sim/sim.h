@@ -81,7 +81,9 @@ int tide_sim_link_up(tide_sim *s, int a, int b, int64_t at_ms);
 int tide_sim_link_down(tide_sim *s, int a, int b, int64_t at_ms);
 
 /* Topologies (links up at at_ms). */
-int tide_sim_topo_random(tide_sim *s, int k, int64_t at_ms); /* ~k links per node */
+/* A random ring (so the graph is connected), then random links until
+ * every node has ~k (k = 2: the ring alone). */
+int tide_sim_topo_random(tide_sim *s, int k, int64_t at_ms);
 int tide_sim_topo_line(tide_sim *s, int64_t at_ms);
 int tide_sim_topo_star(tide_sim *s, int64_t at_ms); /* node 0 is the hub */
 /* `clusters` groups with ~k random links inside each, joined in a ring by
@@ -114,8 +116,12 @@ int tide_sim_wipe(tide_sim *s, int node, int64_t at_ms);
 int tide_sim_run(tide_sim *s, int64_t until_ms);
 
 /* 1 when every live node holds the same sequence of every feed, in its
- * engine and in its store, and every store passes tide_store_check. */
+ * engine and in its store. */
 int tide_sim_converged(tide_sim *s);
+
+/* 1 when every live node's store passes tide_store_check (gap-free
+ * logs, hash chains intact, SQLite integrity). */
+int tide_sim_check_stores(tide_sim *s);
 
 /* Share of (live node, message) pairs delivered, over the messages held
  * by at least one live node: 1.0 = complete. */

@@ -32,6 +32,7 @@ static tide_sim_stats finish(tide_sim *s, const char *what) {
   if (!conv || d < 1.0)
     fprintf(stderr, "%s: converged=%d delivery=%.4f\n", what, conv, d);
   CU_ASSERT(conv);
+  CU_ASSERT(tide_sim_check_stores(s));
   CU_ASSERT(d == 1.0);
   CU_ASSERT_EQUAL(st.store_dups, 0);
   CU_ASSERT_EQUAL(st.invalid, 0);
@@ -44,14 +45,14 @@ static void test_random(void) {
   tide_sim_config c = base(1, 24);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 3, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 150, 100, 5000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 100, 100, 5000), 0);
   tide_sim_stats e = finish(s, "random");
   tide_sim_free(s);
   /* Same seed, flooding: EBT receives fewer full copies. */
   c.mode = TIDE_SIM_FLOOD;
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 3, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 150, 100, 5000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 100, 100, 5000), 0);
   tide_sim_stats f = finish(s, "random flood");
   CU_ASSERT(e.msg_frames < f.msg_frames);
   tide_sim_free(s);
@@ -96,7 +97,7 @@ static void test_partition_heals(void) {
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 3, 0), 0);
   CU_ASSERT_EQUAL(tide_sim_partition(s, 12, 2000, 20000), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 150, 100, 15000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 100, 100, 15000), 0);
   CU_ASSERT_EQUAL(tide_sim_run(s, 19000), 0);
   CU_ASSERT(!tide_sim_converged(s)); /* the halves diverged */
   finish(s, "partition");
@@ -108,7 +109,7 @@ static void test_churn(void) {
   tide_sim_config c = base(6, 30);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 4, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 150, 100, 8000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 100, 100, 8000), 0);
   for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(tide_sim_kill(s, 5 + 7 * i, 4000), 0);
   CU_ASSERT_EQUAL(tide_sim_join(s, 29, 3, 5000), 0);
   finish(s, "churn");
