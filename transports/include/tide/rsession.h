@@ -1,0 +1,101 @@
+/* tide/rsession.h - a replication session over a serial radio link.
+ *
+ * Sans-I/O on the line side: the session drives a tide_link (which the
+ * caller feeds with line bytes and drains to the line) and uses the store
+ * and the EBT engine it is given.  Sequence of a session:
+ *
+ *   1. Each side queues a HELLO (tide/frame.h) signed with its identity,
+ *      addressed to the expected peer when one is configured, with a
+ *      random nonce.  A HELLO that does not verify, comes from another key
+ *      than the expected one, is addressed to another node, or is more
+ *      than TIDE_RSESSION_HELLO_SKEW_MS away from our clock ends the
+ *      session with TIDE_E_RSESSION_PEER and a message that says which.
+ *   2. The EBT engine connects the peer with the clocks stored for it
+ *      (request skipping), and its NOTES and SEND actions become NOTE and
+ *      MESSAGES frames; received MESSAGES are validated, appended, and
+ *      acknowledged with ACK frames (which is how the sender learns the
+ *      peer holds them).  Frames travel through the radio stream layer
+ *      (tide/radio.h): control before small messages before the backlog,
+ *      one zstd stream per direction with the bundle dictionary.
+ *   3. tide_rsession_in_sync() says when both sides hold the same
+ *      messages of every replicated feed and nothing is in flight;
+ *      tide_rsession_close() stores the peer's clocks for next time.
+ *
+ * One thread per session.  The store, engine, link and key pair are
+ * borrowed for the session's lifetime. */
+#ifndef TIDE_RSESSION_H
+#define TIDE_RSESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tide/common.h"
+#include "tide/ebt.h"
+#include "tide/keys.h"
+#include "tide/link.h"
+#include "tide/store.h"
+
+enum {
+  TIDE_E_RSESSION_PEER = -820,  /* the peer's HELLO is refused (err says why) */
+  TIDE_E_RSESSION_PROTO = -821, /* the peer broke the session protocol */
+};
+
+/* HELLO time stamps further than this from our clock are refused. */
+#define TIDE_RSESSION_HELLO_SKEW_MS (15 * 60 * 1000)
+
+typedef struct tide_rsession tide_rsession;
+
+typedef struct tide_rsession_config {
+  const tide_keypair *kp;     /* our identity (borrowed) */
+  const uint8_t *expect_peer; /* 32-byte key of the only acceptable peer, or NULL */
+  tide_store *store;          /* borrowed */
+  tide_ebt *ebt;              /* borrowed; feeds already declared */
+  const uint8_t *dict;        /* zstd dictionary or NULL */
+  size_t dict_len;
+  uint64_t wall_ms; /* wall-clock time for the HELLO */
+} tide_rsession_config;
+
+typedef struct tide_rsession_stats {
+  uint64_t msgs_sent, msgs_received, msgs_new;
+  uint64_t frames_sent, frames_received;
+  uint64_t raw_tx, raw_rx;   /* frame bytes before compression / after */
+  uint64_t wire_tx, wire_rx; /* compressed stream bytes */
+} tide_rsession_stats;
+
+/* Creates a session on link l; queues our HELLO.  TIDE_E_NOMEM,
+ * TIDE_E_INVAL. */
+TIDE_WUR int tide_rsession_new(tide_rsession **out, tide_link *l, const tide_rsession_config *cfg,
+                               uint64_t now_ms, tide_error *err);
+
+/* Frees the session (does not store clocks: see tide_rsession_close);
+ * NULL is a no-op. */
+void tide_rsession_free(tide_rsession *s);
+
+/* Does all that can be done now: decodes what the link delivered, runs
+ * the engine, queues frames and feeds the link.  Call after every
+ * tide_link_input and at tide_rsession_next_wakeup.  Errors end the
+ * session: TIDE_E_RSESSION_PEER, TIDE_E_RSESSION_PROTO, TIDE_E_FRAME_*,
+ * TIDE_E_LINK_FRAME (stream), TIDE_E_STORE, TIDE_E_NOMEM; err says more. */
+TIDE_WUR int tide_rsession_step(tide_rsession *s, uint64_t now_ms, tide_error *err);
+
+/* When the engine wants to be called (delayed notes, patience), or
+ * UINT64_MAX. */
+uint64_t tide_rsession_next_wakeup(const tide_rsession *s);
+
+/* 1 when the HELLO exchange is complete. */
+int tide_rsession_ready(const tide_rsession *s);
+
+/* The peer's key (valid once ready). */
+const uint8_t *tide_rsession_peer(const tide_rsession *s);
+
+/* 1 when both sides hold the same sequence of every feed either side
+ * mentioned, the engine has nothing to send and the link is drained. */
+int tide_rsession_in_sync(const tide_rsession *s);
+
+/* Stores the peer's clocks (request skipping next time) and disconnects
+ * it from the engine.  TIDE_E_STORE, TIDE_E_NOMEM. */
+TIDE_WUR int tide_rsession_close(tide_rsession *s, uint64_t now_ms, tide_error *err);
+
+void tide_rsession_get_stats(const tide_rsession *s, tide_rsession_stats *st);
+
+#endif
