@@ -103,18 +103,41 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
 };
 
+/* A feed's row as seen inside an explicit transaction.  Appends in a
+ * batch update these instead of the `feeds` row (one UPSERT per feed per
+ * batch instead of one per message); they are written back before COMMIT
+ * and before anything reads `feeds` (tf_flush).  Inside BEGIN IMMEDIATE no
+ * other connection can write, so the cache cannot go stale; it is dropped
+ * at the end of every transaction. */
+typedef struct txn_feed {
+  uint8_t pk[TIDE_PK_BYTES];
+  char latest_id[TIDE_MSG_ID_LEN + 1];
+  int64_t latest; /* 0: no messages */
+  int forked;
+  int dirty; /* latest differs from the feeds row */
+  int used;
+} txn_feed;
+
 struct tide_store {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
   int in_txn;   /* a caller's transaction is open */
   int poisoned; /* a storage error happened inside it */
   int read_only;
+  txn_feed *tf; /* open addressing on pk; tf_cap is 0 or a power of 2 */
+  size_t tf_n, tf_cap;
 };
 
 /* ------------------------------------------------------------------------ */
 
+static int tf_flush(tide_store *s, tide_error *err);
+
 sqlite3 *tide__store_db(tide_store *s)
 {
+  /* The caller may read `feeds` with its own SQL: bring it up to date.  A
+   * failure poisons the open transaction (its commit will fail). */
+  if (s->in_txn)
+    (void)tf_flush(s, NULL);
   return s->db;
 }
 
@@ -171,6 +194,104 @@ static void format_msg_id(char out[TIDE_MSG_ID_LEN + 1], const uint8_t id[TIDE_H
   out[0] = '%';
   b64_32(out + 1, id);
   memcpy(out + 45, ".sha256", 8);
+}
+
+/* ---- Per-transaction feed cache ----------------------------------------- */
+
+static size_t tf_slot(const tide_store *s, const uint8_t pk[TIDE_PK_BYTES])
+{
+  size_t h;
+  memcpy(&h, pk, sizeof h); /* public keys are uniformly random */
+  return h & (s->tf_cap - 1);
+}
+
+static txn_feed *tf_find(tide_store *s, const uint8_t pk[TIDE_PK_BYTES])
+{
+  size_t j;
+
+  if (s->tf_cap == 0)
+    return NULL;
+  for (j = tf_slot(s, pk); s->tf[j].used; j = (j + 1) & (s->tf_cap - 1))
+    if (memcmp(s->tf[j].pk, pk, TIDE_PK_BYTES) == 0)
+      return &s->tf[j];
+  return NULL;
+}
+
+/* Adds an entry (not present); NULL when out of memory. */
+static txn_feed *tf_add(tide_store *s, const uint8_t pk[TIDE_PK_BYTES])
+{
+  size_t j;
+
+  if ((s->tf_n + 1) * 2 > s->tf_cap) {
+    size_t ncap = s->tf_cap == 0 ? 64 : s->tf_cap * 2;
+    txn_feed *old = s->tf, *nt = calloc(ncap, sizeof *nt);
+    size_t ocap = s->tf_cap;
+
+    if (nt == NULL)
+      return NULL;
+    s->tf = nt;
+    s->tf_cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+      if (!old[i].used)
+        continue;
+      for (j = tf_slot(s, old[i].pk); nt[j].used; j = (j + 1) & (ncap - 1))
+        ;
+      nt[j] = old[i];
+    }
+    free(old);
+  }
+  for (j = tf_slot(s, pk); s->tf[j].used; j = (j + 1) & (s->tf_cap - 1))
+    ;
+  memset(&s->tf[j], 0, sizeof s->tf[j]);
+  memcpy(s->tf[j].pk, pk, TIDE_PK_BYTES);
+  s->tf[j].used = 1;
+  s->tf_n++;
+  return &s->tf[j];
+}
+
+static void tf_clear(tide_store *s)
+{
+  if (s->tf_n != 0)
+    memset(s->tf, 0, s->tf_cap * sizeof *s->tf);
+  s->tf_n = 0;
+}
+
+static int step_done(tide_store *s, sqlite3_stmt *st, const char *what, tide_error *err);
+static int bind_text(sqlite3_stmt *st, int i, const char *t, size_t n);
+
+/* Writes one entry's latest state to its feeds row. */
+static int tf_write(tide_store *s, txn_feed *e, tide_error *err)
+{
+  char author[TIDE_FEED_ID_LEN + 1];
+  sqlite3_stmt *st = s->st[ST_FEED_UPSERT];
+  int code;
+
+  if (!e->dirty)
+    return 0;
+  format_feed(author, e->pk);
+  bind_text(st, 1, author, TIDE_FEED_ID_LEN);
+  sqlite3_bind_int64(st, 2, e->latest);
+  bind_text(st, 3, e->latest_id, TIDE_MSG_ID_LEN);
+  code = step_done(s, st, "update feed", err);
+  if (code == 0)
+    e->dirty = 0;
+  return code;
+}
+
+/* Writes every changed entry back (before COMMIT and before reading
+ * `feeds`).  A failure poisons the transaction. */
+static int tf_flush(tide_store *s, tide_error *err)
+{
+  for (size_t i = 0; i < s->tf_cap; i++) {
+    if (s->tf[i].used && s->tf[i].dirty) {
+      int code = tf_write(s, &s->tf[i], err);
+      if (code != 0) {
+        s->poisoned = 1;
+        return code;
+      }
+    }
+  }
+  return 0;
 }
 
 /* Reads a text id column into binary; TIDE_E_STORE_CORRUPT when the
@@ -416,6 +537,7 @@ void tide_store_close(tide_store *s)
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->st[i]);
   sqlite3_close_v2(s->db);
+  free(s->tf);
   free(s);
 }
 
@@ -440,6 +562,7 @@ int tide_store_begin(tide_store *s, tide_error *err)
     return code;
   s->in_txn = 1;
   s->poisoned = 0;
+  tf_clear(s);
   return 0;
 }
 
@@ -453,6 +576,7 @@ void tide_store_rollback(tide_store *s)
     (void)step_done(s, s->st[ST_ROLLBACK], "rollback", NULL);
   s->in_txn = 0;
   s->poisoned = 0;
+  tf_clear(s);
 }
 
 int tide_store_commit(tide_store *s, tide_error *err)
@@ -461,6 +585,10 @@ int tide_store_commit(tide_store *s, tide_error *err)
 
   if (!s->in_txn)
     return tide_error_set(err, TIDE_E_INVAL, 0, "store: no transaction to commit");
+  if (!s->poisoned && !sqlite3_get_autocommit(s->db) && tf_flush(s, err) != 0) {
+    tide_store_rollback(s);
+    return TIDE_E_STORE;
+  }
   if (s->poisoned || sqlite3_get_autocommit(s->db)) {
     tide_store_rollback(s);
     return tide_error_set(err, TIDE_E_STORE, 0,
@@ -472,6 +600,7 @@ int tide_store_commit(tide_store *s, tide_error *err)
     return code;
   }
   s->in_txn = 0;
+  tf_clear(s);
   return 0;
 }
 
@@ -559,6 +688,7 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
   const char *text;
   size_t text_len;
   sqlite3_stmt *st;
+  txn_feed *tf;
 
   if (!tide_msg_author(m, pk) || seq <= 0)
     return tide_error_set(err, TIDE_E_INVAL, 0, "store: message has no valid author or sequence");
@@ -567,18 +697,33 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
   format_feed(author, pk);
   format_msg_id(id, tide_msg_id(m));
 
-  st = s->st[ST_FEED_GET];
-  found = lookup(s, st, author, TIDE_FEED_ID_LEN, 0, 0, "read feed", err);
-  if (found < 0)
-    return found;
-  if (found) {
-    const char *lt = (const char *)sqlite3_column_text(st, 1);
-    latest = sqlite3_column_int64(st, 0);
-    forked = sqlite3_column_int(st, 2) != 0;
-    if (lt != NULL)
-      strncpy(latest_id, lt, TIDE_MSG_ID_LEN);
-    latest_id[TIDE_MSG_ID_LEN] = '\0';
-    sqlite3_reset(st);
+  tf = s->in_txn ? tf_find(s, pk) : NULL;
+  if (tf != NULL) {
+    latest = tf->latest;
+    forked = tf->forked;
+    memcpy(latest_id, tf->latest_id, sizeof latest_id);
+  } else {
+    st = s->st[ST_FEED_GET];
+    found = lookup(s, st, author, TIDE_FEED_ID_LEN, 0, 0, "read feed", err);
+    if (found < 0)
+      return found;
+    if (found) {
+      const char *lt = (const char *)sqlite3_column_text(st, 1);
+      latest = sqlite3_column_int64(st, 0);
+      forked = sqlite3_column_int(st, 2) != 0;
+      if (lt != NULL)
+        strncpy(latest_id, lt, TIDE_MSG_ID_LEN);
+      latest_id[TIDE_MSG_ID_LEN] = '\0';
+      sqlite3_reset(st);
+    }
+    if (s->in_txn) {
+      tf = tf_add(s, pk);
+      if (tf == NULL)
+        return tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory");
+      tf->latest = latest;
+      tf->forked = forked;
+      memcpy(tf->latest_id, latest_id, sizeof latest_id);
+    }
   }
 
   if (seq <= latest) {
@@ -622,6 +767,12 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
     r = step_done(s, st, "record fork", err);
     if (r != 0)
       return r;
+    if (tf != NULL) {
+      r = tf_write(s, tf, err); /* the row must exist and be current */
+      if (r != 0)
+        return r;
+      tf->forked = 1;
+    }
     st = s->st[ST_FEED_FORKED];
     bind_text(st, 1, author, TIDE_FEED_ID_LEN);
     sqlite3_bind_int64(st, 2, seq);
@@ -675,13 +826,19 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
     return code;
   }
   sqlite3_reset(st);
-  st = s->st[ST_FEED_UPSERT];
-  bind_text(st, 1, author, TIDE_FEED_ID_LEN);
-  sqlite3_bind_int64(st, 2, seq);
-  bind_text(st, 3, id, TIDE_MSG_ID_LEN);
-  r = step_done(s, st, "update feed", err);
-  if (r != 0)
-    return r;
+  if (tf != NULL) {
+    tf->latest = seq;
+    memcpy(tf->latest_id, id, sizeof tf->latest_id);
+    tf->dirty = 1;
+  } else {
+    st = s->st[ST_FEED_UPSERT];
+    bind_text(st, 1, author, TIDE_FEED_ID_LEN);
+    sqlite3_bind_int64(st, 2, seq);
+    bind_text(st, 3, id, TIDE_MSG_ID_LEN);
+    r = step_done(s, st, "update feed", err);
+    if (r != 0)
+      return r;
+  }
   return index_contact(s, m, author, id, seq, err);
 }
 
@@ -729,6 +886,19 @@ int tide_store_latest(tide_store *s, tide_feed_state *out, int *forked,
   int r;
 
   format_feed(a, author);
+  if (s->in_txn) {
+    txn_feed *tf = tf_find(s, author);
+    if (tf != NULL && tf->latest == 0)
+      return tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: no messages of %s", a);
+    if (tf != NULL) {
+      out->sequence = tf->latest;
+      if (forked != NULL)
+        *forked = tf->forked;
+      if (tide_msg_id_parse(out->id, tf->latest_id, TIDE_MSG_ID_LEN) != 0)
+        return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed message id");
+      return 0;
+    }
+  }
   r = lookup(s, st, a, TIDE_FEED_ID_LEN, 0, 0, "read feed", err);
   if (r < 0)
     return r;
@@ -907,6 +1077,8 @@ int tide_store_feeds(tide_store *s, tide_store_feed_cb cb, void *ctx, tide_error
   tide_store_feed f;
   int code, rc;
 
+  if (s->in_txn && (code = tf_flush(s, err)) != 0)
+    return code;
   code = prepare(s, &st, "SELECT author, latest_seq, latest_id, forked FROM feeds ORDER BY author",
                  err);
   if (code != 0)
@@ -1029,6 +1201,8 @@ int tide_store_get_stats(tide_store *s, tide_store_stats *out, tide_error *err)
   };
   int code;
 
+  if (s->in_txn && (code = tf_flush(s, err)) != 0)
+    return code;
   for (int i = 0; i < 7; i++) {
     code = pragma_int(s, q[i], &v[i], err);
     if (code != 0)
@@ -1143,6 +1317,8 @@ int tide_store_check(tide_store *s, tide_error *err)
   int64_t orphans = 0;
   int code, rc;
 
+  if (s->in_txn && (code = tf_flush(s, err)) != 0)
+    return code;
   code = check_integrity(s, err);
   if (code != 0)
     return code;

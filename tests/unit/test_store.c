@@ -330,6 +330,73 @@ static void test_transactions(void)
   tide_store_close(s);
 }
 
+static int count_feed(void *ctx, const tide_store_feed *f)
+{
+  if (f->latest.sequence > *(int64_t *)ctx)
+    *(int64_t *)ctx = f->latest.sequence;
+  return 0;
+}
+
+/* Inside a transaction every query sees the transaction's own appends
+ * (the store batches its feeds-row updates until commit). */
+static void test_transaction_reads(void)
+{
+  tide_keypair a;
+  tide_msg *m[3], *alt;
+  tide_store *s = open_mem();
+  tide_feed_state st;
+  tide_store_stats stats;
+  tide_error e;
+  int forked = 0;
+  int64_t max = 0;
+  sqlite3_stmt *q = NULL;
+
+  fx_keys(&a, 15);
+  fx_chain(m, &a, 3, "tr");
+  alt = fx_post(&a, m[0], "tr other");
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), 0);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  CU_ASSERT_EQUAL(memcmp(st.id, tide_msg_id(m[2]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(tide_store_feeds(s, count_feed, &max, &e), 0);
+  CU_ASSERT_EQUAL(max, 3);
+  /* Raw SQL through tide__store_db() sees the current row too. */
+  CU_ASSERT_EQUAL(tide_store_append(s, alt, 0, &e), TIDE_E_STORE_FORK);
+  CU_ASSERT_EQUAL_FATAL(
+      sqlite3_prepare_v2(tide__store_db(s), "SELECT latest_seq, forked FROM feeds", -1, &q, NULL),
+      SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+  CU_ASSERT_EQUAL(sqlite3_column_int64(q, 0), 3);
+  CU_ASSERT_EQUAL(sqlite3_column_int(q, 1), 1);
+  sqlite3_finalize(q);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+  CU_ASSERT_EQUAL(stats.forked_feeds, 1);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  /* Rolled back: nothing of it remains, in the log or the feeds row. */
+  tide_store_rollback(s);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), TIDE_E_NOTFOUND);
+  CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+  CU_ASSERT_EQUAL(stats.feeds, 0);
+  CU_ASSERT_EQUAL(stats.messages, 0);
+  /* The same batch committed. */
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), 0);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_commit(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  CU_ASSERT_EQUAL(forked, 0);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  fx_free_all(m, 3);
+  tide_msg_free(alt);
+  tide_store_close(s);
+}
+
 /* ---- contact index ---------------------------------------------------- */
 
 typedef struct contacts_seen {
@@ -692,6 +759,7 @@ static CU_TestInfo store_tests[] = {
     {"gap, already, previous", test_gap_already_previous},
     {"fork evidence and forked flag", test_fork},
     {"transactions and rollback", test_transactions},
+    {"reads inside a transaction", test_transaction_reads},
     {"contact index", test_contacts},
     CU_TEST_INFO_NULL,
 };
