@@ -19,7 +19,10 @@
 #include "tide/store.h"
 
 /* The store's SQLite connection (owned by the store; valid until
- * tide_store_close()). */
+ * tide_store_close()).  Inside a transaction the store keeps the latest
+ * state of the feeds it appended to in memory; this call first writes it
+ * back to `feeds`, so SQL run on the returned handle sees every append
+ * (call it again after appending before reading `feeds` again). */
 sqlite3 *tide__store_db(tide_store *s);
 
 /* Converts the SQLite result rc of the last call on s's connection into
