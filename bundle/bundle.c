@@ -475,6 +475,11 @@ void tide_bundle_reader_free(tide_bundle_reader *r)
   free(r);
 }
 
+void tide_bundle_reader_decode_texts(tide_bundle_reader *r)
+{
+  tide_frame_codec_decode_texts(r->codec);
+}
+
 const tide_bundle_info *tide_bundle_reader_info(const tide_bundle_reader *r)
 {
   return r->have_info ? &r->info : NULL;

@@ -17,7 +17,7 @@
 #define MF_TS_DOUBLE 0x08u
 #define MF_SWAPPED 0x10u
 #define MF_BOX 0x20u
-#define MF_RESERVED 0x40u
+#define MF_REFS 0x40u
 #define MF_RAW 0x80u
 
 #define HELLO_DOMAIN "tide-frame-hello-1"
@@ -37,6 +37,8 @@ struct tide_frame_codec {
   uint32_t *slots; /* feed index + 1; 0 = empty */
   size_t mask;     /* slots - 1, a power of two */
   int detached;     /* random binary fields travel in the side stream */
+  int texts_mode;   /* decoder: MESSAGES give canonical texts, not tide_msg */
+  int refs;         /* encoder: compact references in content */
   tide_buf side_out; /* encoder: side-stream bytes not yet taken */
   tide_buf side_in;  /* decoder: side-stream bytes given, not yet used */
   size_t side_in_pos;
@@ -127,6 +129,16 @@ void tide_frame_codec_free(tide_frame_codec *c)
 size_t tide_frame_codec_feeds(const tide_frame_codec *c)
 {
   return c->n_feeds;
+}
+
+void tide_frame_codec_compact_refs(tide_frame_codec *c)
+{
+  c->refs = 1;
+}
+
+void tide_frame_codec_decode_texts(tide_frame_codec *c)
+{
+  c->texts_mode = 1;
 }
 
 void tide_frame_codec_use_side_stream(tide_frame_codec *c)
@@ -331,6 +343,10 @@ void tide_frame_clear(tide_frame *f)
   for (size_t i = 0; i < f->n_msgs; i++)
     tide_msg_free(f->msgs[i]);
   free(f->msgs);
+  for (size_t i = 0; i < f->n_texts; i++)
+    free(f->texts[i]);
+  free(f->texts);
+  free(f->text_lens);
   memset(f, 0, sizeof *f);
 }
 
@@ -871,6 +887,92 @@ static int extract(msg_fields *f, const tide_msg *m, uint8_t **box_bin, tide_buf
   return 1;
 }
 
+/* Reference compaction: in compact JSON no raw byte below 0x20 can occur,
+ * so the bytes 1, 2, 3 stand for a whole string token "%<b64>.sha256",
+ * "@<b64>.ed25519", "&<b64>.sha256" whose 32 bytes travel as a raw field
+ * (docs/frames.md).  Writes json with such tokens replaced into out and
+ * their bytes into refs; returns how many were replaced. */
+static const struct {
+  char sigil;
+  const char *suffix;
+} ref_kinds[3] = {{'%', ".sha256"}, {'@', ".ed25519"}, {'&', ".sha256"}};
+
+static int compact_refs(tide_buf *out, tide_buf *refs, size_t *count, const char *json,
+                        size_t len)
+{
+  size_t i = 0;
+  int rc = 0;
+
+  *count = 0;
+  while (i < len && rc == 0) {
+    if (json[i] != '"') {
+      rc = tide_buf_putc(out, json[i++]);
+      continue;
+    }
+    /* a string token: find its end */
+    size_t j = i + 1;
+    while (j < len && json[j] != '"')
+      j += json[j] == '\\' ? 2 : 1;
+    if (j >= len) {
+      rc = tide_buf_append(out, json + i, len - i);
+      break;
+    }
+    {
+      const char *t = json + i + 1;
+      size_t tl = j - i - 1;
+      int kind = -1;
+      uint8_t bin[32];
+      for (int k = 0; k < 3 && kind < 0; k++) {
+        size_t sl = strlen(ref_kinds[k].suffix);
+        if (tl == 1 + 44 + sl && t[0] == ref_kinds[k].sigil &&
+            memcmp(t + 45, ref_kinds[k].suffix, sl) == 0 &&
+            tide_b64_decode_exact(bin, 32, t + 1, 44) == 0)
+          kind = k;
+      }
+      if (kind >= 0) {
+        rc = tide_buf_putc(out, (char)(kind + 1));
+        if (rc == 0)
+          rc = tide_buf_append(refs, bin, 32);
+        (*count)++;
+      } else {
+        rc = tide_buf_append(out, json + i, j + 1 - i);
+      }
+    }
+    i = j + 1;
+  }
+  return rc;
+}
+
+/* Expands the markers of compacted content, reading each reference's 32
+ * bytes with rd_raw(). */
+static int expand_refs(tide_frame_codec *c, rd *r, tide_buf *out, const char *in,
+                       size_t len)
+{
+  int rc = 0;
+
+  for (size_t i = 0; i < len && rc == 0; i++) {
+    unsigned char ch = (unsigned char)in[i];
+    const uint8_t *p = NULL;
+    if (ch < 1 || ch > 3) {
+      rc = tide_buf_putc(out, (char)ch);
+      continue;
+    }
+    rc = rd_raw(c, r, &p, 32, "reference");
+    if (rc != 0)
+      return rc;
+    rc = tide_buf_putc(out, '"');
+    if (rc == 0)
+      rc = tide_buf_putc(out, ref_kinds[ch - 1].sigil);
+    if (rc == 0)
+      rc = tide_b64_encode(out, p, 32);
+    if (rc == 0)
+      rc = tide_buf_puts(out, ref_kinds[ch - 1].suffix);
+    if (rc == 0)
+      rc = tide_buf_putc(out, '"');
+  }
+  return rc;
+}
+
 static int ts_is_int(double ts)
 {
   return isfinite(ts) && ts == floor(ts) && fabs(ts) <= 9007199254740992.0;
@@ -888,11 +990,28 @@ static void feed_advance(feed_state *fs, const tide_msg *m)
     fs->last_ts = (int64_t)ts;
 }
 
+/* The same update from the fields of a rebuilt canonical text. */
+static int feed_advance_text(feed_state *fs, const char *text, size_t len, int64_t seq, double ts)
+{
+  tide_buf l1 = TIDE_BUF_INIT;
+  int rc = tide_json_latin1(&l1, text, len);
+
+  if (rc != 0)
+    return rc;
+  crypto_hash_sha256(fs->last_id, (const uint8_t *)l1.data, l1.len);
+  tide_buf_free(&l1);
+  fs->has_id = 1;
+  fs->last_seq = seq;
+  if (ts_is_int(ts))
+    fs->last_ts = (int64_t)ts;
+  return 0;
+}
+
 static int encode_one(tide_frame_codec *c, tide_buf *body, const tide_msg *m, tide_error *err)
 {
   msg_fields f;
   uint8_t *box_bin = NULL;
-  tide_buf json_text = TIDE_BUF_INIT, check = TIDE_BUF_INIT;
+  tide_buf json_text = TIDE_BUF_INIT, check = TIDE_BUF_INIT, refs = TIDE_BUF_INIT;
   uint8_t pk[TIDE_PK_BYTES], flags = 0;
   size_t idx, flag_pos, tlen;
   const char *text;
@@ -964,11 +1083,29 @@ static int encode_one(tide_frame_codec *c, tide_buf *body, const tide_msg *m, ti
     flags |= MF_SWAPPED;
   if (f.box)
     flags |= MF_BOX;
-  if (rc == 0)
+  if (rc == 0 && !f.box && c->refs) {
+    /* references out of the JSON text, as raw fields */
+    size_t nrefs = 0;
+    tide_buf_reset(&check);
+    rc = compact_refs(&check, &refs, &nrefs, f.content, f.content_len);
+    if (rc == 0 && nrefs > 0) {
+      flags |= MF_REFS;
+      rc = tide_varint_put(body, check.len);
+      if (rc == 0)
+        rc = tide_buf_append(body, check.data, check.len);
+      if (rc == 0)
+        rc = put_raw(c, body, refs.data, refs.len);
+    } else if (rc == 0) {
+      rc = tide_varint_put(body, f.content_len);
+      if (rc == 0)
+        rc = tide_buf_append(body, f.content, f.content_len);
+    }
+  } else if (rc == 0) {
     rc = tide_varint_put(body, f.content_len);
-  if (rc == 0)
-    rc = f.box ? put_raw(c, body, f.content, f.content_len)
-               : tide_buf_append(body, f.content, f.content_len);
+    if (rc == 0)
+      rc = f.box ? put_raw(c, body, f.content, f.content_len)
+                 : tide_buf_append(body, f.content, f.content_len);
+  }
   if (rc == 0)
     rc = put_raw(c, body, f.sig, TIDE_SIG_BYTES);
   if (rc != 0)
@@ -979,6 +1116,7 @@ out:
   free(box_bin);
   tide_buf_free(&json_text);
   tide_buf_free(&check);
+  tide_buf_free(&refs);
   return rc;
 }
 
@@ -1003,7 +1141,10 @@ int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out, tide_msg *con
   return rc;
 }
 
-static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out)
+/* Decodes one message: a parsed message into *out, or in texts mode its
+ * canonical text into *out_text / *out_len (malloc'd). */
+static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out, char **out_text,
+                      size_t *out_len)
 {
   msg_fields f;
   uint8_t flags;
@@ -1011,7 +1152,7 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out)
   uint64_t v;
   size_t idx, start = r->pos;
   feed_state *fs;
-  tide_buf text = TIDE_BUF_INIT;
+  tide_buf text = TIDE_BUF_INIT, expanded = TIDE_BUF_INIT;
   tide_msg *m = NULL;
   int rc;
 
@@ -1037,10 +1178,25 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out)
       return rc;
     }
     r->pos += (size_t)v;
+    if (c->texts_mode) {
+      size_t tl;
+      const char *t = tide_msg_text(m, &tl);
+      *out_text = malloc(tl + 1);
+      if (*out_text == NULL) {
+        tide_msg_free(m);
+        return TIDE_E_NOMEM;
+      }
+      memcpy(*out_text, t, tl);
+      (*out_text)[tl] = '\0';
+      *out_len = tl;
+      feed_advance(fs, m);
+      tide_msg_free(m);
+      return 0;
+    }
     goto done;
   }
-  if (flags & MF_RESERVED)
-    return rd_fail(r, TIDE_E_FRAME_MALFORMED, "reserved message flag set");
+  if ((flags & MF_REFS) && (flags & MF_BOX))
+    return rd_fail(r, TIDE_E_FRAME_MALFORMED, "references in box content");
   memcpy(f.author, fs->pk, TIDE_PK_BYTES);
   f.swapped = (flags & MF_SWAPPED) != 0;
   f.box = (flags & MF_BOX) != 0;
@@ -1100,10 +1256,34 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out)
     r->pos += (size_t)v;
   }
   f.content_len = (size_t)v;
-  if ((rc = rd_raw(c, r, &p, TIDE_SIG_BYTES, "signature")) != 0)
+  if (flags & MF_REFS) {
+    rc = expand_refs(c, r, &expanded, f.content, f.content_len);
+    if (rc != 0) {
+      tide_buf_free(&expanded);
+      return rc;
+    }
+    f.content = expanded.data;
+    f.content_len = expanded.len;
+  }
+  if ((rc = rd_raw(c, r, &p, TIDE_SIG_BYTES, "signature")) != 0) {
+    tide_buf_free(&expanded);
     return rc;
+  }
   memcpy(f.sig, p, TIDE_SIG_BYTES);
   rc = rebuild_text(&text, &f, NULL);
+  tide_buf_free(&expanded);
+  if (rc == 0 && c->texts_mode) {
+    /* the ingest pipeline parses it (in parallel); the id for the chain
+     * is the sha256 of the canonical text's latin1 bytes */
+    rc = feed_advance_text(fs, text.data, text.len, f.seq, f.ts);
+    if (rc == 0) {
+      *out_text = tide_buf_steal(&text, out_len);
+      if (*out_text == NULL)
+        rc = TIDE_E_NOMEM;
+    }
+    tide_buf_free(&text);
+    return rc;
+  }
   if (rc == 0)
     rc = tide_msg_parse(&m, text.data, text.len, NULL);
   tide_buf_free(&text);
@@ -1126,10 +1306,22 @@ static int decode_messages(tide_frame_codec *c, rd *r, tide_frame *f)
 
   if (rc != 0)
     return rc;
+  if (c->texts_mode) {
+    if (n > 0 && ((f->texts = calloc(n, sizeof *f->texts)) == NULL ||
+                  (f->text_lens = calloc(n, sizeof *f->text_lens)) == NULL))
+      return TIDE_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+      rc = decode_one(c, r, NULL, &f->texts[i], &f->text_lens[i]);
+      if (rc != 0)
+        return rc;
+      f->n_texts = i + 1;
+    }
+    return 0;
+  }
   if (n > 0 && (f->msgs = calloc(n, sizeof *f->msgs)) == NULL)
     return TIDE_E_NOMEM;
   for (size_t i = 0; i < n; i++) {
-    rc = decode_one(c, r, &f->msgs[i]);
+    rc = decode_one(c, r, &f->msgs[i], NULL, NULL);
     if (rc != 0)
       return rc;
     f->n_msgs = i + 1;

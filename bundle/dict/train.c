@@ -4,10 +4,10 @@
  *     tide-dict-train -o OUT.zdict [--size BYTES] [--samples N] [--seed S]
  *                     CORPUS.txt...
  *
- * The samples are the frame streams of small bundles (what a dictionary
- * helps most): each holds the clock entries and about ten messages of
- * synthetic SSB-like feeds (ssbgen.h), encoded exactly as the exporter
- * encodes them, with a fresh frame codec per sample.  The words of the
+ * The samples are the compressed part of small bundles (what a
+ * dictionary helps most): each holds the clock entries and about ten
+ * messages of synthetic SSB-like feeds (ssbgen.h), encoded as the
+ * exporter encodes them (fresh frame codec, side stream left out).  The words of the
  * message texts are taken from the CORPUS files (any plain text; the
  * shipped dictionary was trained on the GNU GPL text of Debian's
  * base-files package, /usr/share/common-licenses/GPL-3), never from the
@@ -116,11 +116,15 @@ int main(int argc, char **argv)
   ssbgen_init(&g, seed, 30, 200, (const char *const *)words, nwords);
   for (size_t s = 0; s < nsamples; s++) {
     tide_frame_codec *c = tide_frame_codec_new();
+    tide_buf side = TIDE_BUF_INIT;
     tide_msg *m[12];
     tide_frame_entry e[12];
     size_t n = 6 + (size_t)(ssbgen_rand(&g) % 7), before = all.len, ne = 0;
     if (c == NULL)
       return 1;
+    /* as in a bundle: random binary fields go to the side stream, which
+     * is not compressed; the samples are the compressed part only */
+    tide_frame_codec_use_side_stream(c);
     for (size_t k = 0; k < n; k++)
       m[k] = ssbgen_next(&g);
     qsort(m, n, sizeof *m, cmp_feed);
@@ -142,6 +146,9 @@ int main(int argc, char **argv)
         tide_frame_encode_messages(c, &all, m, n, NULL) != 0)
       return 1;
     sizes[s] = all.len - before;
+    if (tide_frame_codec_take_side(c, &side) != 0)
+      return 1;
+    tide_buf_free(&side);
     for (size_t k = 0; k < n; k++)
       tide_msg_free(m[k]);
     tide_frame_codec_free(c);

@@ -448,8 +448,6 @@ static void test_flipped_bytes(void)
     assert_prefix(h.store, a.kp.pk, want);
     if (want > 0)
       partial++;
-    if (getenv("TEST_DEBUG") != NULL)
-      fprintf(stderr, "pos %zu/%zu: want %zu rc %d %s\n", pos, b.len, want, rc, e.msg);
     bx_close(&h);
     b.data[pos] ^= 0x20;
     positions++;

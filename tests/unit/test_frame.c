@@ -344,6 +344,64 @@ static void test_conformance_feed_stream(void)
   tide_frame_codec_free(dec);
 }
 
+/* Texts mode and side stream: the decoder gives canonical texts, byte
+ * for byte, with implied fields resolved through ids it computes. */
+static void test_texts_and_side_stream(void)
+{
+  tide_msg *msgs[300];
+  size_t n = load_jsonl(msgs, 300, "tests/data/go-ssb-legacy.jsonl");
+  tide_frame_codec *enc = tide_frame_codec_new(), *dec = tide_frame_codec_new();
+  tide_buf b = TIDE_BUF_INIT, side = TIDE_BUF_INIT;
+  tide_frame f;
+  size_t k = 0, inline_len, side_len;
+
+  CU_ASSERT_EQUAL_FATAL(n, 235);
+  tide_frame_codec_use_side_stream(enc);
+  tide_frame_codec_use_side_stream(dec);
+  tide_frame_codec_decode_texts(dec);
+  tide_frame_init(&f);
+  for (size_t i = 0; i < n; i += 50)
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_messages(enc, &b, msgs + i, n - i < 50 ? n - i : 50,
+                                                     NULL),
+                          0);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_codec_take_side(enc, &side), 0);
+  /* 32 bytes of key and 64 of signature per message at least */
+  CU_ASSERT(side.len >= 32 + 64 * n);
+  inline_len = b.len;
+  side_len = side.len;
+  /* without the side stream the decoder fails cleanly */
+  {
+    tide_frame_codec *d2 = tide_frame_codec_new();
+    size_t used;
+    tide_frame_codec_use_side_stream(d2);
+    CU_ASSERT_EQUAL(tide_frame_decode(d2, &f, (const uint8_t *)b.data, b.len, &used, NULL),
+                    TIDE_E_FRAME_MALFORMED);
+    tide_frame_codec_free(d2);
+  }
+  CU_ASSERT_EQUAL_FATAL(tide_frame_codec_give_side(dec, (const uint8_t *)side.data, side.len), 0);
+  for (size_t pos = 0; pos < b.len;) {
+    size_t used = 0;
+    CU_ASSERT_EQUAL_FATAL(
+        tide_frame_decode(dec, &f, (const uint8_t *)b.data + pos, b.len - pos, &used, NULL), 0);
+    CU_ASSERT_EQUAL(f.n_msgs, 0);
+    for (size_t i = 0; i < f.n_texts; i++, k++) {
+      size_t l;
+      const char *t = tide_msg_text(msgs[k], &l);
+      CU_ASSERT(f.text_lens[i] == l && memcmp(f.texts[i], t, l) == 0);
+    }
+    pos += used;
+  }
+  CU_ASSERT_EQUAL(k, n);
+  CU_ASSERT(inline_len + side_len > 0);
+  tide_frame_clear(&f);
+  tide_buf_free(&b);
+  tide_buf_free(&side);
+  for (size_t i = 0; i < n; i++)
+    tide_msg_free(msgs[i]);
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(dec);
+}
+
 /* Messages made here: box content, fractional timestamps, both key
  * orders, unicode, nested content, several interleaved feeds. */
 static void test_created_messages(void)
@@ -386,6 +444,21 @@ static void test_created_messages(void)
   roundtrip_msgs(enc, dec, msgs, 10, NULL, NULL);
   roundtrip_msgs(enc, dec, msgs + 10, n - 10, NULL, NULL);
   CU_ASSERT_EQUAL(tide_frame_codec_feeds(enc), 2);
+  /* with reference compaction (votes and abouts carry ids) */
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(dec);
+  enc = tide_frame_codec_new();
+  dec = tide_frame_codec_new();
+  tide_frame_codec_compact_refs(enc);
+  {
+    size_t w1 = 0, w2 = 0;
+    tide_frame_codec *e2 = tide_frame_codec_new(), *d2 = tide_frame_codec_new();
+    roundtrip_msgs(enc, dec, msgs, n, &w1, NULL);
+    roundtrip_msgs(e2, d2, msgs, n, &w2, NULL);
+    CU_ASSERT(w1 < w2); /* 44 base64 characters and quotes become 1 + 32 bytes */
+    tide_frame_codec_free(e2);
+    tide_frame_codec_free(d2);
+  }
   /* A stream that starts mid-feed: previous and sequence explicit. */
   tide_frame_codec_free(enc);
   tide_frame_codec_free(dec);
@@ -577,6 +650,7 @@ static CU_TestInfo frame_tests[] = {
     {"ssb-validation-dataset rebuilt byte for byte", test_conformance_dataset},
     {"go-ssb feed stream rebuilt byte for byte", test_conformance_feed_stream},
     {"created messages of every shape", test_created_messages},
+    {"texts mode and side stream", test_texts_and_side_stream},
     {"raw fallback", test_raw_fallback},
     {"streaming decode", test_streaming},
     {"malformed frames", test_malformed},

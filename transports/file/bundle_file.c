@@ -605,11 +605,11 @@ static int drain(importer *im, tide_error *err)
       break;
     }
     case TIDE_FRAME_MESSAGES:
-      for (size_t i = 0; i < im->f.n_msgs; i++) {
-        tide_msg *m = im->f.msgs[i];
-        im->f.msgs[i] = NULL;
+      /* canonical texts: the ingest workers parse and verify them in
+       * parallel, exactly as for any other input */
+      for (size_t i = 0; i < im->f.n_texts; i++) {
         im->st->messages++;
-        rc = tide_ingest_push_msg(im->ing, im->tag++, m, TIDE_MSG_SIG_UNCHECKED, err);
+        rc = tide_ingest_push(im->ing, im->tag++, im->f.texts[i], im->f.text_lens[i], err);
         if (rc != 0)
           return rc;
       }
@@ -667,6 +667,8 @@ static int import_run(tide_store *s, const tide_keypair *me, source_fn src, void
   rc = tables(s, err);
   if (rc == 0)
     rc = tide_bundle_reader_new(&im.r, me, 0);
+  if (rc == 0)
+    tide_bundle_reader_decode_texts(im.r);
   if (rc == 0)
     rc = tide_clock_new(&im.sender_clock);
   if (rc == 0)

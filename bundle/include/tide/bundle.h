@@ -155,6 +155,11 @@ TIDE_WUR int tide_bundle_reader_new(tide_bundle_reader **r, const tide_keypair *
 /* Frees the reader; NULL is a no-op. */
 void tide_bundle_reader_free(tide_bundle_reader *r);
 
+/* Makes _next() give MESSAGES as canonical texts (tide_frame.texts)
+ * rather than parsed messages: see tide_frame_codec_decode_texts().
+ * Call before the first _next(). */
+void tide_bundle_reader_decode_texts(tide_bundle_reader *r);
+
 /* Feeds the next len bytes of the file (copied).  Complete chunks are
  * verified at once.  Push in slices (e.g. 64 KiB) and drain frames with
  * _next() in between: verified content waits in memory until read.

@@ -115,8 +115,9 @@ typedef struct tide_frame_hello {
 } tide_frame_hello;
 
 /* A decoded frame.  The arrays belong to the frame and are released by
- * tide_frame_clear(); a caller may take a message out of msgs[] by
- * setting the slot to NULL (then it owns and frees it). */
+ * tide_frame_clear(); a caller may take a message out of msgs[] (or a
+ * text out of texts[]) by setting the slot to NULL (then it owns and
+ * frees it). */
 typedef struct tide_frame {
   tide_frame_type type;
   tide_frame_hello hello;            /* HELLO */
@@ -127,6 +128,10 @@ typedef struct tide_frame {
   size_t n_requests;
   tide_msg **msgs;                   /* MESSAGES, in stream order */
   size_t n_msgs;
+  char **texts;                      /* MESSAGES in texts mode: canonical
+                                        texts (NUL-terminated, malloc'd) */
+  size_t *text_lens;
+  size_t n_texts;
 } tide_frame;
 
 /* Per-stream state of one direction: the feed index table and, per feed,
@@ -142,6 +147,21 @@ void tide_frame_codec_free(tide_frame_codec *c);
 
 /* Number of feeds the codec has indexed so far. */
 size_t tide_frame_codec_feeds(const tide_frame_codec *c);
+
+/* Reference compaction (encoder): message content strings that are
+ * whole ids ("%<b64>.sha256", "@<b64>.ed25519", "&<b64>.sha256") travel
+ * as a marker byte plus their 32 raw bytes (docs/frames.md).  Decoders
+ * always understand it.  Off by default: in zstd-compressed streams the
+ * compressor already deduplicates repeated ids, and measured bundles grew
+ * with it; it pays on uncompressed links. */
+void tide_frame_codec_compact_refs(tide_frame_codec *c);
+
+/* Texts mode (decoder): MESSAGES frames give each message's canonical
+ * text (f->texts) instead of a parsed tide_msg (f->msgs), so the caller
+ * can hand the parsing to the ingest pipeline's worker threads
+ * (tide_ingest_push).  The codec still computes each id (sha256 of the
+ * text's latin1 bytes) for the implied previous of the next message. */
+void tide_frame_codec_decode_texts(tide_frame_codec *c);
 
 /* Side stream: from now on, the random binary fields of the frames this
  * codec encodes or decodes (feed keys, explicit previous hashes, box
