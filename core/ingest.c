@@ -237,9 +237,38 @@ static void pool_submit(pool *p, batch *b)
   pthread_mutex_unlock(&p->mu);
 }
 
+/* Waits until the workers finished the current job.  The calling thread
+ * does not just sleep: it takes chunks of the job like a worker while any
+ * are left, so no core idles while the caller waits. */
 static void pool_wait(pool *p)
 {
   pthread_mutex_lock(&p->mu);
+  while (p->job != NULL && p->next < p->job->n) {
+    batch *b = p->job;
+    size_t from = p->next, to = from + CHUNK < b->n ? from + CHUNK : b->n;
+
+    p->next = to;
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = from; i < to; i++)
+      prepare_item(p->ing, &b->items[i], 1);
+    pthread_mutex_lock(&p->mu);
+    p->finished += to - from;
+  }
+  while (p->job != NULL && p->finished < p->job->n)
+    pthread_cond_wait(&p->done, &p->mu);
+  p->job = NULL;
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Abandons the current job: no new chunks are taken; waits for the
+ * chunks in progress. */
+static void pool_cancel(pool *p)
+{
+  pthread_mutex_lock(&p->mu);
+  if (p->job != NULL) {
+    p->finished += p->job->n - p->next;
+    p->next = p->job->n;
+  }
   while (p->job != NULL && p->finished < p->job->n)
     pthread_cond_wait(&p->done, &p->mu);
   p->job = NULL;
@@ -833,7 +862,7 @@ void tide_ingest_free(tide_ingest *ing)
   if (ing == NULL)
     return;
   if (ing->pool_started) {
-    pool_wait(&ing->pool);
+    pool_cancel(&ing->pool);
     pool_stop(&ing->pool, ing->pool.nthreads);
     pthread_mutex_destroy(&ing->pool.mu);
     pthread_cond_destroy(&ing->pool.work);
