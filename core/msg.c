@@ -53,6 +53,12 @@ struct tide_msg {
  * ssb-validate's reason, from the computed length and a text prefix. */
 #define MSG_TEXT_MAX ((size_t)1 << 20)
 
+/* Up to this canonical size (bytes) the id of a message too long to keep
+ * is still computed, by streaming the text through the hash (V8 itself
+ * gives up around 4000 levels of nesting, some 30 MB of text); beyond,
+ * tide_msg_id() is all zeros. */
+#define MSG_HASH_MAX ((size_t)32 << 20)
+
 /* Result of a JavaScript conversion that may throw. */
 #define JS_THROW 1
 
@@ -484,6 +490,84 @@ static int fail(tide_error *err, int fatal, const char *fmt, ...)
 
 #define TYPEERROR_PRIMITIVE "TypeError: Cannot convert object to primitive value"
 
+/* The message-id hash.  libsodium's SHA-256 is portable C; OpenSSL's
+ * libcrypto uses the CPU's SHA extensions where present, which is several
+ * times faster (bench/msg: the id hash is about half of tide_msg_parse()
+ * with libsodium).  Build with TIDE_HAVE_LIBCRYPTO and link libcrypto to
+ * use it; both give the same digest. */
+#if defined(TIDE_HAVE_LIBCRYPTO)
+typedef SHA256_CTX hash_state;
+#define hash_init(st)         SHA256_Init(st)
+#define hash_update(st, p, n) SHA256_Update((st), (p), (n))
+#define hash_final(st, out)   SHA256_Final((out), (st))
+#else
+typedef crypto_hash_sha256_state hash_state;
+#define hash_init(st)         crypto_hash_sha256_init(st)
+#define hash_update(st, p, n) crypto_hash_sha256_update((st), (const unsigned char *)(p), (n))
+#define hash_final(st, out)   crypto_hash_sha256_final((st), (out))
+#endif
+
+/* Feeds Buffer.from(t, 'binary') - one byte per UTF-16 unit, its low 8
+ * bits - to the hash, streaming through a small buffer, and returns the
+ * number of UTF-16 units (the JS .length).  t is writer output: valid
+ * WTF-8 made of whole sequences. */
+static size_t hash_latin1(hash_state *st, const unsigned char *t, size_t n)
+{
+  size_t i = 0, k = 0, units = 0;
+  unsigned char chunk[512];
+
+  while (i < n) {
+    unsigned char c = t[i];
+    uint32_t cp;
+
+    if (k > sizeof chunk - 2) {
+      hash_update(st, chunk, k);
+      units += k;
+      k = 0;
+    }
+    if (c < 0x80) {
+      chunk[k++] = c;
+      i++;
+      continue;
+    }
+    if (c < 0xE0 && i + 1 < n) {
+      cp = (uint32_t)(c & 0x1F) << 6 | (t[i + 1] & 0x3F);
+      i += 2;
+    } else if (c < 0xF0 && i + 2 < n) {
+      cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(t[i + 1] & 0x3F) << 6 | (t[i + 2] & 0x3F);
+      i += 3;
+    } else if (i + 3 < n) {
+      cp = ((uint32_t)(c & 0x07) << 18 | (uint32_t)(t[i + 1] & 0x3F) << 12 |
+            (uint32_t)(t[i + 2] & 0x3F) << 6 | (t[i + 3] & 0x3F)) -
+           0x10000;
+      chunk[k++] = (unsigned char)((0xD800 + (cp >> 10)) & 0xFF); /* high surrogate */
+      cp = 0xDC00 + (cp & 0x3FF);                                 /* low surrogate */
+      i += 4;
+    } else {
+      break; /* truncated sequence: cannot happen for writer output */
+    }
+    chunk[k++] = (unsigned char)(cp & 0xFF);
+  }
+  hash_update(st, chunk, k);
+  return units + k;
+}
+
+/* Computes the id of m's text and its JS length.  For ASCII text both
+ * are the text itself. */
+static void hash_text(tide_msg *m, int ascii)
+{
+  hash_state st;
+
+  hash_init(&st);
+  if (ascii) {
+    hash_update(&st, m->text, m->text_len);
+    m->utf16_len = m->text_len;
+  } else {
+    m->utf16_len = hash_latin1(&st, (const unsigned char *)m->text, m->text_len);
+  }
+  hash_final(&st, m->id);
+}
+
 /* ---- canonical length without the text ------------------------------- */
 
 /* Lengths of a text in UTF-16 units and UTF-8 bytes. */
@@ -652,18 +736,22 @@ static int pretty_len(text_len *t, const tide_json *root, int exact)
   return rc;
 }
 
-/* Appends the first `limit` bytes or more of JSON.stringify(root, null, 2)
- * (used for reasons that embed the text of a message too long to keep).
- * Same walk as pretty_len(); strings and numbers are written by the JSON
- * module.  TIDE_E_NOMEM. */
-static int pretty_prefix(tide_buf *out, const tide_json *root, size_t limit)
+/* Writes JSON.stringify(root, null, 2) without holding all of it: with
+ * hs == NULL, appends at least the first `limit` bytes to out (for
+ * reasons that embed the text of a message too long to keep); with a
+ * hash state, feeds the whole text's latin1 bytes to it through out,
+ * flushed at token boundaries.  Same walk as pretty_len(); strings and
+ * numbers are written by the JSON module.  TIDE_E_NOMEM. */
+static int pretty_stream(tide_buf *out, const tide_json *root, size_t limit, hash_state *hs)
 {
   walk_frame local[64], *st = local;
   size_t depth = 0, cap = 64;
   int rc = 0;
 
-  if (!is_open_container(root))
-    return tide_json_write(out, root, TIDE_JSON_PRETTY);
+  if (!is_open_container(root)) {
+    rc = tide_json_write(out, root, TIDE_JSON_PRETTY);
+    goto out;
+  }
   st[0].v = root;
   st[0].i = 0;
   st[0].n = tide_json_length(root);
@@ -673,6 +761,10 @@ static int pretty_prefix(tide_buf *out, const tide_json *root, size_t limit)
     walk_frame *f = &st[depth - 1];
     const tide_json *child;
 
+    if (hs != NULL && out->len >= 4096) {
+      (void)hash_latin1(hs, (const unsigned char *)out->data, out->len);
+      tide_buf_reset(out);
+    }
     if (f->i == f->n) {
       depth--;
       rc = tide_buf_putc(out, '\n');
@@ -724,6 +816,11 @@ static int pretty_prefix(tide_buf *out, const tide_json *root, size_t limit)
   }
   if (st != local)
     free(st);
+out:
+  if (rc == 0 && hs != NULL) {
+    (void)hash_latin1(hs, (const unsigned char *)(out->data != NULL ? out->data : ""), out->len);
+    tide_buf_reset(out);
+  }
   return rc;
 }
 
@@ -777,78 +874,6 @@ static int find_signing_cut(tide_msg *m)
     return TIDE_E_INTERNAL;
   m->signing_cut = m->text_len - tail;
   return 0;
-}
-
-/* The message-id hash.  libsodium's SHA-256 is portable C; OpenSSL's
- * libcrypto uses the CPU's SHA extensions where present, which is several
- * times faster (bench/msg: the id hash is about half of tide_msg_parse()
- * with libsodium).  Build with TIDE_HAVE_LIBCRYPTO and link libcrypto to
- * use it; both give the same digest. */
-#if defined(TIDE_HAVE_LIBCRYPTO)
-typedef SHA256_CTX hash_state;
-#define hash_init(st)         SHA256_Init(st)
-#define hash_update(st, p, n) SHA256_Update((st), (p), (n))
-#define hash_final(st, out)   SHA256_Final((out), (st))
-#else
-typedef crypto_hash_sha256_state hash_state;
-#define hash_init(st)         crypto_hash_sha256_init(st)
-#define hash_update(st, p, n) crypto_hash_sha256_update((st), (const unsigned char *)(p), (n))
-#define hash_final(st, out)   crypto_hash_sha256_final((st), (out))
-#endif
-
-/* Hashes Buffer.from(text, 'binary') - one byte per UTF-16 unit, its low
- * 8 bits - streaming through a small buffer, and counts the UTF-16 units
- * (the JS .length of the text) on the way.  For ASCII text both are the
- * text itself.  The text is the writer's output: valid WTF-8. */
-static void hash_text(tide_msg *m, int ascii)
-{
-  const unsigned char *t = (const unsigned char *)m->text;
-  size_t n = m->text_len, i = 0, k = 0, units = 0;
-  unsigned char chunk[512];
-  hash_state st;
-
-  hash_init(&st);
-  if (ascii) {
-    hash_update(&st, t, n);
-    hash_final(&st, m->id);
-    m->utf16_len = n;
-    return;
-  }
-  while (i < n) {
-    unsigned char c = t[i];
-    uint32_t cp;
-
-    if (k > sizeof chunk - 2) {
-      hash_update(&st, chunk, k);
-      units += k;
-      k = 0;
-    }
-    if (c < 0x80) {
-      chunk[k++] = c;
-      i++;
-      continue;
-    }
-    if (c < 0xE0 && i + 1 < n) {
-      cp = (uint32_t)(c & 0x1F) << 6 | (t[i + 1] & 0x3F);
-      i += 2;
-    } else if (c < 0xF0 && i + 2 < n) {
-      cp = (uint32_t)(c & 0x0F) << 12 | (uint32_t)(t[i + 1] & 0x3F) << 6 | (t[i + 2] & 0x3F);
-      i += 3;
-    } else if (i + 3 < n) {
-      cp = ((uint32_t)(c & 0x07) << 18 | (uint32_t)(t[i + 1] & 0x3F) << 12 |
-            (uint32_t)(t[i + 2] & 0x3F) << 6 | (t[i + 3] & 0x3F)) -
-           0x10000;
-      chunk[k++] = (unsigned char)((0xD800 + (cp >> 10)) & 0xFF); /* high surrogate */
-      cp = 0xDC00 + (cp & 0x3FF);                                 /* low surrogate */
-      i += 4;
-    } else {
-      break; /* truncated sequence: cannot happen for writer output */
-    }
-    chunk[k++] = (unsigned char)(cp & 0xFF);
-  }
-  hash_update(&st, chunk, k);
-  hash_final(&st, m->id);
-  m->utf16_len = units + k;
 }
 
 static void read_members(tide_msg *m)
@@ -921,10 +946,21 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
     m->oversized = 1;
     m->utf16_len = want.units;
     m->text = calloc(1, 1);
-    if (m->text == NULL)
+    if (m->text == NULL) {
       rc = TIDE_E_NOMEM;
-    else
-      read_members(m);
+      goto out;
+    }
+    if (want.bytes <= MSG_HASH_MAX) {
+      /* the id, streamed: same bytes as the text, small memory */
+      hash_state hs;
+      hash_init(&hs);
+      rc = pretty_stream(&text, m->root, SIZE_MAX, &hs);
+      hash_final(&hs, m->id);
+      tide_buf_free(&text);
+      if (rc != 0)
+        goto out;
+    }
+    read_members(m);
     goto out;
   }
   rc = tide_json_write(&text, m->root, TIDE_JSON_PRETTY);
@@ -1322,7 +1358,7 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
     reason_str(&r, "message has invalid properties:");
     if (m->oversized) {
       tide_buf pre = TIDE_BUF_INIT;
-      if (pretty_prefix(&pre, m->root, TIDE_ERROR_MSG_BYTES) != 0) {
+      if (pretty_stream(&pre, m->root, TIDE_ERROR_MSG_BYTES, NULL) != 0) {
         tide_buf_free(&pre);
         return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
       }

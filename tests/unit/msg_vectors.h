@@ -39,7 +39,7 @@ static const msg_vector msg_vectors[] = {
     "Rk/7x/GfR4F/uIQT3zc/dip0ziCzVf4eK/XMhsWJPVaU2QNQbxk+A4rImTi2LPntrWEUKOjgmbLi1AwBQ==.sig.ed2"
     "5519\"}", NULL,
    0, "initial message must have previous: null, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQP"
-    "b1w=.ed25519", 1, ""},
+    "b1w=.ed25519", 1, "%5eFyx3DshPzCJmO91N5w5DQU579h8NWhSUd/hLUHwRA=.sha256"},
   {"m1 with state", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
@@ -47,87 +47,87 @@ static const msg_vector msg_vectors[] = {
     "hUYVuVq+PAhIUA2g1vXD3C/+O+0I5BA==.sig.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:1in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuD"
     "a0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SI"
-    "AbQPb1w=.ed25519", 0, ""},
+    "AbQPb1w=.ed25519", 0, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256"},
   {"no author", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content"
     "\":{\"type\":\"post\",\"text\":\"hello\"},\"signature\":\"9Qglo9RZqNp0/h5Y3QleWN9CwTzt8ueTP"
     "yUlut/dzI9vGvCaWv4f/LcpYXU9aQl4MqCpntVayktnjKbWY89LBw==.sig.ed25519\"}", NULL,
-   0, "invalid message: must have author", 0, ""},
+   0, "invalid message: must have author", 0, "%AdBjgwgjNSY4xkAiO9s7DYlctoGuozxH3fxNERZSkTg=.sha256"},
   {"author not canonical", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1x"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"KGkUzyABwSj7dbpSl7ojwXwQJd5ElrJ0XaiqcbX3b9trzkcoiQIwydE"
     "XrCCwphh+wM+QXOpCH3raW9Ml4IR6Dg==.sig.ed25519\"}", NULL,
-   0, "invalid message: must have author", 0, ""},
+   0, "invalid message: must have author", 0, "%quAdgamu+Ar+i6snhINdwXeBRR5e3tZO6YygS71XyUs=.sha256"},
   {"author dot is any char", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=xed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"dOempNdwsyDgbL7sCyIrU9oN8Dl6Dg958w3iE8uA+FvwBzQTCWNW0xa"
     "j/K1lM5nJ8/PavZFm3xGI0HJQnanSCg==.sig.ed25519\"}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%s+91nw/BBwgOq2lQb9f6a47y0RxwxZxIZuXqg8Dik0M=.sha256"},
   {"author non-ascii dot", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=\303\251ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\""
     "post\",\"text\":\"hello\"},\"signature\":\"x1Y+E1h7IO/fX/cr8stwEvLICsbdQwsiSgANAFtQnoUiJVh8"
     "sE87UitkdKnrodSw10xsz5aS5isfjcETEiSeAw==.sig.ed25519\"}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%qZT/3wOszTuDDjEJqL7or2LoBPhsXoCFYh/7KwV0awg=.sha256"},
   {"author sha256 curve", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.sha256\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\""
     "text\":\"hello\"},\"signature\":\"gw0i7KzQs1vNKEy6LSNTY77eOWgWZX2GSzBo7ueMz9LaAhcw8xb5BMBbc"
     "8HVMz6jFQA2Jxo4YvMrX/ZEcQxdDg==.sig.sha256\"}", NULL,
-   0, "unknown curve:sha256 expected: ed25519", 0, ""},
+   0, "unknown curve:sha256 expected: ed25519", 0, "%OIDVgyPzrRJI1Yj2avDkUNi4a+R8GhZKDHctqszYe60=.sha256"},
   {"signature wrong suffix", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"pGJyE6aFF97MLrk5sqrlFTbS30ywNuOXzCco6fL1JhR6MVden8gS3Tq"
     "hUYVuVq+PAhIUA2g1vXD3C/+O+0I5BA==.sig.ed25518\"}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%iGOyVhOVarZjUOawutcKDYJbVTg+tLiZwSZQZU32E1k=.sha256"},
   {"signature not canonical", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"pGJyE6aFF97MLrk5sqrlFTbS30ywNuOXzCco6fL1JhR6MVden8gS3Tq"
     "hUYVuVq+PAhIUA2g1vXD3C/+O+0I5BB==.sig.ed25519\"}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%XOaSDmsDgNV7lNB54st4onxsTyzTG/iycw+FBKeipU0=.sha256"},
   {"signature a number", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":12}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%m+D8Azo9vvSbJ6YOZM0pqX4Z7UG+keUl38jEGTgG9og=.sha256"},
   {"signature missing", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"}}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%WxLRCbJmLY5zmXq/bNT2L5BlVlQ8rWjJ7CqKaIZ1hJM=.sha256"},
   {"signature object with toString", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":{\"toString\":1}}", NULL,
-   0, "TypeError: Cannot convert object to primitive value", 0, ""},
+   0, "TypeError: Cannot convert object to primitive value", 0, "%8qNjNx0EXfBBvFgKKzGMe2Lli9D64DBVggsz9MkKDxM=.sha256"},
   {"signature array", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":[\"pGJyE6aFF97MLrk5sqrlFTbS30ywNuOXzCco6fL1JhR6MVden8gS3T"
     "qhUYVuVq+PAhIUA2g1vXD3C/+O+0I5BA==.sig.ed25519\"]}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%0/vPwAZvQGPMP51t8Sj6ammD8fODi3urP9GpycxX68o=.sha256"},
   {"signature 65 bytes", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM"
     "DAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=.sig.ed25519\"}", NULL,
-   0, "invalid signature", 1, ""},
+   0, "invalid signature", 1, "%3f/1t7Jphc9ATgx7IlkutO5oexkew+KLE2lrHc/5tM4=.sha256"},
   {"signature 66 bytes", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM"
     "DAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMD.sig.ed25519\"}", NULL,
-   0, "invalid signature", 1, ""},
+   0, "invalid signature", 1, "%CUAjsFxjWnWo7Tser/pezMrisqWoLuOoDoI7Z8Z7PD8=.sha256"},
   {"content changed after signing", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hellO\"},\"signature\":\"pGJyE6aFF97MLrk5sqrlFTbS30ywNuOXzCco6fL1JhR6MVden8gS3Tq"
     "hUYVuVq+PAhIUA2g1vXD3C/+O+0I5BA==.sig.ed25519\"}", NULL,
-   0, "invalid signature", 1, ""},
+   0, "invalid signature", 1, "%PXgg+flyXb5z9SVGTyx/5DSW9X2F8pwOUlPuKeqa3PA=.sha256"},
   {"sequence ahead of state", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":3,\"aut"
     "hor\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001000"
@@ -136,7 +136,7 @@ static const msg_vector msg_vectors[] = {
     "5519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:3in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuD"
     "a0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SI"
-    "AbQPb1w=.ed25519", 0, ""},
+    "AbQPb1w=.ed25519", 0, "%3x9hmUV+bPhdTCeMiIDjm2H+e+TBY1Cx9PvBZw1L/7U=.sha256"},
   {"sequence string equal to state+1", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"2\",\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -148,7 +148,7 @@ static const msg_vector msg_vectors[] = {
     "83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"cont"
     "ent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"zJB0K9kw"
     "meb+Lpt6eHoO80OMe+5mwss/3DfNizIg1MGJmb5fnXJBX0iEiXQf1oE3KtqrRR2kH4MOicxUh5ykBw==.sig.ed2551"
-    "9\"\n}", 0, ""},
+    "9\"\n}", 0, "%jl8j17PFsCWKCfaGs24+EsB5urCBHDV1cp10y/DJMds=.sha256"},
   {"sequence padded hex string", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\" 0x2\\"
     "n\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700"
@@ -160,7 +160,7 @@ static const msg_vector msg_vectors[] = {
     "8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  "
     "\"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"KD"
     "15TeQeGXScaoAACXLozg+Il4sg6dr6y8msCtzZ6TsQo6tTUeZKEVQ4/YCKk7/bbszp9jaVH5EYtAr7MuseAQ==.sig."
-    "ed25519\"\n}", 0, ""},
+    "ed25519\"\n}", 0, "%J0z1E0+tFVHT8ExrBSI75qblrbjMd98KuvHaUtUj1DE=.sha256"},
   {"sequence array", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":[[2]],\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -172,7 +172,7 @@ static const msg_vector msg_vectors[] = {
     "8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\""
     ": \"sha256\",\n  \"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \""
     "signature\": \"PbelzfHAf23EHiAIYHeSOqVAZDlxoh5XLW9bG8jhMRl7F4+5FyWRx8EITwLauI9GqBP4wx6IxS/4"
-    "leQXIfC7BQ==.sig.ed25519\"\n}", 0, ""},
+    "leQXIfC7BQ==.sig.ed25519\"\n}", 0, "%mUAMMs5bYrNBa/UMLwEdKbAqWNUMRdJK8IdnnZGGdU8=.sha256"},
   {"sequence true", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 0, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":true,\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -184,7 +184,7 @@ static const msg_vector msg_vectors[] = {
     "3SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"conte"
     "nt\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"CmAgLnw8z"
     "ld3qpT77TETQ19r4bv8Q4ncWP8YCSBazjfjLDlEO7EDMIDc9gzJZ9aLvtukpcAxu/eT8IoRf3+QDg==.sig.ed25519"
-    "\"\n}", 0, ""},
+    "\"\n}", 0, "%V5xDMtT5/wsliLPsCnl9hEE8MVsWC9I8U2jnfsWVZVA=.sha256"},
   {"sequence null", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":null,\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -193,7 +193,7 @@ static const msg_vector msg_vectors[] = {
     "ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:nullin state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2"
     "DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb8"
-    "3SIAbQPb1w=.ed25519", 0, ""},
+    "3SIAbQPb1w=.ed25519", 0, "%VY4FxKe3iaNvyFcH1lB7Hyr/mroTZB6g4Bk7TTanUto=.sha256"},
   {"sequence object", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":{\"a\":"
     "1},\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000"
@@ -202,14 +202,14 @@ static const msg_vector msg_vectors[] = {
     ".sig.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:[object Object]in state:{\"id\":\"%P8VRNTswEZI"
     "iS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcs"
-    "pnCb8dlBIb83SIAbQPb1w=.ed25519", 0, ""},
+    "pnCb8dlBIb83SIAbQPb1w=.ed25519", 0, "%krrwv74ZjN0FDFeb/HLCzMKgPsDrGQYnnkr8V9MSjag=.sha256"},
   {"sequence object with toString", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":{\"toSt"
     "ring\":2},\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\""
     ":1700000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"two\"},\"signa"
     "ture\":\"Hr2EWRqbl6F4Ze07gFZBYS8ulFiBvJlqGmg5wV0lZKRGU0Kxn4azNLllgFiaWkOIWsjrRvms4bIpcaEE6C"
     "X1BA==.sig.ed25519\"}", NULL,
-   0, "TypeError: Cannot convert object to primitive value", 0, ""},
+   0, "TypeError: Cannot convert object to primitive value", 0, "%lsgQbiJYSNrIOtQpn76M6HsML4Av8Armptnpidp1dVc=.sha256"},
   {"sequence 2.5", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":2.5,\"a"
     "uthor\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000010"
@@ -218,7 +218,7 @@ static const msg_vector msg_vectors[] = {
     "d25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:2.5in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2D"
     "uDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83"
-    "SIAbQPb1w=.ed25519", 0, ""},
+    "SIAbQPb1w=.ed25519", 0, "%0Js1RhuayMBgGdJ+Dkg1KlITwel43qXeHtIfK4ct+cQ=.sha256"},
   {"sequence beyond int32", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 2147483647, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":2147483"
     "648,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700"
@@ -230,7 +230,7 @@ static const msg_vector msg_vectors[] = {
     "dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \""
     "content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"/u3K"
     "MCia8lbGSadE/uggJ+6PIB5n6Agd6TjMwDhGeITQCnJeiQ9479tZuYuZp+E+SGOC7SbPOrFlXHQlQzsbDA==.sig.ed"
-    "25519\"\n}", 0, ""},
+    "25519\"\n}", 0, "%rBDRBwIOybG7S89Vjt2v4+qzGO7N83LrvbekSCNyhFw=.sha256"},
   {"sequence int32 max", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 2147483646, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":2147483"
     "647,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700"
@@ -245,14 +245,14 @@ static const msg_vector msg_vectors[] = {
     "Fl2FhyUP4silEh9nCtB2oEdGAlucdD8rG/SYY9iaceRvkTMdmt2fILAEhPQhWlj8QVVmmJ09PcdyDxCBA==.sig.ed2"
     "5519\"}", NULL,
    0, "invalid message: expected different previous message, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8d"
-    "lBIb83SIAbQPb1w=.ed25519", 1, ""},
+    "lBIb83SIAbQPb1w=.ed25519", 1, "%wBtccrnECCUtH5RiDeUF/qOYlFehXRgM45pKw3WGTrA=.sha256"},
   {"previous null with state", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":null,\"sequence\":2,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000001000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"two\"},\"signature\":\"q7nOaC/e42P+UF1B9YdXKFBuYiAGTwEs4v9PrF/tch+8yYL+OXHroHV3o"
     "tzwZ77au1NWVAfRcsMyOinBjmP8Cg==.sig.ed25519\"}", NULL,
    0, "invalid message: expected different previous message, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8d"
-    "lBIb83SIAbQPb1w=.ed25519", 1, ""},
+    "lBIb83SIAbQPb1w=.ed25519", 1, "%jtpimRWUtIXZo0jxrsaSQKljc95SBy7Ua7ED2shOyl8=.sha256"},
   {"previous in an array", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":[\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\"],\"sequence\":2,\"a"
     "uthor\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000010"
@@ -265,7 +265,7 @@ static const msg_vector msg_vectors[] = {
     "dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001000,\"hash\":\"sha256\",\"content\":{\""
     "type\":\"post\",\"text\":\"two\"},\"signature\":\"1X9up5dwYpV+hK9AmyQqNKE+uOjYo2DRaWQTLkDS4"
     "mTguRiPWmk2R+h9tyHsuYwy3VXOaGqvC8XzsnMSwjMABA==.sig.ed25519\"}", NULL,
-   0, "TypeError: Cannot convert object to primitive value", 0, ""},
+   0, "TypeError: Cannot convert object to primitive value", 0, "%rC9ccSgYWQWeyJF+N5+yYX37z00OYQtYVa6Dq/kk9Xc=.sha256"},
   {"first previous not null", 0, "", 0, 0,
    "{\"previous\":\"%AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=.sha256\",\"sequence\":1,\"aut"
     "hor\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000000000"
@@ -273,35 +273,35 @@ static const msg_vector msg_vectors[] = {
     "YmsCJ3lv0bVW8kMNklAhYgsMoJ4B2FyKTyv7DSCOfjIUKK1kM8h04KizAsvyaOFuC5UJ3gbyYPj1FiQu9DQ==.sig.e"
     "d25519\"}", NULL,
    0, "initial message must have previous: null, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQP"
-    "b1w=.ed25519", 1, ""},
+    "b1w=.ed25519", 1, "%+Lute1no7WpMxKyXqojrqCgnNxqKrwn8t7Csi7MMbrc=.sha256"},
   {"first previous missing", 0, "", 0, 0,
    "{\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"time"
     "stamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"hello\""
     "},\"signature\":\"P2qceRfeUYQqxRok6pllZ05GekVzGtu3q8M90ZbV9p1UdSzFYLtfAjYovk/3jXOGpdoxKaSDs"
     "d/lSHgJbZIQBw==.sig.ed25519\"}", NULL,
    0, "initial message must have previous: null, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQP"
-    "b1w=.ed25519", 1, ""},
+    "b1w=.ed25519", 1, "%6MszPZO3dEOqRUPMv1wcFh8a0jYBPB6mJTUteDcIgC0=.sha256"},
   {"first sequence 2", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":2,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"VviZNM1vJ0TfSy4oxz+DV/9tVzyZFXQc9j66uY6/L7aH9NYZzIDjR3w"
     "+jJQoB0INoBwJhLe4WHXMcdpk13IeDg==.sig.ed25519\"}", NULL,
    0, "initial message must have sequence: 1, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
-    "=.ed25519", 1, ""},
+    "=.ed25519", 1, "%ahLx8EXkBrqYClThIyRmRvPTHgRlmqrbfBoBxGwKd5k=.sha256"},
   {"first sequence \"1\"", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":\"1\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQ"
     "Pb1w=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"pos"
     "t\",\"text\":\"hello\"},\"signature\":\"++J4XYsiMa6bKomf535LJU1CtqPOEjb88QgdmcWdbnz0DDsjXsd"
     "PSwYob1qrUTwXo4EohHg6LUIFzMWQXSXaDA==.sig.ed25519\"}", NULL,
    0, "initial message must have sequence: 1, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
-    "=.ed25519", 1, ""},
+    "=.ed25519", 1, "%j3c2ZpRjJpNMIYddSgOZIYiplz2Lzd5Uxo4+tPbvKZ0=.sha256"},
   {"first timestamp string", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":\"x\",\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\""
     ":\"hello\"},\"signature\":\"WPzIL5uNQC2njSJBB4zrl0gjTCLDksOJHH9jHVptIIoYFTkDLSYxkh0FkVPgxq4"
     "MoC1K9oMV8YRpzLR8kFm7BA==.sig.ed25519\"}", NULL,
    0, "initial message must have timestamp, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=."
-    "ed25519", 1, ""},
+    "ed25519", 1, "%HKKumsCAXC2PJ7xClP/fwWbUGRui7RCucB6r6gaDTLQ=.sha256"},
   {"first timestamp float", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000.5,\"hash\":\"sha256\",\"content\":{\"type\":\"post\""
@@ -319,7 +319,7 @@ static const msg_vector msg_vectors[] = {
     "hor\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"hash\":\"sha256\",\"conte"
     "nt\":{\"type\":\"post\",\"text\":\"two\"},\"signature\":\"NuVUspBJNb1UPZa4vOEzv4L13eER/ot69"
     "evge9slHXWzxEtQ7CN+r9ALQgh+to8wXzgmX74QsQOb9kHBuZWDBQ==.sig.ed25519\"}", NULL,
-   0, "message must have keys in allowed order", 1, ""},
+   0, "message must have keys in allowed order", 1, "%FO4bgZgC9AhWJ9ISRNOa9i5Fk6PfB3TL+c2i/jS4Pgo=.sha256"},
   {"author first order", 0, "", 0, 0,
    "{\"previous\":null,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"s"
     "equence\":1,\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
@@ -331,19 +331,19 @@ static const msg_vector msg_vectors[] = {
     "imestamp\":1700000000000,\"sequence\":1,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":\"BNcygwsw25gx3Qd1ycL8+8tSYsmJMZ7AEICCebF3nkyiJJgH9zVP62z"
     "sCD01l3FdWIyUU4Npu1884tYiMK7uAg==.sig.ed25519\"}", NULL,
-   0, "message must have keys in allowed order", 1, ""},
+   0, "message must have keys in allowed order", 1, "%9ZpS1VHpN1gT55VqSkaKl7s6I0u+dKYQ+ZUd5JqoxRQ=.sha256"},
   {"extra key", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"extra\":1,\"signature\":\"WAsn8oHTkTbXxXeRB5+Y62JQtic8v1aMJJPPiuXgLXW"
     "7hPMBc0kcYGAVQHaFi2M2oR3u6cSrS6fmeHDiXaqqBQ==.sig.ed25519\"}", NULL,
-   0, "message must have keys in allowed order", 1, ""},
+   0, "message must have keys in allowed order", 1, "%MDXOsPGlPn/fUqxbPNiXybr6x/QB6VgpATfufjdIeOE=.sha256"},
   {"index key first", 0, "", 0, 0,
    "{\"0\":1,\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
     "IAbQPb1w=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\""
     "post\",\"text\":\"hello\"},\"signature\":\"ZdgWh8af4KcvDUR/OP21yLPbQ9zuD+0H2VcgdD1lIawF+DYT"
     "WkBZRjPMJr7MQwa/LqwJ/9283RcUKpNkERItCA==.sig.ed25519\"}", NULL,
-   0, "message must have keys in allowed order", 1, ""},
+   0, "message must have keys in allowed order", 1, "%NGRAyDO8S2qlZUCfyfRXTZF2dDHOTmjH0E18ss54mMc=.sha256"},
   {"hash sha512", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha512\",\"content\":{\"type\":\"post\","
@@ -353,7 +353,7 @@ static const msg_vector msg_vectors[] = {
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha512\",\n  \"content\": {\n    \"type\": \"post\",\n    \"text\": \"hello"
     "\"\n  },\n  \"signature\": \"3TrZqF/QkJNNzTxb40iL+PbqkBvI/QVH+qBptnl8rcBMyoWTtwi+nPXQdoCK9e"
-    "6ge6RrUp0p/Xoqgk5MGYHFCw==.sig.ed25519\"\n}", 0, ""},
+    "6ge6RrUp0p/Xoqgk5MGYHFCw==.sig.ed25519\"\n}", 0, "%LMa+hJMehqvVPFc5lq3XN3td3vQsmXb3umgQLqIllCc=.sha256"},
   {"content null", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":null,\"signature\":"
@@ -362,7 +362,7 @@ static const msg_vector msg_vectors[] = {
    0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": null,\n  \"signature\": \"N9YFrRGUcPS+Tbk3wL0QQff"
-    "63sjZJTNL3meWArzzgMJ41DKB4S9Gy+PaAehNZ15rK+7gCD4E7i5Im5Hod7oRCQ==.sig.ed25519\"\n}", 0, ""},
+    "63sjZJTNL3meWArzzgMJ41DKB4S9Gy+PaAehNZ15rK+7gCD4E7i5Im5Hod7oRCQ==.sig.ed25519\"\n}", 0, "%oOEV5uIuIDoLRmoyadFUkXYg2+LFaR8yKQfW/rXuj1k=.sha256"},
   {"content plain string", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"hello\",\"signatu"
@@ -371,7 +371,7 @@ static const msg_vector msg_vectors[] = {
    0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": \"hello\",\n  \"signature\": \"t61nIkVoZIi/GQYeiW"
-    "73KaSuzNgksy3DBKXHXm6W+uKIJRlQQMTj8WQyDnUWN6vFRh+B91FD2ovBa53m0eLdBw==.sig.ed25519\"\n}", 0, ""},
+    "73KaSuzNgksy3DBKXHXm6W+uKIJRlQQMTj8WQyDnUWN6vFRh+B91FD2ovBa53m0eLdBw==.sig.ed25519\"\n}", 0, "%qPPGgZga5eEKibQ5xvBQotCOSRlXCqtb/go1ehGHmxM=.sha256"},
   {"content empty box", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\".box\",\"signatur"
@@ -392,7 +392,7 @@ static const msg_vector msg_vectors[] = {
    0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": \"AB==.box\",\n  \"signature\": \"MNPF4kRmPNvs6SS"
-    "HrsA6ukCTqjmrKoZ4T8m1utBrMrUJot29Gk4QL29+q0nN7jU19cQyjWgyW0IOkDn7gCFYDw==.sig.ed25519\"\n}", 0, ""},
+    "HrsA6ukCTqjmrKoZ4T8m1utBrMrUJot29Gk4QL29+q0nN7jU19cQyjWgyW0IOkDn7gCFYDw==.sig.ed25519\"\n}", 0, "%4N9BTN7Ysz2Rd27Wt8gOJWL64n0UVSBI9K8HDWlYGTQ=.sha256"},
   {"content box newline", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AAAA.box\\n\",\"s"
@@ -402,7 +402,7 @@ static const msg_vector msg_vectors[] = {
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": \"AAAA.box\\n\",\n  \"signature\": \"Y24dUluixoRO"
     "wOmlkOi2Irlpd1AMBFOqjG977rDUXHEnIzbvC4cTECn/R45uZlcPo/fPlBoBkCOcidSjm1SrCQ==.sig.ed25519\"\n"
-    "}", 0, ""},
+    "}", 0, "%KCyo4DhZcFfQx5f9kCY7urAI20IcOyb06WgrUFCM3NY=.sha256"},
   {"content box u2028", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AAAA.box\342\200\250"
@@ -412,31 +412,31 @@ static const msg_vector msg_vectors[] = {
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": \"AAAA.box\342\200\250\",\n  \"signature\": \"YQF"
     "O+56nzHYIa59f8NhSGYLvnA2YWFPVl/lMft9nhPDiOyq5rjGIpZqF91PzgovsE4p0qgjzk7m8L/QLV4TrDw==.sig.e"
-    "d25519\"\n}", 0, ""},
+    "d25519\"\n}", 0, "%SXG1OtQXDqVljhGmwRhmOOlYEJo9zMFOeMGLL6HBPuU=.sha256"},
   {"content array", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":[1,2],\"signature\""
     ":\"MpdM0wTfZzpgTvYhhlpRiw2RFfAOogMuXqLzHPU1suGhe4gKEsvKsOxZWAYM4xGog3iltAv3sCbEQV9rCdYxDQ=="
     ".sig.ed25519\"}", NULL,
-   0, "type must be a string3 <= type.length < 52, was:undefined", 0, ""},
+   0, "type must be a string3 <= type.length < 52, was:undefined", 0, "%8yhIHBIi/+3Xod+pGZNJHHI4jcVlXNalbefs6B3cM+8=.sha256"},
   {"type too short", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"ab\"},\""
     "signature\":\"s297omHInbasYahtwebJoo6p+k2iOQZdkJpc7cGHNmzM1hVaklpikHUOIlAbzr7ehx7HYgHaV4AOc"
     "al3VqkyCw==.sig.ed25519\"}", NULL,
-   0, "type must be a string3 <= type.length < 52, was:ab", 0, ""},
+   0, "type must be a string3 <= type.length < 52, was:ab", 0, "%FX28cmN1cGX8ozMIqPWlcKxFStlvijjboMzWx5D/67c=.sha256"},
   {"type missing", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"text\":\"x\"},\""
     "signature\":\"Ko7vCc0iRCm6Zyx7mRwZAPUPkgNppIrT+SgAS2NEgjjpNoan7/4VpVNIx0J+MXCadQZxtgyASwdCy"
     "PJgoEbwCQ==.sig.ed25519\"}", NULL,
-   0, "type must be a string3 <= type.length < 52, was:undefined", 0, ""},
+   0, "type must be a string3 <= type.length < 52, was:undefined", 0, "%5+iYvntU6KAVdlewXC/VvUvNUPti6P2WGyyzh9FIkAk=.sha256"},
   {"type empty", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"\"},\"s"
     "ignature\":\"6F+Z2oyw/A0nrtQPITJScMzh279cL2OS5jyPtgTv0FzPy1uNQ9iChi+vLpKM2oyNfnBM9OLK4nEhFA"
     "cJK1QqAA==.sig.ed25519\"}", NULL,
-   0, "type must be a string3 <= type.length < 52, was:", 0, ""},
+   0, "type must be a string3 <= type.length < 52, was:", 0, "%al6a+B0T9dwKyaaFK3gpzl94SlKLrR5VMWbaVVQwRXg=.sha256"},
   {"type 52 units", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"xxxxxxx"
@@ -449,7 +449,7 @@ static const msg_vector msg_vectors[] = {
     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"},\"signature\":\"8utUPjRAOpHPEMPgI/O5LDnS9"
     "Gy6+RmjfvnjtHGYokbu+UXMCa9Q3b2eY8MDECNc8MTx+AKX3O9a1UOVtruACw==.sig.ed25519\"}", NULL,
    0, "type must be a string3 <= type.length < 52, was:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-    "xxxxxxxxxx", 0, ""},
+    "xxxxxxxxxx", 0, "%bB2vXXTT4Sul8wkZ9B1ysOkIQuTyM3mIZhstbgQ8bFg=.sha256"},
   {"type 3 astral units", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"\360\237"
@@ -461,28 +461,28 @@ static const msg_vector msg_vectors[] = {
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":1e+21},\""
     "signature\":\"3nI4fycqnYgvm1WlEKBD3R0L+NuQgYOzQ0fTSkOx8yK/AORTGikuTCzAPbEojkGhkEMjx9Qj29bBC"
     "gaujGZABA==.sig.ed25519\"}", NULL,
-   0, "type must be a string3 <= type.length < 52, was:1e+21", 0, ""},
+   0, "type must be a string3 <= type.length < 52, was:1e+21", 0, "%R6pD6I4H2/WtP827TXijJweOpIy2E5Gy7o5iZ/b0baU=.sha256"},
   {"type nested array", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":[1,[2,nul"
     "l],\"a\",{\"b\":1}]},\"signature\":\"0Ix1nI2cd7znvBYxI2EyBvOQ8fVI7hsGoFnEdvydIwktFTG0YTLNKG"
     "YQPSf2XbOe1OBHO5PeO/34/pLUsHuHCA==.sig.ed25519\"}", NULL,
-   0, "type must be a string3 <= type.length < 52, was:1,2,,a,[object Object]", 0, ""},
+   0, "type must be a string3 <= type.length < 52, was:1,2,,a,[object Object]", 0, "%pRdRLG0ZR9gch6T6VVX8O6sFZLBaNk/txSzwBEd5ZC0=.sha256"},
   {"type object with toString", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":{\"toStri"
     "ng\":1}},\"signature\":\"ExA9ADE/peAAGGUZaLjkkn6shZQ5dY6IWfzfbIvl2nPe3COhwqnojF8V8HOIBneIt3"
     "fGaFOAB9twh8VZNXBvCQ==.sig.ed25519\"}", NULL,
-   0, "TypeError: Cannot convert object to primitive value", 0, ""},
+   0, "TypeError: Cannot convert object to primitive value", 0, "%oRSVeUyD8zyYE5YPSCxYA6miDb1bGz2E6vpkN5G01Qc=.sha256"},
   {"size 8192 ok", 0, "", 0, 0,
    NULL, "tests/data/msg/vec_size_8192_ok.json",
    1, "", 0, "%aTC732X9f45gxiJpGyMHxGF5UJUl8tly9TZIeP660BU=.sha256"},
   {"size 8193", 0, "", 0, 0,
    NULL, "tests/data/msg/vec_size_8193.json",
-   0, "Encoded message must not be larger than 8192 bytes. Current size is 8193", 0, ""},
+   0, "Encoded message must not be larger than 8192 bytes. Current size is 8193", 0, "%gwZI2UIctQ+jKZ6n6kGnW5aLUpf4RDhy6PrRlGfx76o=.sha256"},
   {"size over 8192", 0, "", 0, 0,
    NULL, "tests/data/msg/vec_size_over_8192.json",
-   0, "Encoded message must not be larger than 8192 bytes. Current size is 9332", 0, ""},
+   0, "Encoded message must not be larger than 8192 bytes. Current size is 9332", 0, "%kLHV1fDf4hTQpqTDE1ZSnsui/W9h9o+DIKUthGQD+dQ=.sha256"},
   {"size euro 7333 units", 0, "", 0, 0,
    NULL, "tests/data/msg/vec_size_euro_7333_units.json",
    1, "", 0, "%9QMV3OanvGJ58TYo/MlB0rcL9Hp3PdicQJeq471P6m8=.sha256"},
@@ -497,7 +497,7 @@ static const msg_vector msg_vectors[] = {
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"test\"}"
     ",\"signature\":\"ywPzp2myPfIN+nNPgTf08yvS3RyZl5GAsTPnjM2Qjx6db1yiXJ5CFaEhiETeeyo4WMt8QrMfLR"
     "wPAFDUTefADw==.sig.ed25519\"}", NULL,
-   0, "invalid signature", 1, ""},
+   0, "invalid signature", 1, "%Pu9VBeXbzdaJw3S09M5zgQugPnTDAGmP4mwD7Y/6m3c=.sha256"},
   {"root array", 0, "", 0, 0,
    "[1]", NULL,
    0, "invalid message: must have author", 0, ""},
@@ -512,7 +512,7 @@ static const msg_vector msg_vectors[] = {
     "=.ed25519\",\"timestamp\":1700000000000,\"content\":7,\"hash\":\"sha256\",\"content\":{\"ty"
     "pe\":\"post\",\"text\":\"hello\"},\"signature\":\"pGJyE6aFF97MLrk5sqrlFTbS30ywNuOXzCco6fL1J"
     "hR6MVden8gS3TqhUYVuVq+PAhIUA2g1vXD3C/+O+0I5BA==.sig.ed25519\"}", NULL,
-   0, "message must have keys in allowed order", 1, ""},
+   0, "message must have keys in allowed order", 1, "%siblHPkEEy8xbYuEM4d3CqE9V4taX+9joXp4VOyqCsA=.sha256"},
   {"sequence string \"\\t2\\n\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\\t2\\"
     "n\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700"
@@ -524,7 +524,7 @@ static const msg_vector msg_vectors[] = {
     "8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  "
     "\"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"7M"
     "5UboVjg2w6+P9Qg3w/H4gG1xZO45WryKRf/JiHGHP7O03JYOEabJ1iAMMHuNoTeqxEWuJn1g+gljXOmiqwBg==.sig."
-    "ed25519\"\n}", 0, ""},
+    "ed25519\"\n}", 0, "%78a3bU0Ey5TyhYc/F6RkYT3jmHy2LwNYEeWv/MVM6qU=.sha256"},
   {"sequence string \"2 \"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"2 \","
     "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
@@ -536,7 +536,7 @@ static const msg_vector msg_vectors[] = {
     "b83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"con"
     "tent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"A95Hzsr"
     "5K1CKBDSH27COxxEV7qdnI6sCm7I5P7kjviUknSOERL50CPqbmKlug61M7tAZ2sQIHZTey8/BYGcjCA==.sig.ed255"
-    "19\"\n}", 0, ""},
+    "19\"\n}", 0, "%0hfzU9yQrO+6txVvOeEWn34zZ8afUgOTzCAnaVlW8+c=.sha256"},
   {"sequence string \"0X2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0X2\""
     ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
@@ -548,7 +548,7 @@ static const msg_vector msg_vectors[] = {
     "Ib83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"co"
     "ntent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"TLn0fT"
     "wfTFT6DW/Lf5E7eY5lKKNWG6WNsFPxb9ukizICR3alMLAFB1nH2Ue3AZZktDAQV8v2DpdsDbOctLU7CA==.sig.ed25"
-    "519\"\n}", 0, ""},
+    "519\"\n}", 0, "%O/oHF2eBjoJmi8SqD19SRH+M7WI1HxeRflcYyXeGwAM=.sha256"},
   {"sequence string \"0x\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0x\","
     "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
@@ -557,7 +557,7 @@ static const msg_vector msg_vectors[] = {
     "g.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:0xin state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2Du"
     "Da0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
-    "IAbQPb1w=.ed25519", 0, ""},
+    "IAbQPb1w=.ed25519", 0, "%Y4SqsIP0NovSVMgEwYL0lvulRTWL+7v8VjdhaytoTuE=.sha256"},
   {"sequence string \"0b2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0b2\""
     ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
@@ -566,7 +566,7 @@ static const msg_vector msg_vectors[] = {
     "g.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:0b2in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2D"
     "uDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83"
-    "SIAbQPb1w=.ed25519", 0, ""},
+    "SIAbQPb1w=.ed25519", 0, "%6vN7Dp492dzbmAGowM2MuR/+07QpwJA54DTFzxZNqic=.sha256"},
   {"sequence string \"0b10\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0b10\""
     ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
@@ -578,7 +578,7 @@ static const msg_vector msg_vectors[] = {
     "BIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"c"
     "ontent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"U3y+w"
     "spobitLVrRHbTYgGescMG4d7gpbxznKqI3Q9W6Pdp6/IR+EGisIEocqvaG5sGN9hogjq0XXiNhMBvWLAA==.sig.ed2"
-    "5519\"\n}", 0, ""},
+    "5519\"\n}", 0, "%vUPhR/NR1RsEl+5Wt3BKjWi/qDmdU0KmDUUme4n/FG4=.sha256"},
   {"sequence string \"0o2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"0o2\""
     ",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000"
@@ -590,7 +590,7 @@ static const msg_vector msg_vectors[] = {
     "Ib83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"co"
     "ntent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"uLWZaN"
     "/zBRSW9DUvmkZ2HEl5VJiiPV/+E1KH4xQzS4boUb4vv70vkaf50yZRnIv10LzqXmwOfVA/rtHXuhLJCw==.sig.ed25"
-    "519\"\n}", 0, ""},
+    "519\"\n}", 0, "%pVjtOTJJNpn94GPsti5AkkhVG2K1KNv23tNB7vRIKfk=.sha256"},
   {"sequence string \"1e\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"1e\","
     "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
@@ -599,7 +599,7 @@ static const msg_vector msg_vectors[] = {
     "g.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:1ein state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2Du"
     "Da0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
-    "IAbQPb1w=.ed25519", 0, ""},
+    "IAbQPb1w=.ed25519", 0, "%kG3+yd2FlniSdlvpJVjUgiriwwoIMHMLSH1dwWpNX3g=.sha256"},
   {"sequence string \".\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\".\",\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -608,7 +608,7 @@ static const msg_vector msg_vectors[] = {
     "ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:.in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuD"
     "a0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SI"
-    "AbQPb1w=.ed25519", 0, ""},
+    "AbQPb1w=.ed25519", 0, "%vUd0durB3b/qg2J6LTRNI1d6eB9Bhd94p0N2RIk9yA8=.sha256"},
   {"sequence string \"+.2e1\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"+.2e1"
     "\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000"
@@ -620,7 +620,7 @@ static const msg_vector msg_vectors[] = {
     "lBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \""
     "content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"6E+M"
     "VpINBkhD+fHyZKphp+TGqmCQCDodds7lmZpS78pGvJdFRokwGLanAvGI81AmvK833anF7y/FlW3LHiU1Bw==.sig.ed"
-    "25519\"\n}", 0, ""},
+    "25519\"\n}", 0, "%F+wkIA7TIyxXlqjv0koSo5bFqK1eqmTwMbuRo56nNVU=.sha256"},
   {"sequence string \"-2\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"-2\","
     "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
@@ -629,7 +629,7 @@ static const msg_vector msg_vectors[] = {
     "g.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:-2in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2Du"
     "Da0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83S"
-    "IAbQPb1w=.ed25519", 0, ""},
+    "IAbQPb1w=.ed25519", 0, "%7xpCw6E2EAwsjnatnaad1w4Y87NRjh7b4A6q9N13S7k=.sha256"},
   {"sequence string \"00002\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"00002"
     "\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000"
@@ -641,7 +641,7 @@ static const msg_vector msg_vectors[] = {
     "lBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \""
     "content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"yRQv"
     "F9/UMGxGnIkV7pGu3QWrXJyspN/6ID0OGlDstNEvgx+XnsqSt2bKLjEhbP7N7HWXk6C9cbqgHF+LLX5wBw==.sig.ed"
-    "25519\"\n}", 0, ""},
+    "25519\"\n}", 0, "%CPX70XAGe3NzO9hSGQfN2K8R6CQWBg5PHKo4tC7s5IY=.sha256"},
   {"sequence string \"2.\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"2.\","
     "\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17000000"
@@ -653,7 +653,7 @@ static const msg_vector msg_vectors[] = {
     "b83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"con"
     "tent\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"CpPiqLn"
     "57rybFUCevHXFTzPDjq/3t8gX1uQ3j5WJ90Pi7Z7b+0U/akTbeXYmBSVEKzmbgiMJS4u/Sf1WV8gmBQ==.sig.ed255"
-    "19\"\n}", 0, ""},
+    "19\"\n}", 0, "%gK+mho08dpjaVyav16AO8KbHrMfFd4NOgEZW9XbnJHk=.sha256"},
   {"sequence string \"Infinity\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"Infin"
     "ity\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":17"
@@ -662,7 +662,7 @@ static const msg_vector msg_vectors[] = {
     "A==.sig.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:Infinityin state:{\"id\":\"%P8VRNTswEZIiS8IJPx"
     "ldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dl"
-    "BIb83SIAbQPb1w=.ed25519", 0, ""},
+    "BIb83SIAbQPb1w=.ed25519", 0, "%wHKVbwI/s/HIT5zcSuaOD2md0othc8H/WKppP2OtQ8k=.sha256"},
   {"sequence string \"\342\200\2502\342\200\251\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\342\200"
     "\2502\342\200\251\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\""
@@ -674,7 +674,7 @@ static const msg_vector msg_vectors[] = {
     "8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\""
     ": \"sha256\",\n  \"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \""
     "signature\": \"o40CAMeZqQpxJhiGPa39Y4Ew6MYQakHR6oOcI3UPpiHwK1CqFLh7aSoddQnRlgYuryhh9cFweMhw"
-    "LL6PygvwBA==.sig.ed25519\"\n}", 0, ""},
+    "LL6PygvwBA==.sig.ed25519\"\n}", 0, "%qK9VOvFMgsOKfl+KRc0UOzJR0ZCT3NyAqoF0A96SXXY=.sha256"},
   {"sequence string \"\341\240\2162\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\341\240"
     "\2162\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":"
@@ -683,7 +683,7 @@ static const msg_vector msg_vectors[] = {
     "yAQ==.sig.ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:\341\240\2162in state:{\"id\":\"%P8VRNTswEZIiS"
     "8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspn"
-    "Cb8dlBIb83SIAbQPb1w=.ed25519", 0, ""},
+    "Cb8dlBIb83SIAbQPb1w=.ed25519", 0, "%kUvHixIHbTdOixFJ4tm0tWL9haBrFxincJzRZoIAsO0=.sha256"},
   {"sequence string \"\343\200\2002\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\343\200"
     "\2002\",\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":"
@@ -695,7 +695,7 @@ static const msg_vector msg_vectors[] = {
     "cspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\""
     ",\n  \"content\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\":"
     " \"0seGGq+hQ8OKESrHQ4X/5Nm1naz4ab8jJIApeOvLmcKPXJKBxlbJDrQ3nRVBHoptVEnstwm9KY+RUUeZZnxMBA=="
-    ".sig.ed25519\"\n}", 0, ""},
+    ".sig.ed25519\"\n}", 0, "%/+UR2LTTzAG7npZ087LRJY+u+pkUjpogVhGV6Ly/15w=.sha256"},
   {"sequence string \"\"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\",\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -704,7 +704,7 @@ static const msg_vector msg_vectors[] = {
     "ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got:in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuDa"
     "0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIA"
-    "bQPb1w=.ed25519", 0, ""},
+    "bQPb1w=.ed25519", 0, "%MO48MXzVpOcT1V4i7sZ+ULKLD29TOkEsrJqEHYV6GVE=.sha256"},
   {"sequence string \" \"", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\" \",\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -713,7 +713,7 @@ static const msg_vector msg_vectors[] = {
     "ed25519\"}", NULL,
    0, "invalid message: expected sequence 2 but got: in state:{\"id\":\"%P8VRNTswEZIiS8IJPxldV2DuD"
     "a0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":1}, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SI"
-    "AbQPb1w=.ed25519", 0, ""},
+    "AbQPb1w=.ed25519", 0, "%wkoddrv/hFU881Sef8+eLnXZk4+6eBKx2wxTlLNitY8=.sha256"},
   {"sequence empty string, state 0", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", -1, 0,
    "{\"previous\":\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\",\"sequence\":\"\",\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -725,7 +725,7 @@ static const msg_vector msg_vectors[] = {
     "3SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000001000,\n  \"hash\": \"sha256\",\n  \"conte"
     "nt\": {\n    \"type\": \"post\",\n    \"text\": \"two\"\n  },\n  \"signature\": \"s8u0sevAi"
     "skSoJCWm7Q6sb5UEukq7eLSFaptecmySEpdASxrIncooLC2Hq88eRISiid6D9sCszrmR8wSX+XBCg==.sig.ed25519"
-    "\"\n}", 0, ""},
+    "\"\n}", 0, "%MO48MXzVpOcT1V4i7sZ+ULKLD29TOkEsrJqEHYV6GVE=.sha256"},
   {"previous nested null", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":[null,\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\"],\"sequence\":"
     "2,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":170000"
@@ -733,7 +733,7 @@ static const msg_vector msg_vectors[] = {
     "\"pkiOmPwfwq+Va60723yVdLHj6zSBWfqgg8IhXLmK8AkIGHAtdiLCa5GZLdk0Bo/UJ+m8sp2CFcz2g8SQn5AkBQ==."
     "sig.ed25519\"}", NULL,
    0, "invalid message: expected different previous message, on feed:@iojj3XQJ8ZX9UtstPLpdcspnCb8d"
-    "lBIb83SIAbQPb1w=.ed25519", 1, ""},
+    "lBIb83SIAbQPb1w=.ed25519", 1, "%EcXsgMSuurfZPe4dra3BKESOH1up6qfbqO3KE1fnayI=.sha256"},
   {"previous nested array", 1, "%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256", 1, 0,
    "{\"previous\":[[\"%P8VRNTswEZIiS8IJPxldV2DuDa0GdzuVWoh9NlNS+0g=.sha256\"]],\"sequence\":2,\""
     "author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\"timestamp\":1700000001"
@@ -745,42 +745,42 @@ static const msg_vector msg_vectors[] = {
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":[[{\"toString\":1}]]}", NULL,
-   0, "TypeError: Cannot convert object to primitive value", 0, ""},
+   0, "TypeError: Cannot convert object to primitive value", 0, "%yv/+JxPJSRgUriM3IkysB3xs0uWvDNm8m6mCJnbI/Vo=.sha256"},
   {"signature nested plain object", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\","
     "\"text\":\"hello\"},\"signature\":[[{\"a\":1}]]}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%kUX2Ln3kk7o610ugJ/cwWJxdmHP872HpTHCddoG7DkM=.sha256"},
   {"author dot u2028", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=\342\200\250ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\""
     ":\"post\",\"text\":\"hello\"},\"signature\":\"jiqbhZLGi6z0Gtz8weJiEFqsG9NgICnibwomWTMIL0i/X"
     "9xe9d5YlZIEzfSN4c9PlzaXwtwGfb2r2YwKL4+KAQ==.sig.ed25519\"}", NULL,
-   0, "invalid message: must have author", 0, ""},
+   0, "invalid message: must have author", 0, "%egm0Sr7iOmn/2YY+M8GG69TsvLM4hTVG5f25LTyTwX0=.sha256"},
   {"author dot nul", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=\\u0000ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"p"
     "ost\",\"text\":\"hello\"},\"signature\":\"kpt1HCLUYxv4EMCybGfqTJCuJjoBBPSGE447Er3M2H0j/RBbs"
     "AtXKkSSSB99So3vnIC6MwxDGwThHr3HxA8nAA==.sig.ed25519\"}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%KgYeS2fug/Bgi8nJcR6g8OJ/tWWEtnk/v3ZQypDuC+8=.sha256"},
   {"author dot lone surrogate", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=\\ud800ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"p"
     "ost\",\"text\":\"hello\"},\"signature\":\"rTBHbavFVX7uNPF30vfMzx5hSnmfz6rOQnRDKUZYPJzvMqwr+"
     "OIrQ81pTqnZqP42LSRFSRT5hDgonnmAolamBw==.sig.ed25519\"}", NULL,
-   0, "invalid message: signature type must match author type", 0, ""},
+   0, "invalid message: signature type must match author type", 0, "%A6LuACnbKibyDKQUipiYGl7g8ZehANhiAoAJbT9W/iw=.sha256"},
   {"author dot astral", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=\360\237\230\200ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"t"
     "ype\":\"post\",\"text\":\"hello\"},\"signature\":\"57Z5p0jGJOMsoochfBT1Fe3chVOJDMfFN/UzF6hb"
     "/QRwm/Kg6pkFjj1T9GT2A2xtIoucwrvyctXs2Ze8lImSCA==.sig.ed25519\"}", NULL,
-   0, "invalid message: must have author", 0, ""},
+   0, "invalid message: must have author", 0, "%1gaFnCJpltYHad16DWAIh2kqLhjg7YAmH9hol6aGymc=.sha256"},
   {"author dot newline", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=\\ned25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"post\""
     ",\"text\":\"hello\"},\"signature\":\"jFjkphc4KJEsxOqmGyeMlhTM6yZq9MhHR8qhwvw7I4Ye8UoAlbJ3pq"
     "L8CsiIsX18nytWyBDyj6WquwWgdL0+Cw==.sig.ed25519\"}", NULL,
-   0, "invalid message: must have author", 0, ""},
+   0, "invalid message: must have author", 0, "%oTY2TUg+t+pLJaBn7FFlS/TeAF5NOLOVmotgo7OZasA=.sha256"},
   {"type lone surrogates", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":{\"type\":\"\\ud800"
@@ -796,7 +796,7 @@ static const msg_vector msg_vectors[] = {
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": \"AAAA.box\\r\",\n  \"signature\": \"fkKzjyCCcxgJ"
     "yVZKeHggleGq9rbBVJm1E7UXExc3Z/bqfywhzG26I20qZUL7kjHjZcjmGZw/lxjacPWzbiE7DQ==.sig.ed25519\"\n"
-    "}", 0, ""},
+    "}", 0, "%UkxcWaKNw8+GHFNT1YyFYEQ++waZcgsmD8G4nSAPpJU=.sha256"},
   {"content box non-ascii tail", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1700000000000,\"hash\":\"sha256\",\"content\":\"AAAA.box\303\251\360"
@@ -817,7 +817,7 @@ static const msg_vector msg_vectors[] = {
    0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
     "\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w=.ed25519\",\n  \"timestamp\": 1700000000000,"
     "\n  \"hash\": \"sha256\",\n  \"content\": \"AAAAbox\",\n  \"signature\": \"iK6Kq3yrWz0hJzC/"
-    "hP4QtxkjWC9nDV6R0i7u0hCcM9/KAHuogvY4zBuL7MAHCzeXjHhF1NQCuj4O6dzCqzwIDA==.sig.ed25519\"\n}", 0, ""},
+    "hP4QtxkjWC9nDV6R0i7u0hCcM9/KAHuogvY4zBuL7MAHCzeXjHhF1NQCuj4O6dzCqzwIDA==.sig.ed25519\"\n}", 0, "%OUL8/erATAxHEVbm9xOepTVzqs0V2V+SkbyjrM3Q1jU=.sha256"},
   {"timestamp 1e400 (Infinity)", 0, "", 0, 0,
    "{\"previous\":null,\"sequence\":1,\"author\":\"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb83SIAbQPb1w"
     "=.ed25519\",\"timestamp\":1e400,\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\""
@@ -831,10 +831,10 @@ static const msg_vector msg_vectors[] = {
     "[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
     "]]]]]]]]]]]]]]]]]]]]]]]]]},\"signature\":\"zjsNKJ+NhflM2HKxu6SRDkJxZJEHhAbyKoOAY1Owgfp6tEtT"
     "aJo8/uGdPG9gEfZA/Uyy/szVa2qGuOUw3ycOCw==.sig.ed25519\"}", NULL,
-   0, "Encoded message must not be larger than 8192 bytes. Current size is 21528", 0, ""},
+   0, "Encoded message must not be larger than 8192 bytes. Current size is 21528", 0, "%TmokCZvdoRn3cm6BQcyBegoERCh5Ts5JSC1PckElG4U=.sha256"},
   {"nested 3000 deep", 0, "", 0, 0,
    NULL, "tests/data/msg/vec_nested_3000_deep.json",
-   0, "Encoded message must not be larger than 8192 bytes. Current size is 18036328", 0, ""},
+   0, "Encoded message must not be larger than 8192 bytes. Current size is 18036328", 0, "%Bxrc0Y14lzuRVDkAGvwjHal96/Zme/hM74XqoWqG1yA=.sha256"},
   {"nested 3000 deep, bad hash", 0, "", 0, 0,
    NULL, "tests/data/msg/vec_nested_3000_deep_bad_hash.json",
    0, "message has invalid properties:{\n  \"previous\": null,\n  \"sequence\": 1,\n  \"author\": "
@@ -848,7 +848,7 @@ static const msg_vector msg_vectors[] = {
     "                                          [\n                                            [\n"
     "                                              [\n                                          "
     "      [\n                                                  [\n                             "
-    "                       [\n                          ", 0, ""},
+    "                       [\n                          ", 0, "%/tff86TLhCIjrpIbTy/9wZykoSBBD5pAYjI919b1Bx0=.sha256"},
   {"ssb-keys weird.js", 1, "%VBfEJjeNUlxLuK0eyRzVha3TLu5PPWLwsvGgnmAdPas=.sha256", 2887, 0,
    "{\"previous\":\"%VBfEJjeNUlxLuK0eyRzVha3TLu5PPWLwsvGgnmAdPas=.sha256\",\"author\":\"@/02iw6"
     "SFEPIHl8nMkYSwcCgRWxiG6VP547Wcp1NW8Bo=.ed25519\",\"sequence\":2888,\"timestamp\":1457679971"

@@ -45,8 +45,9 @@ typedef struct tide_feed_state {
  * validation on size, as in ssb-validate).  A message whose canonical
  * text would exceed 1 MiB (never valid; deep nesting makes the text grow
  * with the square of the depth) keeps no text: tide_msg_text() is empty,
- * tide_msg_id() all zeros, tide_msg_verify_signature() fails, and
- * tide_msg_validate() still gives ssb-validate's reason.
+ * tide_msg_verify_signature() fails, tide_msg_validate() still gives
+ * ssb-validate's reason, and tide_msg_id() is computed by streaming the
+ * text through the hash (all zeros beyond 32 MiB of text).
  * Errors: TIDE_E_JSON_* (not JSON, or nested deeper), TIDE_E_MSG_INVALID
  * (root not an object: err->msg is ssb-validate's verdict for it,
  * "invalid message: must have author", or the TypeError it throws for

@@ -45,7 +45,8 @@ function add (name, state, msg, hk, raw) {
   } catch (e) {
     reason = e.constructor.name === 'TypeError' ? 'TypeError: ' + e.message : e.message
   }
-  const id = valid ? V.id(value) : ''
+  // the id of every object message, valid or not (tide computes it too)
+  const id = value !== null && typeof value === 'object' && !Array.isArray(value) ? V.id(value) : ''
   // tide_error keeps 511 bytes; longer reasons are compared by prefix
   if (reason.length > 1000) reason = reason.slice(0, 1000)
   cases.push({ name, state, text, hk: !!hk, valid, reason, fatal, id })
