@@ -32,6 +32,7 @@ static const tide_cli_command commands[] = {
     /* Other modules register their commands below, one line each. */
     {"bundle", tide_cmd_bundle, "export, import or inspect bundle files"},
     {"usb", tide_cmd_usb, "sync with a USB stick folder (bundles as a mule)"},
+    {"sync", tide_cmd_serial, "sync over a serial radio link: tide sync serial PORT"},
     {NULL, NULL, NULL}};
 
 static const char usage_text[] =

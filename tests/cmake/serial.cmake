@@ -40,3 +40,15 @@ if(EXISTS ${TIDE_LINKSIM_DIR}/linksim.c)
     set_tests_properties(unit.test_serial PROPERTIES TIMEOUT 120)
   endif()
 endif()
+
+# End to end: the real tide binary, libserialport on pseudo-terminals,
+# linksim paced at the profile's rate.
+add_executable(mkfeed ${TIDE_LINKSIM_DIR}/mkfeed.c)
+target_link_libraries(mkfeed PRIVATE tide)
+set_target_properties(mkfeed PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tools)
+add_test(NAME serial.e2e.lora-e22
+         COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh lora-e22 100 0.05)
+add_test(NAME serial.e2e.cable
+         COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh cable 2000 0.0)
+set_tests_properties(serial.e2e.lora-e22 serial.e2e.cable PROPERTIES
+                     ENVIRONMENT "${TIDE_TEST_ENV}" TIMEOUT 90)

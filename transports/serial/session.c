@@ -573,3 +573,22 @@ void tide_rsession_get_stats(const tide_rsession *s, tide_rsession_stats *st)
   st->wire_tx = t.wire_bytes;
   st->wire_rx = r.wire_bytes;
 }
+
+void tide_rsession_remaining(const tide_rsession *s, uint64_t *to_send, uint64_t *to_recv)
+{
+  *to_send = *to_recv = 0;
+  if (!s->connected)
+    return;
+  for (size_t i = 0; i < s->nfeeds; i++) {
+    const feedrec *f = &s->feeds[i];
+    int64_t ours = tide_ebt_our_seq(s->cfg.ebt, f->pk);
+    int64_t theirs = tide_ebt_peer_seq(s->cfg.ebt, s->h, f->pk);
+    int64_t held = theirs > f->acked ? theirs : f->acked;
+    if (!tide_ebt_replicates(s->cfg.ebt, f->pk) || theirs < 0)
+      continue;
+    if (ours > held)
+      *to_send += (uint64_t)(ours - held);
+    if (theirs > ours)
+      *to_recv += (uint64_t)(theirs - ours);
+  }
+}

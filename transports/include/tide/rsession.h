@@ -98,4 +98,8 @@ TIDE_WUR int tide_rsession_close(tide_rsession *s, uint64_t now_ms, tide_error *
 
 void tide_rsession_get_stats(const tide_rsession *s, tide_rsession_stats *st);
 
+/* Messages we know the peer still lacks (*to_send) and that we still lack
+ * from what the peer announced (*to_recv), for progress estimates. */
+void tide_rsession_remaining(const tide_rsession *s, uint64_t *to_send, uint64_t *to_recv);
+
 #endif
