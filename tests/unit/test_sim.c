@@ -63,7 +63,7 @@ static void test_line(void) {
   tide_sim_config c = base(2, 12);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_line(s, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 80, 100, 3000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 60, 100, 3000), 0);
   tide_sim_stats st = finish(s, "line");
   /* On a tree every message reaches every node exactly once. */
   CU_ASSERT_EQUAL(st.msg_frames, st.published * 11);
@@ -75,7 +75,7 @@ static void test_star(void) {
   tide_sim_config c = base(3, 12);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_star(s, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 80, 100, 3000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 60, 100, 3000), 0);
   tide_sim_stats st = finish(s, "star");
   CU_ASSERT_EQUAL(st.msg_frames, st.published * 11);
   tide_sim_free(s);
@@ -86,7 +86,7 @@ static void test_clusters(void) {
   tide_sim_config c = base(4, 24);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_clusters(s, 3, 3, 2, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 120, 100, 4000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 80, 100, 4000), 0);
   finish(s, "clusters");
   tide_sim_free(s);
 }
@@ -147,7 +147,7 @@ static void test_holes(void) {
   c.msg_drop = 0.05;
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 3, 0), 0);
-  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 120, 100, 4000), 0);
+  CU_ASSERT_EQUAL(tide_sim_publish_random(s, 80, 100, 4000), 0);
   tide_sim_stats st = finish(s, "holes");
   CU_ASSERT(st.gaps > 0);
   tide_sim_free(s);
