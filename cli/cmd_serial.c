@@ -275,7 +275,8 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
       if (rc == TIDE_E_LINK_PEER_RESET) {
         /* The other side restarted: start the session over. */
         tide_cli_verbose(cli, "serial: the peer restarted; new session");
-        (void)tide_rsession_close(sess, t, NULL);
+        if (tide_rsession_close(sess, t, NULL) != 0)
+          tide_cli_verbose(cli, "serial: could not store the old session's clocks");
         tide_rsession_free(sess);
         sess = NULL;
         cfg.wall_ms = wall_ms();
