@@ -15,6 +15,7 @@
  *   ebt_note_share_json_k<k>             the same with notes as EBT JSON
  *   flood_rounds_k<k> / ebt_rounds_k<k>  worst dissemination delay of a
  *                                        message, in one-way latencies
+ *   *_mean_rounds_k<k>                   mean delay of a message to a node
  *   ebt_delivery_k<k>                    delivered share (1 = all)
  *   ebt_note_share                       the largest ebt_note_share_k<k>
  *   ebt_note_share_after_open            the largest share without the
@@ -144,6 +145,10 @@ int main(int argc, char **argv) {
            (double)e->note_bytes_json / (double)e->msg_bytes);
     printf("flood_rounds_k%d %.1f latencies\n", k, (double)f->max_delay_ms / LAT);
     printf("ebt_rounds_k%d %.1f latencies\n", k, (double)e->max_delay_ms / LAT);
+    printf("flood_mean_rounds_k%d %.1f latencies\n", k,
+           (double)f->delay_sum_ms / (double)f->delay_n / LAT);
+    printf("ebt_mean_rounds_k%d %.1f latencies\n", k,
+           (double)e->delay_sum_ms / (double)e->delay_n / LAT);
     printf("flood_delivery_k%d %.4f ratio\n", k, fj->delivery);
     printf("ebt_delivery_k%d %.4f ratio\n", k, ej->delivery);
   }

@@ -545,7 +545,11 @@ static int record_time(tide_sim *s, int author, int64_t seq, int publish) {
   if (publish) {
     mt->pub[seq] = s->now;
     mt->last[seq] = s->now;
-  } else if (s->now > mt->last[seq]) {
+  } else if (mt->pub[seq] >= 0) {
+    s->st.delay_sum_ms += s->now - mt->pub[seq];
+    s->st.delay_n++;
+  }
+  if (!publish && s->now > mt->last[seq]) {
     mt->last[seq] = s->now;
     if (mt->pub[seq] >= 0 && s->now - mt->pub[seq] > s->st.max_delay_ms)
       s->st.max_delay_ms = s->now - mt->pub[seq];

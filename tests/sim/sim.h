@@ -62,6 +62,8 @@ typedef struct tide_sim_stats {
   uint64_t gaps;           /* messages that arrived after a hole */
   uint64_t invalid;        /* messages rejected by validation */
   int64_t max_delay_ms;    /* over messages: last reception - publication */
+  int64_t delay_sum_ms;    /* over new receptions: reception - publication */
+  uint64_t delay_n;
   int64_t last_new_ms;     /* time of the last new message anywhere */
 } tide_sim_stats;
 

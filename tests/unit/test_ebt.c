@@ -576,6 +576,37 @@ static void test_note_delay(void) {
   tide_ebt_free(e);
 }
 
+/* A client (WAIT) whose server turns out to be wiped: the reset happens
+ * before our first notes, which are then the full clock. */
+static void test_wait_then_wiped(void) {
+  tide_ebt *e = engine();
+  tide_clock *theirs, *ours;
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_FATAL(tide_clock_new(&theirs) == 0 && tide_clock_new(&ours) == 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
+  tide_ebt_peer_opts opts = {.theirs = theirs, .ours = ours, .flags = TIDE_EBT_PEER_WAIT};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes_actions, 0);
+  notes1(e, p, FA, V(1, 1), 1);
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FA, 2, 3));
+  CU_ASSERT(noted(&o, p, FA) >= 0);
+  CU_ASSERT(noted(&o, p, FB) >= 0); /* skipped before the reset, sent after */
+  CU_ASSERT_EQUAL(tide_ebt_peer_seq(e, p, FA), 1);
+  CU_ASSERT_EQUAL(tide_ebt_peer_seq(e, p, FB), -1);
+  tide_ebt_stats st;
+  tide_ebt_get_stats(e, &st);
+  CU_ASSERT_EQUAL(st.resets, 1);
+  tide_clock_free(theirs);
+  tide_clock_free(ours);
+  tide_ebt_free(e);
+}
+
 static CU_TestInfo ebt_tests[] = {
     {"pair state fits in 32 bytes", test_pair_size},
     {"first contact sends the full clock", test_first_contact_full_clock},
@@ -598,6 +629,7 @@ static CU_TestInfo ebt_tests[] = {
     {"invalid message", test_invalid_message},
     {"own feed from its author", test_own_feed_from_author},
     {"lazy notes are delayed and batched", test_note_delay},
+    {"client meets a wiped server", test_wait_then_wiped},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};
