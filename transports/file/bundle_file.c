@@ -192,6 +192,8 @@ static int feeds_cb(void *ctx, const tide_store_feed *f)
 typedef struct exporter {
   tide_bundle_writer *w;
   tide_buf *out;
+  int fd;                   /* >= 0: out is drained into this file */
+  const char *path;         /* its name, for messages */
   tide_buf frame;
   tide_msg *batch[EXPORT_FRAME_MSGS];
   size_t nbatch, batch_bytes;
@@ -202,6 +204,27 @@ typedef struct exporter {
   tide_error *err;
   int rc;
 } exporter;
+
+/* Writes what the writer produced so far to the file, when streaming. */
+static int drain_out(exporter *x, size_t threshold)
+{
+  const char *p = x->out->data;
+  size_t n = x->out->len;
+
+  if (x->fd < 0 || n < threshold || n == 0)
+    return 0;
+  while (n > 0) {
+    ssize_t w = write(x->fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return tide_error_set(x->err, TIDE_E_IO, 0, "%s: write: %s", x->path, strerror(errno));
+    p += w;
+    n -= (size_t)w;
+  }
+  tide_buf_reset(x->out);
+  return 0;
+}
 
 static int flush_batch(exporter *x)
 {
@@ -214,6 +237,8 @@ static int flush_batch(exporter *x)
                                   x->err);
   if (rc == 0)
     rc = tide_bundle_writer_push(x->w, x->out, x->frame.data, x->frame.len, x->err);
+  if (rc == 0)
+    rc = drain_out(x, (size_t)1 << 20);
   for (size_t i = 0; i < x->nbatch; i++)
     tide_msg_free(x->batch[i]);
   x->nbatch = 0;
@@ -291,8 +316,11 @@ static int put_clock(exporter *x, tide_frame_clock_kind kind, const tide_frame_e
   return rc;
 }
 
-int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bundle_export_opts *o,
-                           tide_buf *out, tide_bundle_export_stats *stats, tide_error *err)
+/* The exporter: appends the bundle to out, or, with fd >= 0, streams it
+ * into fd (out is then a scratch buffer). */
+static int export_run(tide_store *s, const tide_keypair *me, const tide_bundle_export_opts *o,
+                      tide_buf *out, int fd, const char *path, tide_bundle_export_stats *stats,
+                      tide_error *err)
 {
   tide_bundle_writer_opts wo;
   exporter x;
@@ -307,6 +335,8 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
 
   memset(&x, 0, sizeof x);
   x.out = out;
+  x.fd = fd;
+  x.path = path;
   x.o = o;
   x.err = err;
   tide_buf_init(&x.frame);
@@ -414,6 +444,8 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
     rc = put_clock(&x, TIDE_FRAME_CLOCK_BASE, basee, nbase);
   if (rc == 0)
     rc = tide_bundle_writer_finish(x.w, out, err);
+  if (rc == 0)
+    rc = drain_out(&x, 0);
   /* what we told the recipient: our whole clock, cumulatively */
   if (rc == 0 && o->recipient != NULL)
     rc = tide_clock_save(s, o->recipient, TIDE_CLOCK_OURS, ours_c, err);
@@ -421,7 +453,7 @@ int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bun
     memset(stats, 0, sizeof *stats);
     stats->messages = x.messages;
     stats->feeds = x.feeds_with;
-    stats->bytes = out->len - start;
+    stats->bytes = tide_bundle_writer_bytes_out(x.w);
     stats->frame_bytes = tide_bundle_writer_bytes_in(x.w);
     stats->left_out = x.total - x.messages;
     memcpy(stats->id, tide_bundle_writer_info(x.w)->id, TIDE_BUNDLE_ID_BYTES);
@@ -447,6 +479,12 @@ out:
   free(fl.pk);
   free(fl.seq);
   return rc;
+}
+
+int tide_bundle_export_buf(tide_store *s, const tide_keypair *me, const tide_bundle_export_opts *o,
+                           tide_buf *out, tide_bundle_export_stats *stats, tide_error *err)
+{
+  return export_run(s, me, o, out, -1, NULL, stats, err);
 }
 
 /* ------------------------------------------------------ safe file writes */
@@ -523,17 +561,79 @@ out:
   return rc;
 }
 
+int tide__bundle_export_tmp(tide_store *s, const tide_keypair *me,
+                            const tide_bundle_export_opts *o, const char *dir, char **tmp_path,
+                            tide_bundle_export_stats *stats, tide_error *err)
+{
+  tide_buf scratch = TIDE_BUF_INIT;
+  uint8_t rnd[8];
+  size_t n = strlen(dir) + 40;
+  char *tmp = malloc(n);
+  int fd = -1, rc;
+
+  *tmp_path = NULL;
+  if (tmp == NULL)
+    return TIDE_E_NOMEM;
+  randombytes_buf(rnd, sizeof rnd);
+  snprintf(tmp, n, "%s/.tmp-%02x%02x%02x%02x%02x%02x%02x%02x.tideb", dir, rnd[0], rnd[1], rnd[2],
+           rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = tide_error_set(err, TIDE_E_IO, 0, "%s: %s", tmp, strerror(errno));
+    free(tmp);
+    return rc;
+  }
+  rc = export_run(s, me, o, &scratch, fd, tmp, stats, err);
+  if (rc == 0 && fsync(fd) != 0)
+    rc = tide_error_set(err, TIDE_E_IO, 0, "%s: fsync: %s", tmp, strerror(errno));
+  if (close(fd) != 0 && rc == 0)
+    rc = tide_error_set(err, TIDE_E_IO, 0, "%s: close: %s", tmp, strerror(errno));
+  tide_buf_free(&scratch);
+  if (rc != 0) {
+    (void)unlink(tmp);
+    free(tmp);
+    return rc;
+  }
+  *tmp_path = tmp;
+  return 0;
+}
+
+int tide__bundle_commit_tmp(const char *tmp, const char *path, tide_error *err)
+{
+  char *dcopy = strdup(path);
+  int dfd, rc = 0;
+
+  if (dcopy == NULL)
+    return TIDE_E_NOMEM;
+  if (rename(tmp, path) != 0) {
+    rc = tide_error_set(err, TIDE_E_IO, 0, "%s: rename: %s", path, strerror(errno));
+    (void)unlink(tmp);
+  } else {
+    dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      (void)fsync(dfd);
+      close(dfd);
+    }
+  }
+  free(dcopy);
+  return rc;
+}
+
 int tide_bundle_export_file(tide_store *s, const tide_keypair *me, const tide_bundle_export_opts *o,
                             const char *path, tide_bundle_export_stats *stats, tide_error *err)
 {
-  tide_buf b = TIDE_BUF_INIT;
-  int rc = tide_bundle_export_buf(s, me, o, &b, stats, err);
+  char *dcopy = strdup(path), *tmp = NULL;
+  int rc;
 
-  /* The bundle is built in memory (bounded by the budget when one is
-   * given) and then written in one go through a temporary file. */
+  /* streamed into a temporary file beside the target, then renamed: a
+   * bundle of any size never has to fit in memory */
+  if (dcopy == NULL)
+    return TIDE_E_NOMEM;
+  rc = tide__bundle_export_tmp(s, me, o, dirname(dcopy), &tmp, stats, err);
   if (rc == 0)
-    rc = tide__bundle_write_atomic(path, b.data, b.len, err);
-  tide_buf_free(&b);
+    rc = tide__bundle_commit_tmp(tmp, path, err);
+  free(tmp);
+  free(dcopy);
   return rc;
 }
 

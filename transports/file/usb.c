@@ -216,7 +216,6 @@ int tide_usb_sync(tide_store *s, const tide_keypair *me, const char *dir, const 
   tide_clock *ours = NULL, *base = NULL, *pc = NULL;
   tide_bundle_import_opts io;
   tide_usb_stats local;
-  tide_buf out = TIDE_BUF_INIT;
   char myhex[2 * TIDE_PK_BYTES + 1];
   char *path = NULL;
   DIR *d = NULL;
@@ -420,14 +419,16 @@ int tide_usb_sync(tide_store *s, const tide_keypair *me, const char *dir, const 
     eo.base = base;
     eo.max_bytes = o->max_bytes;
     eo.now_ms = o->now_ms;
-    rc = tide_bundle_export_buf(s, me, &eo, &out, &es, err);
+    char *tmp = NULL;
+    rc = tide__bundle_export_tmp(s, me, &eo, dir, &tmp, &es, err);
     if (rc != 0)
       goto out;
     if (es.messages > 0) {
       char idhex[2 * TIDE_BUNDLE_ID_BYTES + 1];
       hex_of(idhex, es.id, TIDE_BUNDLE_ID_BYTES);
       sprintf(path, "%s/b-%s%s", dir, idhex, SUFFIX);
-      rc = tide__bundle_write_atomic(path, out.data, out.len, err);
+      rc = tide__bundle_commit_tmp(tmp, path, err);
+      free(tmp);
       if (rc != 0)
         goto out;
       stats->wrote_bundle = 1;
@@ -436,17 +437,20 @@ int tide_usb_sync(tide_store *s, const tide_keypair *me, const char *dir, const 
       rc = list_add(&bundles, path + strlen(dir) + 1);
       if (rc != 0)
         goto out;
+    } else {
+      (void)unlink(tmp);
+      free(tmp);
     }
     /* 4. our clock: a bundle cut against our own clock carries none */
-    tide_buf_reset(&out);
     memset(&eo, 0, sizeof eo);
     eo.base = ours;
     eo.now_ms = o->now_ms;
-    rc = tide_bundle_export_buf(s, me, &eo, &out, NULL, err);
+    rc = tide__bundle_export_tmp(s, me, &eo, dir, &tmp, NULL, err);
     if (rc != 0)
       goto out;
     sprintf(path, "%s/c-%s%s", dir, myhex, SUFFIX);
-    rc = tide__bundle_write_atomic(path, out.data, out.len, err);
+    rc = tide__bundle_commit_tmp(tmp, path, err);
+    free(tmp);
     if (rc != 0)
       goto out;
   }
@@ -512,7 +516,6 @@ out:
   list_free(&clocks);
   free(peers);
   free(path);
-  tide_buf_free(&out);
   tide_clock_free(ours);
   tide_clock_free(base);
   tide_clock_free(pc);
