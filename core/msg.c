@@ -46,18 +46,13 @@ struct tide_msg {
 /* Nesting accepted by tide_msg_parse() (see there). */
 #define MSG_MAX_DEPTH 10000
 
-/* Canonical texts longer than this (bytes) are not materialised: such a
- * message is far over the 8192-unit limit, and the text grows with the
- * square of the nesting depth (18 MB for 3000 levels), so a few KB of
- * input could otherwise cost megabytes.  Validation still gives
- * ssb-validate's reason, from the computed length and a text prefix. */
-#define MSG_TEXT_MAX ((size_t)1 << 20)
-
-/* Up to this canonical size (bytes) the id of a message too long to keep
- * is still computed, by streaming the text through the hash (V8 itself
- * gives up around 4000 levels of nesting, some 30 MB of text); beyond,
- * tide_msg_id() is all zeros. */
-#define MSG_HASH_MAX ((size_t)32 << 20)
+/* Canonical texts longer than this (bytes) are neither written nor
+ * hashed: such a message is far over the 8192-unit limit, and the text
+ * grows with the square of the nesting depth (18 MB for 3000 levels), so
+ * a few KB of input would otherwise cost megabytes and, to hash them, most
+ * of a second of CPU.  Validation still gives ssb-validate's reason, from
+ * the computed length and a text prefix; the id is left all zeros. */
+#define MSG_TEXT_MAX ((size_t)256 << 10)
 
 /* Result of a JavaScript conversion that may throw. */
 #define JS_THROW 1
@@ -736,13 +731,11 @@ static int pretty_len(text_len *t, const tide_json *root, int exact)
   return rc;
 }
 
-/* Writes JSON.stringify(root, null, 2) without holding all of it: with
- * hs == NULL, appends at least the first `limit` bytes to out (for
- * reasons that embed the text of a message too long to keep); with a
- * hash state, feeds the whole text's latin1 bytes to it through out,
- * flushed at token boundaries.  Same walk as pretty_len(); strings and
- * numbers are written by the JSON module.  TIDE_E_NOMEM. */
-static int pretty_stream(tide_buf *out, const tide_json *root, size_t limit, hash_state *hs)
+/* Appends at least the first `limit` bytes of JSON.stringify(root, null,
+ * 2) to out without writing all of it (for reasons that embed the text
+ * of a message too long to keep).  Same walk as pretty_len(); strings
+ * and numbers are written by the JSON module.  TIDE_E_NOMEM. */
+static int pretty_prefix(tide_buf *out, const tide_json *root, size_t limit)
 {
   walk_frame local[64], *st = local;
   size_t depth = 0, cap = 64;
@@ -761,10 +754,6 @@ static int pretty_stream(tide_buf *out, const tide_json *root, size_t limit, has
     walk_frame *f = &st[depth - 1];
     const tide_json *child;
 
-    if (hs != NULL && out->len >= 4096) {
-      (void)hash_latin1(hs, (const unsigned char *)out->data, out->len);
-      tide_buf_reset(out);
-    }
     if (f->i == f->n) {
       depth--;
       rc = tide_buf_putc(out, '\n');
@@ -817,10 +806,6 @@ static int pretty_stream(tide_buf *out, const tide_json *root, size_t limit, has
   if (st != local)
     free(st);
 out:
-  if (rc == 0 && hs != NULL) {
-    (void)hash_latin1(hs, (const unsigned char *)(out->data != NULL ? out->data : ""), out->len);
-    tide_buf_reset(out);
-  }
   return rc;
 }
 
@@ -949,16 +934,6 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
     if (m->text == NULL) {
       rc = TIDE_E_NOMEM;
       goto out;
-    }
-    if (want.bytes <= MSG_HASH_MAX) {
-      /* the id, streamed: same bytes as the text, small memory */
-      hash_state hs;
-      hash_init(&hs);
-      rc = pretty_stream(&text, m->root, SIZE_MAX, &hs);
-      hash_final(&hs, m->id);
-      tide_buf_free(&text);
-      if (rc != 0)
-        goto out;
     }
     read_members(m);
     goto out;
@@ -1358,7 +1333,7 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
     reason_str(&r, "message has invalid properties:");
     if (m->oversized) {
       tide_buf pre = TIDE_BUF_INIT;
-      if (pretty_stream(&pre, m->root, TIDE_ERROR_MSG_BYTES, NULL) != 0) {
+      if (pretty_prefix(&pre, m->root, TIDE_ERROR_MSG_BYTES) != 0) {
         tide_buf_free(&pre);
         return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
       }

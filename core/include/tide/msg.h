@@ -43,11 +43,11 @@ typedef struct tide_feed_state {
  * tide_msg_validate()'s verdict, so reasons match ssb-validate.
  * Nesting up to 10000 levels is parsed (deep messages then fail
  * validation on size, as in ssb-validate).  A message whose canonical
- * text would exceed 1 MiB (never valid; deep nesting makes the text grow
- * with the square of the depth) keeps no text: tide_msg_text() is empty,
- * tide_msg_verify_signature() fails, tide_msg_validate() still gives
- * ssb-validate's reason, and tide_msg_id() is computed by streaming the
- * text through the hash (all zeros beyond 32 MiB of text).
+ * text would exceed 256 KiB (never valid; deep nesting makes the text grow
+ * with the square of the depth) is neither written nor hashed:
+ * tide_msg_text() is empty, tide_msg_id() all zeros,
+ * tide_msg_verify_signature() fails, and tide_msg_validate() still gives
+ * ssb-validate's reason.
  * Errors: TIDE_E_JSON_* (not JSON, or nested deeper), TIDE_E_MSG_INVALID
  * (root not an object: err->msg is ssb-validate's verdict for it,
  * "invalid message: must have author", or the TypeError it throws for
