@@ -35,13 +35,14 @@
 #include "sim.h"
 #include "tide/common.h"
 
-#define NODES 100
-#define MSGS 1000
-#define LAT 50
-#define PATIENCE (4 * LAT)   /* EBT patience before switching sources */
+#define NODES      100
+#define MSGS       1000
+#define LAT        50
+#define PATIENCE   (4 * LAT) /* EBT patience before switching sources */
 #define NOTE_DELAY (2 * LAT) /* lazy notes are batched this long */
 
-static tide_sim_config config(int mode, uint64_t seed) {
+static tide_sim_config config(int mode, uint64_t seed)
+{
   tide_sim_config c;
   memset(&c, 0, sizeof c);
   c.seed = seed;
@@ -57,21 +58,27 @@ static tide_sim_config config(int mode, uint64_t seed) {
 }
 
 static int run(int mode, int k, int churn, tide_sim_stats *st, double *delivery, int *alive,
-               uint64_t *lost) {
+               uint64_t *lost)
+{
   tide_sim *s = NULL;
   tide_sim_config c = config(mode, 1000 + (uint64_t)k);
   int rc = tide_sim_new(&s, &c);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   rc = tide_sim_topo_random(s, k, 0);
-  if (!rc) rc = tide_sim_publish_random(s, MSGS, 1000, 101000);
-  for (int i = 0; churn && !rc && i < NODES / 10; i++) rc = tide_sim_kill(s, 3 + 10 * i, 51000);
-  if (!rc) rc = tide_sim_run(s, 10 * 60 * 1000);
+  if (!rc)
+    rc = tide_sim_publish_random(s, MSGS, 1000, 101000);
+  for (int i = 0; churn && !rc && i < NODES / 10; i++)
+    rc = tide_sim_kill(s, 3 + 10 * i, 51000);
+  if (!rc)
+    rc = tide_sim_run(s, 10 * 60 * 1000);
   if (!rc) {
     tide_sim_get_stats(s, st);
     *delivery = tide_sim_delivery(s);
     *alive = tide_sim_alive(s);
     *lost = tide_sim_lost(s);
-    if (mode == TIDE_SIM_EBT && !tide_sim_converged(s)) fprintf(stderr, "k=%d: not converged\n", k);
+    if (mode == TIDE_SIM_EBT && !tide_sim_converged(s))
+      fprintf(stderr, "k=%d: not converged\n", k);
   }
   tide_sim_free(s);
   return rc;
@@ -92,25 +99,31 @@ typedef struct pool {
   pthread_mutex_t mu;
 } pool;
 
-static void *worker(void *arg) {
+static void *worker(void *arg)
+{
   pool *p = arg;
   for (;;) {
     pthread_mutex_lock(&p->mu);
     int i = p->next < p->njobs ? p->next++ : -1;
     pthread_mutex_unlock(&p->mu);
-    if (i < 0) return NULL;
+    if (i < 0)
+      return NULL;
     job *j = &p->jobs[i];
     j->rc = run(j->mode, j->k, j->churn, &j->st, &j->delivery, &j->alive, &j->lost);
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
   int kmin = argc > 2 ? atoi(argv[1]) : 2, kmax = argc > 2 ? atoi(argv[2]) : 10;
-  if (tide_init() != 0) return 1;
-  if (kmin < 2 || kmax < kmin) return 2;
+  if (tide_init() != 0)
+    return 1;
+  if (kmin < 2 || kmax < kmin)
+    return 2;
   job jobs[2 * 16 + 1];
   int nk = kmax - kmin + 1;
-  if (nk > 16) return 2;
+  if (nk > 16)
+    return 2;
   memset(jobs, 0, sizeof jobs);
   /* The churn run first: it is the longest. */
   jobs[0] = (job){TIDE_SIM_EBT, 5, 1, 0, 0, {0}, 0, 0};
@@ -121,8 +134,10 @@ int main(int argc, char **argv) {
   pool p = {jobs, 1 + 2 * nk, 0, PTHREAD_MUTEX_INITIALIZER};
   pthread_t th[2];
   for (int t = 0; t < 2; t++)
-    if (pthread_create(&th[t], NULL, worker, &p) != 0) return 1;
-  for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    if (pthread_create(&th[t], NULL, worker, &p) != 0)
+      return 1;
+  for (int t = 0; t < 2; t++)
+    pthread_join(th[t], NULL);
   for (int i = 0; i < p.njobs; i++)
     if (jobs[i].rc) {
       fprintf(stderr, "run %d: %s\n", i, tide_strerror(jobs[i].rc));
@@ -135,8 +150,10 @@ int main(int argc, char **argv) {
     double per = (double)f->published * (NODES - 1);
     double share = (double)e->note_bytes_bin / (double)e->msg_bytes;
     double open = (double)e->first_note_bytes_bin / (double)e->msg_bytes;
-    if (share > worst_share) worst_share = share;
-    if (share - open > worst_steady) worst_steady = share - open;
+    if (share > worst_share)
+      worst_share = share;
+    if (share - open > worst_steady)
+      worst_steady = share - open;
     printf("flood_copies_k%d %.3f copies/node/msg\n", k, (double)f->msg_frames / per);
     printf("ebt_copies_k%d %.3f copies/node/msg\n", k, (double)e->msg_frames / per);
     printf("ebt_note_share_k%d %.4f ratio\n", k, share);

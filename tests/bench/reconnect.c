@@ -39,14 +39,16 @@ typedef struct tally {
 } tally;
 
 static uint64_t rng = 42;
-static uint64_t rnd(void) {
+static uint64_t rnd(void)
+{
   uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
 
-static size_t varint_len(uint64_t v) {
+static size_t varint_len(uint64_t v)
+{
   size_t n = 1;
   while (v >= 0x80) {
     v >>= 7;
@@ -68,7 +70,8 @@ typedef struct load {
 } load;
 
 /* Takes everything `from` queued, sizing the notes. */
-static int collect(side *from, load *ld, tally *t) {
+static int collect(side *from, load *ld, tally *t)
+{
   tide_ebt_action a;
   memset(ld, 0, sizeof *ld);
   while (tide_ebt_poll(from->e, &a)) {
@@ -80,20 +83,23 @@ static int collect(side *from, load *ld, tally *t) {
         json += tide_clock_json_entry_bytes(a.notes[i].value);
         if (tide_clock_get(from->fidx, &idx, a.notes[i].feed) != 0) {
           idx = (int64_t)tide_clock_count(from->fidx);
-          if (tide_clock_set(from->fidx, a.notes[i].feed, idx)) return 1;
+          if (tide_clock_set(from->fidx, a.notes[i].feed, idx))
+            return 1;
           bin += 33;
         } else {
           bin += varint_len((uint64_t)idx + 1);
         }
         bin += varint_len((uint64_t)(a.notes[i].value + 1));
       }
-      if (a.n_notes) json--;
+      if (a.n_notes)
+        json--;
       bin += 1 + varint_len(a.n_notes);
       bin += varint_len(bin);
       t->json += json;
       t->bin += bin;
       tide_ebt_note *nb = realloc(ld->notes, (ld->n + a.n_notes + 1) * sizeof *nb);
-      if (!nb) return 1;
+      if (!nb)
+        return 1;
       ld->notes = nb;
       memcpy(ld->notes + ld->n, a.notes, a.n_notes * sizeof *nb);
       ld->n += a.n_notes;
@@ -109,31 +115,38 @@ static int collect(side *from, load *ld, tally *t) {
 }
 
 /* Hands a load to `to`: notes, then the messages (appended as new). */
-static int deliver(side *to, load *ld, tally *t, int64_t now) {
+static int deliver(side *to, load *ld, tally *t, int64_t now)
+{
   int err = 0;
-  if (ld->actions && tide_ebt_on_notes(to->e, to->peer, ld->notes, ld->n, now)) err = 1;
+  if (ld->actions && tide_ebt_on_notes(to->e, to->peer, ld->notes, ld->n, now))
+    err = 1;
   for (size_t i = 0; i < ld->ns; i++)
     for (int64_t q = ld->sends[i].from; q <= ld->sends[i].to; q++) {
       t->msgs++;
-      if (tide_ebt_on_message(to->e, to->peer, ld->sends[i].feed, q, TIDE_EBT_RX_NEW, now)) err = 1;
+      if (tide_ebt_on_message(to->e, to->peer, ld->sends[i].feed, q, TIDE_EBT_RX_NEW, now))
+        err = 1;
     }
   free(ld->notes);
   ld->notes = NULL;
   return err;
 }
 
-static int meet(side *s, tally *t, int *flights) {
+static int meet(side *s, tally *t, int *flights)
+{
   int err = 0;
   for (int k = 0; k < 2; k++) {
     side *me = &s[k], *other = &s[1 - k];
     tide_clock *th = NULL, *ou = NULL;
-    if (tide_clock_new(&th) || tide_clock_new(&ou) || tide_clock_new(&me->fidx)) return 1;
+    if (tide_clock_new(&th) || tide_clock_new(&ou) || tide_clock_new(&me->fidx))
+      return 1;
     if (tide_clock_load(th, me->st, other->id, TIDE_CLOCK_THEIRS, NULL) ||
         tide_clock_load(ou, me->st, other->id, TIDE_CLOCK_OURS, NULL))
       return 1;
     int first = tide_clock_count(th) == 0 && tide_clock_count(ou) == 0;
-    tide_ebt_peer_opts o = {.theirs = first ? NULL : th, .ours = first ? NULL : ou, .id = other->id};
-    if (tide_ebt_connect(me->e, &me->peer, &o, 0)) return 1;
+    tide_ebt_peer_opts o = {
+        .theirs = first ? NULL : th, .ours = first ? NULL : ou, .id = other->id};
+    if (tide_ebt_connect(me->e, &me->peer, &o, 0))
+      return 1;
     tide_clock_free(th);
     tide_clock_free(ou);
   }
@@ -152,11 +165,13 @@ static int meet(side *s, tally *t, int *flights) {
     err |= deliver(&s[1], &l0, t, *flights);
     err |= deliver(&s[0], &l1, t, *flights);
   }
-  if (err) return 1;
+  if (err)
+    return 1;
   for (int k = 0; k < 2; k++) {
     side *me = &s[k], *other = &s[1 - k];
     tide_clock *th = NULL, *ou = NULL;
-    if (tide_clock_new(&th) || tide_clock_new(&ou)) return 1;
+    if (tide_clock_new(&th) || tide_clock_new(&ou))
+      return 1;
     if (tide_ebt_peer_clocks(me->e, me->peer, th, ou) ||
         tide_clock_save(me->st, other->id, TIDE_CLOCK_THEIRS, th, NULL) ||
         tide_clock_save(me->st, other->id, TIDE_CLOCK_OURS, ou, NULL) ||
@@ -171,40 +186,51 @@ static int meet(side *s, tally *t, int *flights) {
 }
 
 static int scenario(int nfeeds, int changes, tally *first, tally *second, int *flights,
-                    uint64_t *full_json) {
+                    uint64_t *full_json)
+{
   side s[2];
   uint8_t(*feeds)[32] = malloc((size_t)nfeeds * 32);
   int64_t *seqs = malloc((size_t)nfeeds * sizeof *seqs);
   tide_clock *full = NULL;
   int rc = 1, f1;
   memset(s, 0, sizeof s);
-  if (!feeds || !seqs || tide_clock_new(&full)) goto out;
+  if (!feeds || !seqs || tide_clock_new(&full))
+    goto out;
   for (int k = 0; k < 2; k++) {
-    for (int i = 0; i < 32; i++) s[k].id[i] = (uint8_t)(rnd() & 0xff);
-    if (tide_ebt_new(&s[k].e) || tide_store_open(&s[k].st, TIDE_STORE_MEMORY, 0, NULL)) goto out;
+    for (int i = 0; i < 32; i++)
+      s[k].id[i] = (uint8_t)(rnd() & 0xff);
+    if (tide_ebt_new(&s[k].e) || tide_store_open(&s[k].st, TIDE_STORE_MEMORY, 0, NULL))
+      goto out;
   }
   for (int i = 0; i < nfeeds; i++) {
     uint64_t r[4] = {rnd(), rnd(), rnd(), rnd()};
     memcpy(feeds[i], r, 32);
     seqs[i] = 1 + (int64_t)(rnd() % 100);
     for (int k = 0; k < 2; k++)
-      if (tide_ebt_set_feed(s[k].e, feeds[i], 1, seqs[i], 0)) goto out;
-    if (tide_clock_set(full, feeds[i], tide_clock_value(seqs[i], 1))) goto out;
+      if (tide_ebt_set_feed(s[k].e, feeds[i], 1, seqs[i], 0))
+        goto out;
+    if (tide_clock_set(full, feeds[i], tide_clock_value(seqs[i], 1)))
+      goto out;
   }
   tide_buf b = TIDE_BUF_INIT;
-  if (tide_clock_json_write(&b, full)) goto out;
+  if (tide_clock_json_write(&b, full))
+    goto out;
   *full_json = b.len;
   tide_buf_free(&b);
-  if (meet(s, first, &f1)) goto out;
+  if (meet(s, first, &f1))
+    goto out;
   for (int c = 0; c < changes; c++) {
     int i = (int)(rnd() % (uint64_t)nfeeds);
-    if (tide_ebt_on_append(s[c % 2].e, feeds[i], ++seqs[i], 1)) goto out;
+    if (tide_ebt_on_append(s[c % 2].e, feeds[i], ++seqs[i], 1))
+      goto out;
   }
   memset(second, 0, sizeof *second);
-  if (meet(s, second, flights)) goto out;
+  if (meet(s, second, flights))
+    goto out;
   rc = 0;
   for (int i = 0; i < nfeeds; i++)
-    if (tide_ebt_our_seq(s[0].e, feeds[i]) != tide_ebt_our_seq(s[1].e, feeds[i])) rc = 2;
+    if (tide_ebt_our_seq(s[0].e, feeds[i]) != tide_ebt_our_seq(s[1].e, feeds[i]))
+      rc = 2;
 out:
   for (int k = 0; k < 2; k++) {
     tide_ebt_free(s[k].e);
@@ -217,13 +243,16 @@ out:
   return rc;
 }
 
-int main(void) {
+int main(void)
+{
   tally first = {0, 0, 0}, second = {0, 0, 0}, f1k = {0, 0, 0}, s1k = {0, 0, 0};
   int flights = 0, flights1k = 0;
   uint64_t full = 0, full1k = 0;
-  if (tide_init() != 0) return 1;
+  if (tide_init() != 0)
+    return 1;
   int rc = scenario(10000, 10, &first, &second, &flights, &full);
-  if (!rc) rc = scenario(1000, 10, &f1k, &s1k, &flights1k, &full1k);
+  if (!rc)
+    rc = scenario(1000, 10, &f1k, &s1k, &flights1k, &full1k);
   if (rc) {
     fprintf(stderr, "reconnect: %s\n", rc == 2 ? "clocks differ after the meeting" : "failure");
     return 1;

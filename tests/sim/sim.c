@@ -64,7 +64,7 @@ typedef struct sim_node {
   size_t nhlink;
   held *held; /* flooding: out-of-order messages */
   size_t nheld, capheld;
-  int64_t *lseq;                /* per author: latest sequence in the store */
+  int64_t *lseq;                   /* per author: latest sequence in the store */
   uint8_t (*lid)[TIDE_HASH_BYTES]; /* per author: its id */
 } sim_node;
 
@@ -89,7 +89,7 @@ struct tide_sim {
   event *heap;
   size_t nheap, capheap;
   uint64_t order;
-  msgtimes *times; /* per author */
+  msgtimes *times;                      /* per author */
   uint8_t (*verified)[TIDE_HASH_BYTES]; /* signature cache, open addressing */
   size_t nverified, capverified;
   tide_sim_stats st;
@@ -98,24 +98,31 @@ struct tide_sim {
 
 /* --- PRNG, heap ------------------------------------------------------------ */
 
-static uint64_t rnd(tide_sim *s) {
+static uint64_t rnd(tide_sim *s)
+{
   uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
 
-static double rndf(tide_sim *s) { return (double)(rnd(s) >> 11) / 9007199254740992.0; }
+static double rndf(tide_sim *s)
+{
+  return (double)(rnd(s) >> 11) / 9007199254740992.0;
+}
 
-static int before(const event *x, const event *y) {
+static int before(const event *x, const event *y)
+{
   return x->t < y->t || (x->t == y->t && x->order < y->order);
 }
 
-static int push_event(tide_sim *s, event ev) {
+static int push_event(tide_sim *s, event ev)
+{
   if (s->nheap == s->capheap) {
     size_t cap = s->capheap ? s->capheap * 2 : 1024;
     event *h = realloc(s->heap, cap * sizeof *h);
-    if (!h) return TIDE_E_NOMEM;
+    if (!h)
+      return TIDE_E_NOMEM;
     s->heap = h;
     s->capheap = cap;
   }
@@ -123,7 +130,8 @@ static int push_event(tide_sim *s, event ev) {
   size_t i = s->nheap++;
   while (i > 0) {
     size_t p = (i - 1) / 2;
-    if (!before(&ev, &s->heap[p])) break;
+    if (!before(&ev, &s->heap[p]))
+      break;
     s->heap[i] = s->heap[p];
     i = p;
   }
@@ -131,45 +139,58 @@ static int push_event(tide_sim *s, event ev) {
   return 0;
 }
 
-static event pop_event(tide_sim *s) {
+static event pop_event(tide_sim *s)
+{
   event top = s->heap[0], last = s->heap[--s->nheap];
   size_t i = 0;
   for (;;) {
     size_t c = 2 * i + 1;
-    if (c >= s->nheap) break;
-    if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[c])) c++;
-    if (!before(&s->heap[c], &last)) break;
+    if (c >= s->nheap)
+      break;
+    if (c + 1 < s->nheap && before(&s->heap[c + 1], &s->heap[c]))
+      c++;
+    if (!before(&s->heap[c], &last))
+      break;
     s->heap[i] = s->heap[c];
     i = c;
   }
-  if (s->nheap) s->heap[i] = last;
+  if (s->nheap)
+    s->heap[i] = last;
   return top;
 }
 
-static void frame_free(frame *f) {
-  if (!f) return;
+static void frame_free(frame *f)
+{
+  if (!f)
+    return;
   free(f->notes);
   free(f);
 }
 
 /* --- signature cache --------------------------------------------------------- */
 
-static size_t vslot(const tide_sim *s, const uint8_t id[TIDE_HASH_BYTES]) {
+static size_t vslot(const tide_sim *s, const uint8_t id[TIDE_HASH_BYTES])
+{
   uint64_t h;
   memcpy(&h, id, sizeof h);
   return (size_t)(h & (s->capverified - 1));
 }
 
-static int verified_has(const tide_sim *s, const uint8_t id[TIDE_HASH_BYTES]) {
+static int verified_has(const tide_sim *s, const uint8_t id[TIDE_HASH_BYTES])
+{
   static const uint8_t zero[TIDE_HASH_BYTES];
-  if (!s->capverified) return 0;
+  if (!s->capverified)
+    return 0;
   for (size_t i = vslot(s, id);; i = (i + 1) & (s->capverified - 1)) {
-    if (memcmp(s->verified[i], zero, TIDE_HASH_BYTES) == 0) return 0;
-    if (memcmp(s->verified[i], id, TIDE_HASH_BYTES) == 0) return 1;
+    if (memcmp(s->verified[i], zero, TIDE_HASH_BYTES) == 0)
+      return 0;
+    if (memcmp(s->verified[i], id, TIDE_HASH_BYTES) == 0)
+      return 1;
   }
 }
 
-static int verified_add(tide_sim *s, const uint8_t id[TIDE_HASH_BYTES]) {
+static int verified_add(tide_sim *s, const uint8_t id[TIDE_HASH_BYTES])
+{
   static const uint8_t zero[TIDE_HASH_BYTES];
   if ((s->nverified + 1) * 2 > s->capverified) {
     size_t cap = s->capverified ? s->capverified * 2 : 1024;
@@ -182,15 +203,18 @@ static int verified_add(tide_sim *s, const uint8_t id[TIDE_HASH_BYTES]) {
     }
     s->capverified = cap;
     for (size_t i = 0; i < oldcap; i++) {
-      if (memcmp(old[i], zero, TIDE_HASH_BYTES) == 0) continue;
+      if (memcmp(old[i], zero, TIDE_HASH_BYTES) == 0)
+        continue;
       size_t j = vslot(s, old[i]);
-      while (memcmp(s->verified[j], zero, TIDE_HASH_BYTES) != 0) j = (j + 1) & (cap - 1);
+      while (memcmp(s->verified[j], zero, TIDE_HASH_BYTES) != 0)
+        j = (j + 1) & (cap - 1);
       memcpy(s->verified[j], old[i], TIDE_HASH_BYTES);
     }
     free(old);
   }
   size_t j = vslot(s, id);
-  while (memcmp(s->verified[j], zero, TIDE_HASH_BYTES) != 0) j = (j + 1) & (s->capverified - 1);
+  while (memcmp(s->verified[j], zero, TIDE_HASH_BYTES) != 0)
+    j = (j + 1) & (s->capverified - 1);
   memcpy(s->verified[j], id, TIDE_HASH_BYTES);
   s->nverified++;
   return 0;
@@ -198,21 +222,27 @@ static int verified_add(tide_sim *s, const uint8_t id[TIDE_HASH_BYTES]) {
 
 /* --- nodes ------------------------------------------------------------------ */
 
-static int node_index(const tide_sim *s, const uint8_t pk[TIDE_PK_BYTES]) {
+static int node_index(const tide_sim *s, const uint8_t pk[TIDE_PK_BYTES])
+{
   for (int i = 0; i < s->cfg.nodes; i++)
-    if (memcmp(s->nodes[i].kp.pk, pk, TIDE_PK_BYTES) == 0) return i;
+    if (memcmp(s->nodes[i].kp.pk, pk, TIDE_PK_BYTES) == 0)
+      return i;
   return -1;
 }
 
 /* Fresh store and engine; the engine replicates every node's feed (the
  * set given by the node's follow graph with explicit follows). */
-static int node_setup(tide_sim *s, int i) {
+static int node_setup(tide_sim *s, int i)
+{
   sim_node *n = &s->nodes[i];
   tide_graph *g = NULL;
   int rc = tide_store_open(&n->st, TIDE_STORE_MEMORY, 0, NULL);
-  if (!rc) rc = tide_ebt_new(&n->e);
-  if (!rc) rc = tide_graph_new(&g, n->kp.pk, TIDE_GRAPH_DEFAULT_HOPS);
-  for (int j = 0; !rc && j < s->cfg.nodes; j++) rc = tide_graph_follow(g, s->nodes[j].kp.pk, 1);
+  if (!rc)
+    rc = tide_ebt_new(&n->e);
+  if (!rc)
+    rc = tide_graph_new(&g, n->kp.pk, TIDE_GRAPH_DEFAULT_HOPS);
+  for (int j = 0; !rc && j < s->cfg.nodes; j++)
+    rc = tide_graph_follow(g, s->nodes[j].kp.pk, 1);
   for (int j = 0; !rc && j < s->cfg.nodes; j++)
     if (tide_graph_replicates(g, s->nodes[j].kp.pk))
       rc = tide_ebt_set_feed(n->e, s->nodes[j].kp.pk, 1, 0, s->now);
@@ -222,11 +252,13 @@ static int node_setup(tide_sim *s, int i) {
   free(n->lid);
   n->lseq = calloc((size_t)s->cfg.nodes, sizeof *n->lseq);
   n->lid = calloc((size_t)s->cfg.nodes, sizeof *n->lid);
-  if (!rc && (!n->lseq || !n->lid)) rc = TIDE_E_NOMEM;
+  if (!rc && (!n->lseq || !n->lid))
+    rc = TIDE_E_NOMEM;
   return rc;
 }
 
-static void node_teardown(sim_node *n) {
+static void node_teardown(sim_node *n)
+{
   tide_ebt_free(n->e);
   tide_store_close(n->st);
   n->e = NULL;
@@ -234,20 +266,27 @@ static void node_teardown(sim_node *n) {
   n->nheld = 0;
 }
 
-int tide_sim_new(tide_sim **out, const tide_sim_config *cfg) {
-  if (!cfg || cfg->nodes < 1) return TIDE_E_INVAL;
+int tide_sim_new(tide_sim **out, const tide_sim_config *cfg)
+{
+  if (!cfg || cfg->nodes < 1)
+    return TIDE_E_INVAL;
   tide_sim *s = calloc(1, sizeof *s);
-  if (!s) return TIDE_E_NOMEM;
+  if (!s)
+    return TIDE_E_NOMEM;
   s->cfg = *cfg;
-  if (s->cfg.latency_ms <= 0) s->cfg.latency_ms = 50;
-  if (s->cfg.patience_ms <= 0) s->cfg.patience_ms = 10 * s->cfg.latency_ms;
-  if (s->cfg.text_bytes <= 0) s->cfg.text_bytes = 200;
+  if (s->cfg.latency_ms <= 0)
+    s->cfg.latency_ms = 50;
+  if (s->cfg.patience_ms <= 0)
+    s->cfg.patience_ms = 10 * s->cfg.latency_ms;
+  if (s->cfg.text_bytes <= 0)
+    s->cfg.text_bytes = 200;
   s->rng = cfg->seed;
   int n = cfg->nodes, rc = 0;
   s->nodes = calloc((size_t)n, sizeof *s->nodes);
   s->adj = calloc((size_t)n * (size_t)n, 1);
   s->times = calloc((size_t)n, sizeof *s->times);
-  if (!s->nodes || !s->adj || !s->times) rc = TIDE_E_NOMEM;
+  if (!s->nodes || !s->adj || !s->times)
+    rc = TIDE_E_NOMEM;
   for (int i = 0; !rc && i < n; i++) {
     uint8_t seed[TIDE_SEED_BYTES];
     for (size_t k = 0; k < sizeof seed; k += 8) {
@@ -257,7 +296,8 @@ int tide_sim_new(tide_sim **out, const tide_sim_config *cfg) {
     rc = tide_keys_from_seed(&s->nodes[i].kp, seed);
     s->nodes[i].alive = 1;
   }
-  for (int i = 0; !rc && i < n; i++) rc = node_setup(s, i);
+  for (int i = 0; !rc && i < n; i++)
+    rc = node_setup(s, i);
   if (rc) {
     tide_sim_free(s);
     return rc;
@@ -266,8 +306,10 @@ int tide_sim_new(tide_sim **out, const tide_sim_config *cfg) {
   return 0;
 }
 
-void tide_sim_free(tide_sim *s) {
-  if (!s) return;
+void tide_sim_free(tide_sim *s)
+{
+  if (!s)
+    return;
   for (int i = 0; s->nodes && i < s->cfg.nodes; i++) {
     node_teardown(&s->nodes[i]);
     free(s->nodes[i].hlink);
@@ -280,11 +322,13 @@ void tide_sim_free(tide_sim *s) {
     tide_clock_free(s->links[i].fidx[0]);
     tide_clock_free(s->links[i].fidx[1]);
   }
-  for (size_t i = 0; i < s->nheap; i++) frame_free(s->heap[i].f);
+  for (size_t i = 0; i < s->nheap; i++)
+    frame_free(s->heap[i].f);
   for (int i = 0; s->times && i < s->cfg.nodes; i++) {
     free(s->times[i].pub);
     free(s->times[i].last);
-    for (size_t k = 0; k < s->times[i].cap; k++) free(s->times[i].text[k]);
+    for (size_t k = 0; k < s->times[i].cap; k++)
+      free(s->times[i].text[k]);
     free(s->times[i].text);
     free(s->times[i].tlen);
   }
@@ -299,20 +343,24 @@ void tide_sim_free(tide_sim *s) {
 
 /* --- links ------------------------------------------------------------------ */
 
-static int link_find(tide_sim *s, int a, int b) {
+static int link_find(tide_sim *s, int a, int b)
+{
   for (size_t i = 0; i < s->nlinks; i++)
     if ((s->links[i].a == a && s->links[i].b == b) || (s->links[i].a == b && s->links[i].b == a))
       return (int)i;
   return -1;
 }
 
-static int link_get(tide_sim *s, int a, int b) {
+static int link_get(tide_sim *s, int a, int b)
+{
   int l = link_find(s, a, b);
-  if (l >= 0) return l;
+  if (l >= 0)
+    return l;
   if (s->nlinks == s->caplinks) {
     size_t cap = s->caplinks ? s->caplinks * 2 : 64;
     sim_link *nl = realloc(s->links, cap * sizeof *nl);
-    if (!nl) return TIDE_E_NOMEM;
+    if (!nl)
+      return TIDE_E_NOMEM;
     s->links = nl;
     s->caplinks = cap;
   }
@@ -320,13 +368,15 @@ static int link_get(tide_sim *s, int a, int b) {
   memset(L, 0, sizeof *L);
   L->a = a;
   L->b = b;
-  if (tide_clock_new(&L->fidx[0]) || tide_clock_new(&L->fidx[1])) return TIDE_E_NOMEM;
+  if (tide_clock_new(&L->fidx[0]) || tide_clock_new(&L->fidx[1]))
+    return TIDE_E_NOMEM;
   s->adj[(size_t)a * (size_t)s->cfg.nodes + (size_t)b] = 1;
   s->adj[(size_t)b * (size_t)s->cfg.nodes + (size_t)a] = 1;
   return (int)s->nlinks++;
 }
 
-static size_t varint_len(uint64_t v) {
+static size_t varint_len(uint64_t v)
+{
   size_t n = 1;
   while (v >= 0x80) {
     v >>= 7;
@@ -336,7 +386,8 @@ static size_t varint_len(uint64_t v) {
 }
 
 /* Puts f on link l in direction dir (0: a->b), taking ownership. */
-static int transmit(tide_sim *s, int l, int dir, frame *f) {
+static int transmit(tide_sim *s, int l, int dir, frame *f)
+{
   sim_link *L = &s->links[l];
   size_t bytes;
   if (f->type == FR_NOTES) {
@@ -346,14 +397,16 @@ static int transmit(tide_sim *s, int l, int dir, frame *f) {
       json += tide_clock_json_entry_bytes(f->notes[i].value);
       if (tide_clock_get(L->fidx[dir], &idx, f->notes[i].feed) != 0) {
         idx = (int64_t)tide_clock_count(L->fidx[dir]);
-        if (tide_clock_set(L->fidx[dir], f->notes[i].feed, idx)) return TIDE_E_NOMEM;
+        if (tide_clock_set(L->fidx[dir], f->notes[i].feed, idx))
+          return TIDE_E_NOMEM;
         bin += 1 + TIDE_PK_BYTES; /* feedref 0 + the key */
       } else {
         bin += varint_len((uint64_t)idx + 1);
       }
       bin += varint_len((uint64_t)(f->notes[i].value + 1));
     }
-    if (f->n) json -= 1;
+    if (f->n)
+      json -= 1;
     bin += 1 + varint_len(f->n);
     bin += varint_len(bin);
     s->st.note_bytes_json += json;
@@ -373,8 +426,10 @@ static int transmit(tide_sim *s, int l, int dir, frame *f) {
   int64_t ser = s->cfg.bytes_per_ms > 0 ? (int64_t)((double)bytes / s->cfg.bytes_per_ms) : 0;
   L->busy[dir] = t0 + ser;
   int64_t at = t0 + ser + s->cfg.latency_ms;
-  while (s->cfg.loss > 0 && rndf(s) < s->cfg.loss) at += 2 * s->cfg.latency_ms;
-  if (at < L->last[dir]) at = L->last[dir];
+  while (s->cfg.loss > 0 && rndf(s) < s->cfg.loss)
+    at += 2 * s->cfg.latency_ms;
+  if (at < L->last[dir])
+    at = L->last[dir];
   L->last[dir] = at;
   if (f->type == FR_MSG && s->cfg.msg_drop > 0 && rndf(s) < s->cfg.msg_drop) {
     frame_free(f);
@@ -382,14 +437,17 @@ static int transmit(tide_sim *s, int l, int dir, frame *f) {
   }
   event ev = {at, 0, EV_DELIVER, l, 0, dir, L->gen, f};
   int rc = push_event(s, ev);
-  if (rc) frame_free(f);
+  if (rc)
+    frame_free(f);
   return rc;
 }
 
 static int send_msg(tide_sim *s, int l, int dir, int author, int64_t seq, const char *text,
-                    size_t len) {
+                    size_t len)
+{
   frame *f = calloc(1, sizeof *f);
-  if (!f) return TIDE_E_NOMEM;
+  if (!f)
+    return TIDE_E_NOMEM;
   f->type = FR_MSG;
   f->text = text;
   f->len = len;
@@ -400,11 +458,13 @@ static int send_msg(tide_sim *s, int l, int dir, int author, int64_t seq, const 
 }
 
 /* Drains node i's engine actions onto its links and schedules its tick. */
-static int pump(tide_sim *s, int i) {
+static int pump(tide_sim *s, int i)
+{
   sim_node *n = &s->nodes[i];
   tide_ebt_action a;
   int rc = 0;
-  if (!n->e) return 0;
+  if (!n->e)
+    return 0;
   while (!rc && tide_ebt_poll(n->e, &a)) {
     int l = n->hlink[a.peer];
     int dir = s->links[l].a == i ? 0 : 1;
@@ -430,14 +490,16 @@ static int pump(tide_sim *s, int i) {
       /* The engine only asks for what the node holds; the bytes are
        * those of the message table (identical to the store's copy). */
       int author = node_index(s, a.feed);
-      if (author < 0 || a.to_seq > n->lseq[author]) rc = TIDE_E_INTERNAL;
+      if (author < 0 || a.to_seq > n->lseq[author])
+        rc = TIDE_E_INTERNAL;
       for (int64_t q = a.from_seq; !rc && q <= a.to_seq; q++)
         rc = send_msg(s, l, dir, author, q, s->times[author].text[q], s->times[author].tlen[q]);
     }
   }
   int64_t w = tide_ebt_next_wake(n->e);
   if (!rc && w >= 0 && (n->tick_at < 0 || w < n->tick_at || n->tick_at < s->now)) {
-    if (w < s->now) w = s->now;
+    if (w < s->now)
+      w = s->now;
     n->tick_at = w;
     event ev = {w, 0, EV_TICK, i, 0, 0, 0, NULL};
     rc = push_event(s, ev);
@@ -445,25 +507,31 @@ static int pump(tide_sim *s, int i) {
   return rc;
 }
 
-static int session_start(tide_sim *s, int l) {
+static int session_start(tide_sim *s, int l)
+{
   sim_link *L = &s->links[l];
-  if (L->up || !s->nodes[L->a].alive || !s->nodes[L->b].alive) return 0;
+  if (L->up || !s->nodes[L->a].alive || !s->nodes[L->b].alive)
+    return 0;
   L->up = 1;
   L->gen++;
   L->busy[0] = L->busy[1] = L->last[0] = L->last[1] = s->now;
   tide_clock_clear(L->fidx[0]);
   tide_clock_clear(L->fidx[1]);
   L->spoke[0] = L->spoke[1] = 0;
-  if (s->cfg.mode == TIDE_SIM_FLOOD) return 0;
+  if (s->cfg.mode == TIDE_SIM_FLOOD)
+    return 0;
   int rc = 0;
   for (int side = 0; side < 2 && !rc; side++) {
     int me = side ? L->b : L->a, other = side ? L->a : L->b;
     sim_node *n = &s->nodes[me];
     tide_clock *th = NULL, *ou = NULL;
     rc = tide_clock_new(&th);
-    if (!rc) rc = tide_clock_new(&ou);
-    if (!rc) rc = tide_clock_load(th, n->st, s->nodes[other].kp.pk, TIDE_CLOCK_THEIRS, NULL);
-    if (!rc) rc = tide_clock_load(ou, n->st, s->nodes[other].kp.pk, TIDE_CLOCK_OURS, NULL);
+    if (!rc)
+      rc = tide_clock_new(&ou);
+    if (!rc)
+      rc = tide_clock_load(th, n->st, s->nodes[other].kp.pk, TIDE_CLOCK_THEIRS, NULL);
+    if (!rc)
+      rc = tide_clock_load(ou, n->st, s->nodes[other].kp.pk, TIDE_CLOCK_OURS, NULL);
     int first = !rc && tide_clock_count(th) == 0 && tide_clock_count(ou) == 0;
     tide_ebt_peer_opts o = {.theirs = first ? NULL : th,
                             .ours = first ? NULL : ou,
@@ -472,68 +540,88 @@ static int session_start(tide_sim *s, int l) {
                             /* Different delays on the two ends, so that one
                              * side's lazy note usually reaches the other before
                              * that one's own note leaves, and cancels it. */
-                            .note_delay_ms = me < other ? s->cfg.note_delay_ms
-                                                        : 3 * s->cfg.note_delay_ms};
-    if (!rc) rc = tide_ebt_connect(n->e, &L->h[side], &o, s->now);
+                            .note_delay_ms =
+                                me < other ? s->cfg.note_delay_ms : 3 * s->cfg.note_delay_ms};
+    if (!rc)
+      rc = tide_ebt_connect(n->e, &L->h[side], &o, s->now);
     tide_clock_free(th);
     tide_clock_free(ou);
-    if (rc) break;
+    if (rc)
+      break;
     if (L->h[side] >= n->nhlink) {
       size_t cap = (size_t)L->h[side] + 8;
       int *h = realloc(n->hlink, cap * sizeof *h);
-      if (!h) return TIDE_E_NOMEM;
+      if (!h)
+        return TIDE_E_NOMEM;
       n->hlink = h;
       n->nhlink = cap;
     }
     n->hlink[L->h[side]] = l;
   }
-  if (!rc) rc = pump(s, L->a);
-  if (!rc) rc = pump(s, L->b);
+  if (!rc)
+    rc = pump(s, L->a);
+  if (!rc)
+    rc = pump(s, L->b);
   return rc;
 }
 
-static int session_end(tide_sim *s, int l) {
+static int session_end(tide_sim *s, int l)
+{
   sim_link *L = &s->links[l];
-  if (!L->up) return 0;
+  if (!L->up)
+    return 0;
   L->up = 0;
   L->gen++;
-  if (s->cfg.mode == TIDE_SIM_FLOOD) return 0;
+  if (s->cfg.mode == TIDE_SIM_FLOOD)
+    return 0;
   int rc = 0;
   for (int side = 0; side < 2 && !rc; side++) {
     int me = side ? L->b : L->a, other = side ? L->a : L->b;
     sim_node *n = &s->nodes[me];
     tide_clock *th = NULL, *ou = NULL;
     rc = tide_clock_new(&th);
-    if (!rc) rc = tide_clock_new(&ou);
-    if (!rc) rc = tide_ebt_peer_clocks(n->e, L->h[side], th, ou);
-    if (!rc) rc = tide_clock_save(n->st, s->nodes[other].kp.pk, TIDE_CLOCK_THEIRS, th, NULL);
-    if (!rc) rc = tide_clock_save(n->st, s->nodes[other].kp.pk, TIDE_CLOCK_OURS, ou, NULL);
-    if (!rc) rc = tide_ebt_disconnect(n->e, L->h[side], s->now);
+    if (!rc)
+      rc = tide_clock_new(&ou);
+    if (!rc)
+      rc = tide_ebt_peer_clocks(n->e, L->h[side], th, ou);
+    if (!rc)
+      rc = tide_clock_save(n->st, s->nodes[other].kp.pk, TIDE_CLOCK_THEIRS, th, NULL);
+    if (!rc)
+      rc = tide_clock_save(n->st, s->nodes[other].kp.pk, TIDE_CLOCK_OURS, ou, NULL);
+    if (!rc)
+      rc = tide_ebt_disconnect(n->e, L->h[side], s->now);
     tide_clock_free(th);
     tide_clock_free(ou);
-    if (!rc) rc = pump(s, me);
+    if (!rc)
+      rc = pump(s, me);
   }
   return rc;
 }
 
 /* --- messages -------------------------------------------------------------- */
 
-static int record_time(tide_sim *s, int author, int64_t seq, int publish) {
+static int record_time(tide_sim *s, int author, int64_t seq, int publish)
+{
   msgtimes *mt = &s->times[author];
   if ((size_t)seq >= mt->cap) {
     size_t cap = mt->cap ? mt->cap : 16;
-    while (cap <= (size_t)seq) cap *= 2;
+    while (cap <= (size_t)seq)
+      cap *= 2;
     int64_t *p = realloc(mt->pub, cap * sizeof *p);
-    if (!p) return TIDE_E_NOMEM;
+    if (!p)
+      return TIDE_E_NOMEM;
     mt->pub = p;
     int64_t *q = realloc(mt->last, cap * sizeof *q);
-    if (!q) return TIDE_E_NOMEM;
+    if (!q)
+      return TIDE_E_NOMEM;
     mt->last = q;
     char **t = realloc(mt->text, cap * sizeof *t);
-    if (!t) return TIDE_E_NOMEM;
+    if (!t)
+      return TIDE_E_NOMEM;
     mt->text = t;
     size_t *tl = realloc(mt->tlen, cap * sizeof *tl);
-    if (!tl) return TIDE_E_NOMEM;
+    if (!tl)
+      return TIDE_E_NOMEM;
     mt->tlen = tl;
     for (size_t k = mt->cap; k < cap; k++) {
       mt->pub[k] = mt->last[k] = -1;
@@ -554,25 +642,31 @@ static int record_time(tide_sim *s, int author, int64_t seq, int publish) {
     if (mt->pub[seq] >= 0 && s->now - mt->pub[seq] > s->st.max_delay_ms)
       s->st.max_delay_ms = s->now - mt->pub[seq];
   }
-  if (!publish) s->st.last_new_ms = s->now;
+  if (!publish)
+    s->st.last_new_ms = s->now;
   return 0;
 }
 
 /* Flooding: forward to every up link of node i except `except`. */
 static int flood(tide_sim *s, int i, int except, int author, int64_t seq, const char *text,
-                 size_t len) {
+                 size_t len)
+{
   for (size_t l = 0; l < s->nlinks; l++) {
     sim_link *L = &s->links[l];
-    if (!L->up || (int)l == except || (L->a != i && L->b != i)) continue;
+    if (!L->up || (int)l == except || (L->a != i && L->b != i))
+      continue;
     int rc = send_msg(s, (int)l, L->a == i ? 0 : 1, author, seq, text, len);
-    if (rc) return rc;
+    if (rc)
+      return rc;
   }
   return 0;
 }
 
-static int do_publish(tide_sim *s, int i) {
+static int do_publish(tide_sim *s, int i)
+{
   sim_node *n = &s->nodes[i];
-  if (!n->alive) return 0;
+  if (!n->alive)
+    return 0;
   tide_feed_state prev;
   int has = n->lseq[i] > 0;
   prev.sequence = n->lseq[i];
@@ -582,7 +676,8 @@ static int do_publish(tide_sim *s, int i) {
   int rc = (!doc || !txt) ? TIDE_E_NOMEM : 0;
   tide_msg *m = NULL;
   if (!rc) {
-    for (int k = 0; k < s->cfg.text_bytes; k++) txt[k] = (char)('a' + rnd(s) % 26);
+    for (int k = 0; k < s->cfg.text_bytes; k++)
+      txt[k] = (char)('a' + rnd(s) % 26);
     tide_json *c = tide_json_new_object(doc);
     rc = tide_json_object_set(doc, c, "type", 4, tide_json_new_string(doc, "post", 4));
     if (!rc)
@@ -591,14 +686,16 @@ static int do_publish(tide_sim *s, int i) {
     if (!rc)
       rc = tide_msg_create(&m, &n->kp, has ? &prev : NULL, 1.7e12 + (double)s->now, c, NULL, NULL);
   }
-  if (!rc) rc = tide_store_append(n->st, m, s->now, NULL);
+  if (!rc)
+    rc = tide_store_append(n->st, m, s->now, NULL);
   if (!rc) {
     int64_t seq = tide_msg_sequence(m);
     n->lseq[i] = seq;
     memcpy(n->lid[i], tide_msg_id(m), TIDE_HASH_BYTES);
     s->st.published++;
     rc = record_time(s, i, seq, 1);
-    if (!rc) rc = verified_add(s, tide_msg_id(m));
+    if (!rc)
+      rc = verified_add(s, tide_msg_id(m));
     if (!rc) {
       size_t len;
       const char *t = tide_msg_text(m, &len);
@@ -616,7 +713,8 @@ static int do_publish(tide_sim *s, int i) {
       rc = flood(s, i, -1, i, seq, s->times[i].text[seq], s->times[i].tlen[seq]);
     } else if (!rc) {
       rc = tide_ebt_on_append(n->e, n->kp.pk, seq, s->now);
-      if (!rc) rc = pump(s, i);
+      if (!rc)
+        rc = pump(s, i);
     }
   }
   tide_msg_free(m);
@@ -627,22 +725,28 @@ static int do_publish(tide_sim *s, int i) {
 
 /* Validates and appends text at node i: 0 = appended, TIDE_E_EXISTS,
  * TIDE_E_STORE_GAP, or another error for invalid messages. */
-static int accept(tide_sim *s, int i, int author, int64_t seq, const char *text, size_t len) {
+static int accept(tide_sim *s, int i, int author, int64_t seq, const char *text, size_t len)
+{
   sim_node *n = &s->nodes[i];
   tide_feed_state st;
   int64_t latest = n->lseq[author];
   int have = latest > 0;
   st.sequence = latest;
   memcpy(st.id, n->lid[author], TIDE_HASH_BYTES);
-  if (seq <= latest) return TIDE_E_EXISTS;
-  if (seq > latest + 1) return TIDE_E_STORE_GAP;
+  if (seq <= latest)
+    return TIDE_E_EXISTS;
+  if (seq > latest + 1)
+    return TIDE_E_STORE_GAP;
   tide_msg *m = NULL;
   int rc = tide_msg_parse(&m, text, len, NULL);
-  if (rc) return TIDE_E_MSG_INVALID;
+  if (rc)
+    return TIDE_E_MSG_INVALID;
   int sig = verified_has(s, tide_msg_id(m)) ? TIDE_MSG_SIG_VALID : TIDE_MSG_SIG_UNCHECKED;
   rc = tide_msg_validate(m, have ? &st : NULL, NULL, sig, NULL);
-  if (!rc && sig == TIDE_MSG_SIG_UNCHECKED) rc = verified_add(s, tide_msg_id(m));
-  if (!rc) rc = tide_store_append(n->st, m, s->now, NULL);
+  if (!rc && sig == TIDE_MSG_SIG_UNCHECKED)
+    rc = verified_add(s, tide_msg_id(m));
+  if (!rc)
+    rc = tide_store_append(n->st, m, s->now, NULL);
   if (!rc) {
     n->lseq[author] = seq;
     memcpy(n->lid[author], tide_msg_id(m), TIDE_HASH_BYTES);
@@ -651,14 +755,16 @@ static int accept(tide_sim *s, int i, int author, int64_t seq, const char *text,
   return rc;
 }
 
-static int flood_receive(tide_sim *s, int i, int l, frame *f) {
+static int flood_receive(tide_sim *s, int i, int l, frame *f)
+{
   sim_node *n = &s->nodes[i];
   int rc = accept(s, i, f->author, f->seq, f->text, f->len);
   if (rc == TIDE_E_STORE_GAP) {
     if (n->nheld == n->capheld) {
       size_t cap = n->capheld ? n->capheld * 2 : 16;
       held *h = realloc(n->held, cap * sizeof *h);
-      if (!h) return TIDE_E_NOMEM;
+      if (!h)
+        return TIDE_E_NOMEM;
       n->held = h;
       n->capheld = cap;
     }
@@ -672,18 +778,22 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f) {
     s->st.gaps++;
     return 0;
   }
-  if (rc == TIDE_E_EXISTS) return 0;
+  if (rc == TIDE_E_EXISTS)
+    return 0;
   if (rc) {
     s->st.invalid++;
     return 0;
   }
   s->st.new_msgs++;
-  if ((rc = record_time(s, f->author, f->seq, 0))) return rc;
-  if ((rc = flood(s, i, l, f->author, f->seq, f->text, f->len))) return rc;
+  if ((rc = record_time(s, f->author, f->seq, 0)))
+    return rc;
+  if ((rc = flood(s, i, l, f->author, f->seq, f->text, f->len)))
+    return rc;
   /* Held messages that now fit. */
   for (size_t k = 0; k < n->nheld; k++) {
     held h = n->held[k];
-    if (h.author != f->author || h.seq != f->seq + 1) continue;
+    if (h.author != f->author || h.seq != f->seq + 1)
+      continue;
     n->held[k] = n->held[--n->nheld];
     frame g = {FR_MSG, NULL, 0, h.text, h.len, {0}, h.seq, h.author};
     memcpy(g.feed, h.feed, TIDE_PK_BYTES);
@@ -692,7 +802,8 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f) {
   return 0;
 }
 
-static int ebt_receive(tide_sim *s, int i, tide_ebt_peer h, frame *f) {
+static int ebt_receive(tide_sim *s, int i, tide_ebt_peer h, frame *f)
+{
   sim_node *n = &s->nodes[i];
   tide_ebt_rx rx;
   if (!tide_ebt_wants(n->e, h, f->feed, f->seq)) {
@@ -704,7 +815,8 @@ static int ebt_receive(tide_sim *s, int i, tide_ebt_peer h, frame *f) {
   if (rc == 0) {
     rx = TIDE_EBT_RX_NEW;
     s->st.new_msgs++;
-    if ((rc = record_time(s, f->author, f->seq, 0))) return rc;
+    if ((rc = record_time(s, f->author, f->seq, 0)))
+      return rc;
   } else if (rc == TIDE_E_EXISTS) {
     rx = TIDE_EBT_RX_DUP;
     s->st.store_dups++;
@@ -720,63 +832,78 @@ static int ebt_receive(tide_sim *s, int i, tide_ebt_peer h, frame *f) {
   return tide_ebt_on_message(n->e, h, f->feed, f->seq, rx, s->now);
 }
 
-static int deliver(tide_sim *s, event *ev) {
+static int deliver(tide_sim *s, event *ev)
+{
   sim_link *L = &s->links[ev->a];
   frame *f = ev->f;
-  if (!L->up || ev->gen != L->gen) return 0; /* lost with the sim_link */
+  if (!L->up || ev->gen != L->gen)
+    return 0; /* lost with the sim_link */
   int to = ev->dir == 0 ? L->b : L->a;
   int side = ev->dir == 0 ? 1 : 0;
   sim_node *n = &s->nodes[to];
   int rc;
   if (f->type == FR_MSG) {
     s->st.msg_frames++;
-    if (s->cfg.mode == TIDE_SIM_FLOOD) return flood_receive(s, to, ev->a, f);
+    if (s->cfg.mode == TIDE_SIM_FLOOD)
+      return flood_receive(s, to, ev->a, f);
     rc = ebt_receive(s, to, L->h[side], f);
   } else {
     s->st.note_entries += f->n;
     rc = tide_ebt_on_notes(n->e, L->h[side], f->notes, f->n, s->now);
   }
-  if (!rc) rc = pump(s, to);
+  if (!rc)
+    rc = pump(s, to);
   return rc;
 }
 
 /* --- scheduling API ----------------------------------------------------------- */
 
-static int sched(tide_sim *s, int type, int a, int b, int64_t at) {
-  if (a < 0 || a >= s->cfg.nodes || b < 0 || b >= s->cfg.nodes) return TIDE_E_INVAL;
+static int sched(tide_sim *s, int type, int a, int b, int64_t at)
+{
+  if (a < 0 || a >= s->cfg.nodes || b < 0 || b >= s->cfg.nodes)
+    return TIDE_E_INVAL;
   event ev = {at, 0, type, a, b, 0, 0, NULL};
   return push_event(s, ev);
 }
 
-int tide_sim_link_up(tide_sim *s, int a, int b, int64_t at_ms) {
-  if (a == b) return TIDE_E_INVAL;
+int tide_sim_link_up(tide_sim *s, int a, int b, int64_t at_ms)
+{
+  if (a == b)
+    return TIDE_E_INVAL;
   return sched(s, EV_LINK_UP, a, b, at_ms);
 }
 
-int tide_sim_link_down(tide_sim *s, int a, int b, int64_t at_ms) {
+int tide_sim_link_down(tide_sim *s, int a, int b, int64_t at_ms)
+{
   return sched(s, EV_LINK_DOWN, a, b, at_ms);
 }
 
-static int linked(const tide_sim *s, int a, int b) {
+static int linked(const tide_sim *s, int a, int b)
+{
   return s->adj[(size_t)a * (size_t)s->cfg.nodes + (size_t)b] != 0;
 }
 
 /* Links ~k per node among nodes[lo, hi), marking adjacency as it goes. */
-static int random_links(tide_sim *s, int lo, int hi, int k, int64_t at) {
+static int random_links(tide_sim *s, int lo, int hi, int k, int64_t at)
+{
   int n = hi - lo, rc = 0;
   int *deg = calloc((size_t)s->cfg.nodes, sizeof *deg);
-  if (!deg) return TIDE_E_NOMEM;
+  if (!deg)
+    return TIDE_E_NOMEM;
   for (int i = lo; i < hi; i++)
     for (int j = lo; j < hi; j++)
-      if (i != j && linked(s, i, j)) deg[i]++;
+      if (i != j && linked(s, i, j))
+        deg[i]++;
   for (int i = lo; i < hi && !rc; i++) {
     int tries = 0;
     while (deg[i] < k && deg[i] < n - 1 && tries < 50 * n) {
       int j = lo + (int)(rnd(s) % (uint64_t)n);
       tries++;
-      if (j == i || linked(s, i, j) || (deg[j] >= k && tries < 20 * n)) continue;
+      if (j == i || linked(s, i, j) || (deg[j] >= k && tries < 20 * n))
+        continue;
       rc = link_get(s, i, j);
-      if (rc < 0) break;
+      if (rc < 0)
+        break;
       rc = tide_sim_link_up(s, i, j, at);
       deg[i]++;
       deg[j]++;
@@ -788,11 +915,14 @@ static int random_links(tide_sim *s, int lo, int hi, int k, int64_t at) {
 
 /* A ring through a random permutation of nodes[lo, hi): it keeps the
  * graph connected; random links then bring every node to ~k. */
-static int random_ring(tide_sim *s, int lo, int hi, int64_t at) {
+static int random_ring(tide_sim *s, int lo, int hi, int64_t at)
+{
   int n = hi - lo;
   int *perm = malloc((size_t)n * sizeof *perm);
-  if (!perm) return TIDE_E_NOMEM;
-  for (int i = 0; i < n; i++) perm[i] = lo + i;
+  if (!perm)
+    return TIDE_E_NOMEM;
+  for (int i = 0; i < n; i++)
+    perm[i] = lo + i;
   for (int i = n - 1; i > 0; i--) {
     int j = (int)(rnd(s) % (uint64_t)(i + 1)), t = perm[i];
     perm[i] = perm[j];
@@ -801,113 +931,142 @@ static int random_ring(tide_sim *s, int lo, int hi, int64_t at) {
   int rc = 0;
   for (int i = 0; i < n && n > 1 && !rc; i++) {
     int a = perm[i], b = perm[(i + 1) % n];
-    if (linked(s, a, b)) continue;
+    if (linked(s, a, b))
+      continue;
     rc = link_get(s, a, b);
-    if (rc >= 0) rc = tide_sim_link_up(s, a, b, at);
+    if (rc >= 0)
+      rc = tide_sim_link_up(s, a, b, at);
   }
   free(perm);
   return rc < 0 ? rc : 0;
 }
 
-int tide_sim_topo_random(tide_sim *s, int k, int64_t at_ms) {
+int tide_sim_topo_random(tide_sim *s, int k, int64_t at_ms)
+{
   int rc = k >= 2 ? random_ring(s, 0, s->cfg.nodes, at_ms) : 0;
   return rc ? rc : random_links(s, 0, s->cfg.nodes, k, at_ms);
 }
 
-int tide_sim_topo_line(tide_sim *s, int64_t at_ms) {
+int tide_sim_topo_line(tide_sim *s, int64_t at_ms)
+{
   for (int i = 0; i + 1 < s->cfg.nodes; i++) {
     int rc = link_get(s, i, i + 1);
-    if (rc < 0) return rc;
-    if ((rc = tide_sim_link_up(s, i, i + 1, at_ms))) return rc;
+    if (rc < 0)
+      return rc;
+    if ((rc = tide_sim_link_up(s, i, i + 1, at_ms)))
+      return rc;
   }
   return 0;
 }
 
-int tide_sim_topo_star(tide_sim *s, int64_t at_ms) {
+int tide_sim_topo_star(tide_sim *s, int64_t at_ms)
+{
   for (int i = 1; i < s->cfg.nodes; i++) {
     int rc = link_get(s, 0, i);
-    if (rc < 0) return rc;
-    if ((rc = tide_sim_link_up(s, 0, i, at_ms))) return rc;
+    if (rc < 0)
+      return rc;
+    if ((rc = tide_sim_link_up(s, 0, i, at_ms)))
+      return rc;
   }
   return 0;
 }
 
-int tide_sim_topo_clusters(tide_sim *s, int clusters, int k, int bridges, int64_t at_ms) {
+int tide_sim_topo_clusters(tide_sim *s, int clusters, int k, int bridges, int64_t at_ms)
+{
   int n = s->cfg.nodes, size = n / clusters;
-  if (clusters < 1 || size < 2) return TIDE_E_INVAL;
+  if (clusters < 1 || size < 2)
+    return TIDE_E_INVAL;
   for (int c = 0; c < clusters; c++) {
     int lo = c * size, hi = c == clusters - 1 ? n : lo + size;
     int rc = k >= 2 ? random_ring(s, lo, hi, at_ms) : 0;
-    if (!rc) rc = random_links(s, lo, hi, k, at_ms);
-    if (rc) return rc;
+    if (!rc)
+      rc = random_links(s, lo, hi, k, at_ms);
+    if (rc)
+      return rc;
   }
   for (int c = 0; c < clusters && clusters > 1; c++) {
     int d = (c + 1) % clusters;
-    if (clusters == 2 && c == 1) break;
+    if (clusters == 2 && c == 1)
+      break;
     for (int b = 0; b < bridges; b++) {
       int i = c * size + (int)(rnd(s) % (uint64_t)size);
       int j = d * size + (int)(rnd(s) % (uint64_t)size);
-      if (linked(s, i, j)) continue;
+      if (linked(s, i, j))
+        continue;
       int rc = link_get(s, i, j);
-      if (rc < 0) return rc;
-      if ((rc = tide_sim_link_up(s, i, j, at_ms))) return rc;
+      if (rc < 0)
+        return rc;
+      if ((rc = tide_sim_link_up(s, i, j, at_ms)))
+        return rc;
     }
   }
   return 0;
 }
 
-int tide_sim_partition(tide_sim *s, int split, int64_t from_ms, int64_t to_ms) {
+int tide_sim_partition(tide_sim *s, int split, int64_t from_ms, int64_t to_ms)
+{
   for (size_t l = 0; l < s->nlinks; l++) {
     int a = s->links[l].a, b = s->links[l].b;
-    if ((a < split) == (b < split)) continue;
+    if ((a < split) == (b < split))
+      continue;
     int rc = tide_sim_link_down(s, a, b, from_ms);
-    if (!rc) rc = tide_sim_link_up(s, a, b, to_ms);
-    if (rc) return rc;
+    if (!rc)
+      rc = tide_sim_link_up(s, a, b, to_ms);
+    if (rc)
+      return rc;
   }
   return 0;
 }
 
-int tide_sim_publish(tide_sim *s, int node, int64_t at_ms) {
+int tide_sim_publish(tide_sim *s, int node, int64_t at_ms)
+{
   return sched(s, EV_PUBLISH, node, node, at_ms);
 }
 
-int tide_sim_publish_random(tide_sim *s, int count, int64_t from_ms, int64_t to_ms) {
+int tide_sim_publish_random(tide_sim *s, int count, int64_t from_ms, int64_t to_ms)
+{
   for (int i = 0; i < count; i++) {
     int a = (int)(rnd(s) % (uint64_t)s->cfg.nodes);
     int64_t t = from_ms + (int64_t)(rnd(s) % (uint64_t)(to_ms > from_ms ? to_ms - from_ms : 1));
     int rc = tide_sim_publish(s, a, t);
-    if (rc) return rc;
+    if (rc)
+      return rc;
   }
   return 0;
 }
 
-int tide_sim_kill(tide_sim *s, int node, int64_t at_ms) {
+int tide_sim_kill(tide_sim *s, int node, int64_t at_ms)
+{
   return sched(s, EV_KILL, node, node, at_ms);
 }
 
-int tide_sim_join(tide_sim *s, int node, int k, int64_t at_ms) {
-  if (node < 0 || node >= s->cfg.nodes) return TIDE_E_INVAL;
+int tide_sim_join(tide_sim *s, int node, int k, int64_t at_ms)
+{
+  if (node < 0 || node >= s->cfg.nodes)
+    return TIDE_E_INVAL;
   s->nodes[node].alive = 0; /* dormant until at_ms */
   event ev = {at_ms, 0, EV_JOIN, node, k, 0, 0, NULL};
   return push_event(s, ev);
 }
 
-int tide_sim_wipe(tide_sim *s, int node, int64_t at_ms) {
+int tide_sim_wipe(tide_sim *s, int node, int64_t at_ms)
+{
   return sched(s, EV_WIPE, node, node, at_ms);
 }
 
-static int run_event(tide_sim *s, event *ev) {
+static int run_event(tide_sim *s, event *ev)
+{
   int rc = 0;
   switch (ev->type) {
-  case EV_DELIVER:
-    rc = deliver(s, ev);
-    break;
+  case EV_DELIVER: rc = deliver(s, ev); break;
   case EV_TICK: {
     sim_node *n = &s->nodes[ev->a];
-    if (!n->alive || !n->e || ev->t != n->tick_at) break;
+    if (!n->alive || !n->e || ev->t != n->tick_at)
+      break;
     n->tick_at = -1;
     rc = tide_ebt_tick(n->e, s->now);
-    if (!rc) rc = pump(s, ev->a);
+    if (!rc)
+      rc = pump(s, ev->a);
     break;
   }
   case EV_LINK_UP: {
@@ -917,15 +1076,15 @@ static int run_event(tide_sim *s, event *ev) {
   }
   case EV_LINK_DOWN: {
     int l = link_find(s, ev->a, ev->b);
-    if (l >= 0) rc = session_end(s, l);
+    if (l >= 0)
+      rc = session_end(s, l);
     break;
   }
-  case EV_PUBLISH:
-    rc = do_publish(s, ev->a);
-    break;
+  case EV_PUBLISH: rc = do_publish(s, ev->a); break;
   case EV_KILL:
     for (size_t l = 0; l < s->nlinks && !rc; l++)
-      if (s->links[l].a == ev->a || s->links[l].b == ev->a) rc = session_end(s, (int)l);
+      if (s->links[l].a == ev->a || s->links[l].b == ev->a)
+        rc = session_end(s, (int)l);
     s->nodes[ev->a].alive = 0;
     break;
   case EV_JOIN: {
@@ -933,10 +1092,13 @@ static int run_event(tide_sim *s, event *ev) {
     int want = ev->b, tries = 0;
     while (want > 0 && tries++ < 100 * s->cfg.nodes) {
       int j = (int)(rnd(s) % (uint64_t)s->cfg.nodes);
-      if (j == ev->a || !s->nodes[j].alive || linked(s, ev->a, j)) continue;
+      if (j == ev->a || !s->nodes[j].alive || linked(s, ev->a, j))
+        continue;
       int l = link_get(s, ev->a, j);
-      if (l < 0) return l;
-      if ((rc = session_start(s, l))) break;
+      if (l < 0)
+        return l;
+      if ((rc = session_start(s, l)))
+        break;
       want--;
     }
     break;
@@ -945,7 +1107,8 @@ static int run_event(tide_sim *s, event *ev) {
     int i = ev->a;
     int *ups = calloc(s->nlinks + 1, sizeof *ups);
     size_t nups = 0;
-    if (!ups) return TIDE_E_NOMEM;
+    if (!ups)
+      return TIDE_E_NOMEM;
     for (size_t l = 0; l < s->nlinks && !rc; l++) {
       if ((s->links[l].a == i || s->links[l].b == i) && s->links[l].up) {
         ups[nups++] = (int)l;
@@ -956,7 +1119,8 @@ static int run_event(tide_sim *s, event *ev) {
       node_teardown(&s->nodes[i]);
       rc = node_setup(s, i);
     }
-    for (size_t k = 0; k < nups && !rc; k++) rc = session_start(s, ups[k]);
+    for (size_t k = 0; k < nups && !rc; k++)
+      rc = session_start(s, ups[k]);
     free(ups);
     break;
   }
@@ -964,11 +1128,14 @@ static int run_event(tide_sim *s, event *ev) {
   return rc;
 }
 
-int tide_sim_run(tide_sim *s, int64_t until_ms) {
-  if (s->err) return s->err;
+int tide_sim_run(tide_sim *s, int64_t until_ms)
+{
+  if (s->err)
+    return s->err;
   while (s->nheap > 0 && s->heap[0].t <= until_ms) {
     event ev = pop_event(s);
-    if (ev.t > s->now) s->now = ev.t;
+    if (ev.t > s->now)
+      s->now = ev.t;
     int rc = run_event(s, &ev);
     frame_free(ev.f);
     if (rc) {
@@ -976,22 +1143,26 @@ int tide_sim_run(tide_sim *s, int64_t until_ms) {
       return rc;
     }
   }
-  if (until_ms > s->now && s->nheap == 0) s->now = until_ms;
+  if (until_ms > s->now && s->nheap == 0)
+    s->now = until_ms;
   return 0;
 }
 
 /* --- results ---------------------------------------------------------------- */
 
-static int64_t store_seq(sim_node *n, const uint8_t feed[TIDE_PK_BYTES]) {
+static int64_t store_seq(sim_node *n, const uint8_t feed[TIDE_PK_BYTES])
+{
   tide_feed_state st;
   return tide_store_latest(n->st, &st, NULL, feed, NULL) == 0 ? st.sequence : 0;
 }
 
-int tide_sim_converged(tide_sim *s) {
+int tide_sim_converged(tide_sim *s)
+{
   int ref = -1;
   for (int i = 0; i < s->cfg.nodes; i++) {
     sim_node *n = &s->nodes[i];
-    if (!n->alive) continue;
+    if (!n->alive)
+      continue;
     if (ref < 0) {
       ref = i;
       continue;
@@ -999,62 +1170,82 @@ int tide_sim_converged(tide_sim *s) {
     for (int f = 0; f < s->cfg.nodes; f++) {
       const uint8_t *pk = s->nodes[f].kp.pk;
       int64_t a = store_seq(n, pk), b = store_seq(&s->nodes[ref], pk);
-      if (a != b) return 0;
-      if (s->cfg.mode == TIDE_SIM_EBT && (tide_ebt_our_seq(n->e, pk) != a ||
-                                          tide_ebt_our_seq(s->nodes[ref].e, pk) != b))
+      if (a != b)
+        return 0;
+      if (s->cfg.mode == TIDE_SIM_EBT &&
+          (tide_ebt_our_seq(n->e, pk) != a || tide_ebt_our_seq(s->nodes[ref].e, pk) != b))
         return 0;
     }
   }
   return 1;
 }
 
-int tide_sim_check_stores(tide_sim *s) {
+int tide_sim_check_stores(tide_sim *s)
+{
   for (int i = 0; i < s->cfg.nodes; i++)
-    if (s->nodes[i].alive && tide_store_check(s->nodes[i].st, NULL) != 0) return 0;
+    if (s->nodes[i].alive && tide_store_check(s->nodes[i].st, NULL) != 0)
+      return 0;
   return 1;
 }
 
-double tide_sim_delivery(tide_sim *s) {
+double tide_sim_delivery(tide_sim *s)
+{
   uint64_t have = 0, want = 0;
   int alive = tide_sim_alive(s);
   for (int f = 0; f < s->cfg.nodes; f++) {
     int64_t mx = 0;
     for (int i = 0; i < s->cfg.nodes; i++) {
-      if (!s->nodes[i].alive) continue;
+      if (!s->nodes[i].alive)
+        continue;
       int64_t q = s->nodes[i].lseq[f];
       have += (uint64_t)q;
-      if (q > mx) mx = q;
+      if (q > mx)
+        mx = q;
     }
     want += (uint64_t)mx * (uint64_t)alive;
   }
   return want ? (double)have / (double)want : 1.0;
 }
 
-uint64_t tide_sim_lost(tide_sim *s) {
+uint64_t tide_sim_lost(tide_sim *s)
+{
   uint64_t lost = 0;
   for (int f = 0; f < s->cfg.nodes; f++) {
     int64_t mx = 0, authored = store_seq(&s->nodes[f], s->nodes[f].kp.pk);
     for (int i = 0; i < s->cfg.nodes; i++) {
-      if (!s->nodes[i].alive) continue;
+      if (!s->nodes[i].alive)
+        continue;
       int64_t q = store_seq(&s->nodes[i], s->nodes[f].kp.pk);
-      if (q > mx) mx = q;
+      if (q > mx)
+        mx = q;
     }
-    if (authored > mx) lost += (uint64_t)(authored - mx);
+    if (authored > mx)
+      lost += (uint64_t)(authored - mx);
   }
   return lost;
 }
 
-int tide_sim_alive(tide_sim *s) {
+int tide_sim_alive(tide_sim *s)
+{
   int n = 0;
-  for (int i = 0; i < s->cfg.nodes; i++) n += s->nodes[i].alive != 0;
+  for (int i = 0; i < s->cfg.nodes; i++)
+    n += s->nodes[i].alive != 0;
   return n;
 }
 
-void tide_sim_get_stats(tide_sim *s, tide_sim_stats *out) { *out = s->st; }
-
-void tide_sim_node_ebt_stats(tide_sim *s, int node, tide_ebt_stats *out) {
-  memset(out, 0, sizeof *out);
-  if (node >= 0 && node < s->cfg.nodes && s->nodes[node].e) tide_ebt_get_stats(s->nodes[node].e, out);
+void tide_sim_get_stats(tide_sim *s, tide_sim_stats *out)
+{
+  *out = s->st;
 }
 
-int64_t tide_sim_now(tide_sim *s) { return s->now; }
+void tide_sim_node_ebt_stats(tide_sim *s, int node, tide_ebt_stats *out)
+{
+  memset(out, 0, sizeof *out);
+  if (node >= 0 && node < s->cfg.nodes && s->nodes[node].e)
+    tide_ebt_get_stats(s->nodes[node].e, out);
+}
+
+int64_t tide_sim_now(tide_sim *s)
+{
+  return s->now;
+}

@@ -31,40 +31,40 @@
 
 typedef struct tide_sim tide_sim;
 
-#define TIDE_SIM_EBT 0
+#define TIDE_SIM_EBT   0
 #define TIDE_SIM_FLOOD 1
 
 typedef struct tide_sim_config {
   uint64_t seed;
-  int nodes;              /* node count (all created at start; see join) */
-  int mode;               /* TIDE_SIM_EBT or TIDE_SIM_FLOOD */
-  int64_t latency_ms;     /* one-way link latency (default 50) */
-  double loss;            /* per-frame loss probability (ARQ retry) */
-  double bytes_per_ms;    /* link bandwidth; 0 = unlimited */
-  double msg_drop;        /* probability a message frame is lost for good */
-  int64_t patience_ms;    /* EBT patience (default 10 x latency) */
-  int text_bytes;         /* length of each post's text (default 200) */
-  int64_t note_delay_ms;  /* EBT lazy-note batching delay (0 = none) */
+  int nodes;             /* node count (all created at start; see join) */
+  int mode;              /* TIDE_SIM_EBT or TIDE_SIM_FLOOD */
+  int64_t latency_ms;    /* one-way link latency (default 50) */
+  double loss;           /* per-frame loss probability (ARQ retry) */
+  double bytes_per_ms;   /* link bandwidth; 0 = unlimited */
+  double msg_drop;       /* probability a message frame is lost for good */
+  int64_t patience_ms;   /* EBT patience (default 10 x latency) */
+  int text_bytes;        /* length of each post's text (default 200) */
+  int64_t note_delay_ms; /* EBT lazy-note batching delay (0 = none) */
 } tide_sim_config;
 
 typedef struct tide_sim_stats {
-  uint64_t published;      /* messages authored */
-  uint64_t msg_frames;     /* full-message copies received by nodes */
-  uint64_t msg_bytes;      /* their bytes */
-  uint64_t new_msgs;       /* copies that were new to the receiver */
-  uint64_t note_entries;   /* note entries received */
+  uint64_t published;    /* messages authored */
+  uint64_t msg_frames;   /* full-message copies received by nodes */
+  uint64_t msg_bytes;    /* their bytes */
+  uint64_t new_msgs;     /* copies that were new to the receiver */
+  uint64_t note_entries; /* note entries received */
   uint64_t note_bytes_json;
   uint64_t note_bytes_bin;
   uint64_t note_frames;
   uint64_t first_note_bytes_json; /* of which: each session's first notes */
   uint64_t first_note_bytes_bin;
-  uint64_t store_dups;     /* appends the store refused as already stored */
-  uint64_t gaps;           /* messages that arrived after a hole */
-  uint64_t invalid;        /* messages rejected by validation */
-  int64_t max_delay_ms;    /* over messages: last reception - publication */
-  int64_t delay_sum_ms;    /* over new receptions: reception - publication */
+  uint64_t store_dups;  /* appends the store refused as already stored */
+  uint64_t gaps;        /* messages that arrived after a hole */
+  uint64_t invalid;     /* messages rejected by validation */
+  int64_t max_delay_ms; /* over messages: last reception - publication */
+  int64_t delay_sum_ms; /* over new receptions: reception - publication */
   uint64_t delay_n;
-  int64_t last_new_ms;     /* time of the last new message anywhere */
+  int64_t last_new_ms; /* time of the last new message anywhere */
 } tide_sim_stats;
 
 /* Creates a simulator with cfg->nodes nodes, all alive, no links; every

@@ -8,13 +8,15 @@
 #include "tide/store.h"
 #include "tide_test.h"
 
-static void key(uint8_t k[32], unsigned i) {
+static void key(uint8_t k[32], unsigned i)
+{
   memset(k, 0x11, 32);
   k[0] = (uint8_t)i;
   k[1] = (uint8_t)(i >> 8);
 }
 
-static void test_encoding(void) {
+static void test_encoding(void)
+{
   /* note(seq, rx) = seq << 1 | !rx ; values from running v3.js (7.0.0 and 9.0.4) */
   CU_ASSERT_EQUAL(tide_clock_value(0, 1), 0);
   CU_ASSERT_EQUAL(tide_clock_value(0, 0), 1);
@@ -38,7 +40,8 @@ static void test_encoding(void) {
   CU_ASSERT_EQUAL(tide_clock_value_check(TIDE_CLOCK_VALUE_MAX + 1), TIDE_E_INVAL);
 }
 
-static void test_map(void) {
+static void test_map(void)
+{
   tide_clock *c;
   uint8_t k[32];
   int64_t v;
@@ -61,12 +64,15 @@ static void test_map(void) {
   for (unsigned i = 0; i < 5000; i++) {
     key(k, i);
     int rc = tide_clock_get(c, &v, k);
-    if (i % 2 == 0 && rc != TIDE_E_NOTFOUND) bad++;
-    if (i % 2 == 1 && (rc != 0 || v != (i == 77 ? 9 : (int64_t)i * 2))) bad++;
+    if (i % 2 == 0 && rc != TIDE_E_NOTFOUND)
+      bad++;
+    if (i % 2 == 1 && (rc != 0 || v != (i == 77 ? 9 : (int64_t)i * 2)))
+      bad++;
   }
   CU_ASSERT_EQUAL(bad, 0);
   size_t it = 0, n = 0;
-  while (tide_clock_next(c, &it, k, &v)) n++;
+  while (tide_clock_next(c, &it, k, &v))
+    n++;
   CU_ASSERT_EQUAL(n, 2500);
   tide_clock *d;
   CU_ASSERT_FATAL(tide_clock_new(&d) == 0);
@@ -80,7 +86,8 @@ static void test_map(void) {
   tide_clock_free(NULL);
 }
 
-static void test_json(void) {
+static void test_json(void)
+{
   tide_clock *c, *d;
   tide_buf b = TIDE_BUF_INIT;
   uint8_t k[32];
@@ -111,7 +118,8 @@ static void test_json(void) {
   /* rejections */
   tide_error err;
   const char *bad[] = {"[]", "{\"@abc.ed25519\":2}", "3", "{", NULL};
-  for (int i = 0; bad[i]; i++) CU_ASSERT(tide_clock_json_read(d, bad[i], strlen(bad[i]), &err) < 0);
+  for (int i = 0; bad[i]; i++)
+    CU_ASSERT(tide_clock_json_read(d, bad[i], strlen(bad[i]), &err) < 0);
   const char *badv[] = {"-3", "1.5", "\"6\"", "4294967296", "null", NULL};
   for (int i = 0; badv[i]; i++) {
     tide_buf_reset(&w);
@@ -124,7 +132,8 @@ static void test_json(void) {
   tide_clock_free(d);
 }
 
-static void test_store(void) {
+static void test_store(void)
+{
   tide_store *s = NULL;
   tide_clock *c, *d;
   uint8_t peer[32], k[32];

@@ -9,7 +9,8 @@
 
 static uint8_t FA[32], FB[32], FC[32], FX[32];
 
-static void keys_init(void) {
+static void keys_init(void)
+{
   memset(FA, 0xa1, 32);
   memset(FB, 0xb2, 32);
   memset(FC, 0xc3, 32);
@@ -33,12 +34,14 @@ typedef struct out {
   tide_ebt_peer notes_peers[16];
 } out;
 
-static void drain(tide_ebt *e, out *o) {
+static void drain(tide_ebt *e, out *o)
+{
   tide_ebt_action a;
   memset(o, 0, sizeof *o);
   while (tide_ebt_poll(e, &a)) {
     if (a.type == TIDE_EBT_NOTES) {
-      if (o->n_notes_actions < 16) o->notes_peers[o->n_notes_actions] = a.peer;
+      if (o->n_notes_actions < 16)
+        o->notes_peers[o->n_notes_actions] = a.peer;
       o->n_notes_actions++;
       for (size_t i = 0; i < a.n_notes && o->n_notes < 64; i++) {
         o->notes[o->n_notes].peer = a.peer;
@@ -59,14 +62,17 @@ static void drain(tide_ebt *e, out *o) {
 }
 
 /* The value noted to peer for feed, or -99 when not noted. */
-static int64_t noted(const out *o, tide_ebt_peer peer, const uint8_t *feed) {
+static int64_t noted(const out *o, tide_ebt_peer peer, const uint8_t *feed)
+{
   int64_t v = -99;
   for (size_t i = 0; i < o->n_notes; i++)
-    if (o->notes[i].peer == peer && memcmp(o->notes[i].feed, feed, 32) == 0) v = o->notes[i].value;
+    if (o->notes[i].peer == peer && memcmp(o->notes[i].feed, feed, 32) == 0)
+      v = o->notes[i].value;
   return v;
 }
 
-static int sent(const out *o, tide_ebt_peer peer, const uint8_t *feed, int64_t from, int64_t to) {
+static int sent(const out *o, tide_ebt_peer peer, const uint8_t *feed, int64_t from, int64_t to)
+{
   for (size_t i = 0; i < o->n_sends && i < 64; i++)
     if (o->sends[i].peer == peer && memcmp(o->sends[i].feed, feed, 32) == 0 &&
         o->sends[i].from == from && o->sends[i].to == to)
@@ -74,7 +80,8 @@ static int sent(const out *o, tide_ebt_peer peer, const uint8_t *feed, int64_t f
   return 0;
 }
 
-static void notes1(tide_ebt *e, tide_ebt_peer p, const uint8_t *feed, int64_t v, int64_t now) {
+static void notes1(tide_ebt *e, tide_ebt_peer p, const uint8_t *feed, int64_t v, int64_t now)
+{
   tide_ebt_note n;
   memcpy(n.feed, feed, 32);
   n.value = v;
@@ -84,7 +91,8 @@ static void notes1(tide_ebt *e, tide_ebt_peer p, const uint8_t *feed, int64_t v,
 #define V(seq, rx) tide_clock_value((seq), (rx))
 
 /* Engine replicating A (we have 3) and B (we have 0). */
-static tide_ebt *engine(void) {
+static tide_ebt *engine(void)
+{
   tide_ebt *e = NULL;
   keys_init();
   CU_ASSERT_FATAL(tide_ebt_new(&e) == 0);
@@ -93,9 +101,13 @@ static tide_ebt *engine(void) {
   return e;
 }
 
-static void test_pair_size(void) { CU_ASSERT(tide_ebt_pair_bytes() <= 32); }
+static void test_pair_size(void)
+{
+  CU_ASSERT(tide_ebt_pair_bytes() <= 32);
+}
 
-static void test_first_contact_full_clock(void) {
+static void test_first_contact_full_clock(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p;
   out o;
@@ -111,7 +123,8 @@ static void test_first_contact_full_clock(void) {
   tide_ebt_free(e);
 }
 
-static void test_second_peer_lazy(void) {
+static void test_second_peer_lazy(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -126,7 +139,8 @@ static void test_second_peer_lazy(void) {
   tide_ebt_free(e);
 }
 
-static void test_empty_first_note_and_wait(void) {
+static void test_empty_first_note_and_wait(void)
+{
   tide_ebt *e = NULL;
   tide_ebt_peer p, q;
   out o;
@@ -150,7 +164,8 @@ static void test_empty_first_note_and_wait(void) {
   tide_ebt_free(e);
 }
 
-static void test_push_on_request(void) {
+static void test_push_on_request(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p;
   out o;
@@ -172,7 +187,8 @@ static void test_push_on_request(void) {
   tide_ebt_free(e);
 }
 
-static void test_lazy_peer_gets_notes(void) {
+static void test_lazy_peer_gets_notes(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p;
   out o;
@@ -192,7 +208,8 @@ static void test_lazy_peer_gets_notes(void) {
   tide_ebt_free(e);
 }
 
-static void test_duplicate_switches_to_lazy(void) {
+static void test_duplicate_switches_to_lazy(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -224,7 +241,8 @@ static void test_duplicate_switches_to_lazy(void) {
   tide_ebt_free(e);
 }
 
-static void test_note_newer_lazy_to_eager(void) {
+static void test_note_newer_lazy_to_eager(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -241,7 +259,8 @@ static void test_note_newer_lazy_to_eager(void) {
   tide_ebt_free(e);
 }
 
-static void test_patience(void) {
+static void test_patience(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -263,7 +282,8 @@ static void test_patience(void) {
   tide_ebt_free(e);
 }
 
-static void test_patience_met(void) {
+static void test_patience_met(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -281,7 +301,8 @@ static void test_patience_met(void) {
   tide_ebt_free(e);
 }
 
-static void test_eager_gone(void) {
+static void test_eager_gone(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1, p2;
   out o;
@@ -303,7 +324,8 @@ static void test_eager_gone(void) {
 }
 
 /* Stored clocks: our value and theirs are equal for A and B; C changed. */
-static void test_request_skipping(void) {
+static void test_request_skipping(void)
+{
   tide_ebt *e = engine();
   tide_clock *theirs, *ours;
   tide_ebt_peer p;
@@ -339,7 +361,8 @@ static void test_request_skipping(void) {
 }
 
 /* epidemic-broadcast-trees #34 / ssb-ebt #59: a wiped peer is refilled. */
-static void test_wiped_peer_refilled(void) {
+static void test_wiped_peer_refilled(void)
+{
   tide_ebt *e = engine();
   tide_clock *theirs, *ours;
   tide_ebt_peer p;
@@ -372,7 +395,8 @@ static void test_wiped_peer_refilled(void) {
 }
 
 /* ssb-ebt #61: a stray "don't replicate" does not stop replication. */
-static void test_stray_dont_replicate(void) {
+static void test_stray_dont_replicate(void)
+{
   tide_ebt *e = engine();
   tide_clock *theirs, *ours;
   tide_ebt_peer p;
@@ -405,7 +429,8 @@ static void test_stray_dont_replicate(void) {
 
 /* A hole (6 lost, 8 arrives) is re-requested once, and the sender
  * serves a request below what it sent. */
-static void test_hole_does_not_stall(void) {
+static void test_hole_does_not_stall(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p;
   out o;
@@ -441,7 +466,8 @@ static void test_hole_does_not_stall(void) {
 
 /* A peer that cannot serve the hole (partial feed) is replaced by one
  * that announces more, once its patience ran out. */
-static void test_partial_source_replaced(void) {
+static void test_partial_source_replaced(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -459,7 +485,8 @@ static void test_partial_source_replaced(void) {
   tide_ebt_free(e);
 }
 
-static void test_not_replicated(void) {
+static void test_not_replicated(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p;
   out o;
@@ -484,7 +511,8 @@ static void test_not_replicated(void) {
   tide_ebt_free(e);
 }
 
-static void test_async_peer(void) {
+static void test_async_peer(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, b;
   out o;
@@ -502,7 +530,8 @@ static void test_async_peer(void) {
   tide_ebt_free(e);
 }
 
-static void test_invalid_message(void) {
+static void test_invalid_message(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -520,7 +549,8 @@ static void test_invalid_message(void) {
 
 /* A peer is asked eagerly for its own feed even when another peer is
  * the eager source. */
-static void test_own_feed_from_author(void) {
+static void test_own_feed_from_author(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p0, p1;
   out o;
@@ -536,7 +566,8 @@ static void test_own_feed_from_author(void) {
 
 /* Lazy notes wait note_delay_ms, leave together, and are dropped when
  * the peer said meanwhile that it has the message. */
-static void test_note_delay(void) {
+static void test_note_delay(void)
+{
   tide_ebt *e = engine();
   tide_ebt_peer p;
   out o;
@@ -578,7 +609,8 @@ static void test_note_delay(void) {
 
 /* A client (WAIT) whose server turns out to be wiped: the reset happens
  * before our first notes, which are then the full clock. */
-static void test_wait_then_wiped(void) {
+static void test_wait_then_wiped(void)
+{
   tide_ebt *e = engine();
   tide_clock *theirs, *ours;
   tide_ebt_peer p;

@@ -10,16 +10,19 @@
 #include "tide/store.h"
 #include "tide_test.h"
 
-static void key(uint8_t k[32], int i) {
+static void key(uint8_t k[32], int i)
+{
   memset(k, 0, 32);
   k[0] = (uint8_t)i;
   k[31] = 0x5a;
 }
 
-static void test_hops(void) {
+static void test_hops(void)
+{
   uint8_t k[8][32];
   tide_graph *g;
-  for (int i = 0; i < 8; i++) key(k[i], i);
+  for (int i = 0; i < 8; i++)
+    key(k[i], i);
   CU_ASSERT_FATAL(tide_graph_new(&g, k[0], TIDE_GRAPH_DEFAULT_HOPS) == 0);
   /* 0 -> 1 -> 2 -> 3 ; 0 -> 4 */
   CU_ASSERT_EQUAL(tide_graph_contact(g, k[0], k[1], 1, -1), 0);
@@ -45,10 +48,12 @@ static void test_hops(void) {
   tide_graph_free(g);
 }
 
-static void test_blocks(void) {
+static void test_blocks(void)
+{
   uint8_t k[6][32];
   tide_graph *g;
-  for (int i = 0; i < 6; i++) key(k[i], i);
+  for (int i = 0; i < 6; i++)
+    key(k[i], i);
   CU_ASSERT_FATAL(tide_graph_new(&g, k[0], 2) == 0);
   CU_ASSERT_EQUAL(tide_graph_contact(g, k[0], k[1], 1, -1), 0);
   CU_ASSERT_EQUAL(tide_graph_contact(g, k[1], k[2], 1, -1), 0);
@@ -79,7 +84,8 @@ struct seen {
   int rep[16];
 };
 
-static int collect(void *ctx, const uint8_t feed[32], int replicate) {
+static int collect(void *ctx, const uint8_t feed[32], int replicate)
+{
   struct seen *s = ctx;
   if (s->n < 16) {
     memcpy(s->feed[s->n], feed, 32);
@@ -89,11 +95,13 @@ static int collect(void *ctx, const uint8_t feed[32], int replicate) {
   return 0;
 }
 
-static void test_changes(void) {
+static void test_changes(void)
+{
   uint8_t k[4][32];
   tide_graph *g;
   struct seen s;
-  for (int i = 0; i < 4; i++) key(k[i], i);
+  for (int i = 0; i < 4; i++)
+    key(k[i], i);
   CU_ASSERT_FATAL(tide_graph_new(&g, k[0], 2) == 0);
   CU_ASSERT_EQUAL(tide_graph_contact(g, k[0], k[1], 1, -1), 0);
   memset(&s, 0, sizeof s);
@@ -113,14 +121,18 @@ static void test_changes(void) {
 
 /* Contact messages appended to a real store drive the graph. */
 static void publish_contact(tide_store *st, const tide_keypair *kp, tide_feed_state *prev,
-                            int has_prev, const uint8_t contact[32], int following) {
+                            int has_prev, const uint8_t contact[32], int following)
+{
   tide_json_doc *doc = tide_json_doc_new();
   tide_json *c = tide_json_new_object(doc);
   char id[TIDE_FEED_ID_LEN + 1];
   tide_feed_id_format(id, contact);
-  CU_ASSERT_FATAL(tide_json_object_set(doc, c, "type", 4, tide_json_new_string(doc, "contact", 7)) == 0);
-  CU_ASSERT_FATAL(tide_json_object_set(doc, c, "contact", 7, tide_json_new_string(doc, id, strlen(id))) == 0);
-  CU_ASSERT_FATAL(tide_json_object_set(doc, c, "following", 9, tide_json_new_bool(doc, following)) == 0);
+  CU_ASSERT_FATAL(
+      tide_json_object_set(doc, c, "type", 4, tide_json_new_string(doc, "contact", 7)) == 0);
+  CU_ASSERT_FATAL(
+      tide_json_object_set(doc, c, "contact", 7, tide_json_new_string(doc, id, strlen(id))) == 0);
+  CU_ASSERT_FATAL(
+      tide_json_object_set(doc, c, "following", 9, tide_json_new_bool(doc, following)) == 0);
   tide_msg *m = NULL;
   tide_error err;
   CU_ASSERT_FATAL(tide_msg_create(&m, kp, has_prev ? prev : NULL, 1.7e12, c, NULL, &err) == 0);
@@ -131,7 +143,8 @@ static void publish_contact(tide_store *st, const tide_keypair *kp, tide_feed_st
   tide_json_doc_free(doc);
 }
 
-static void test_store_sync(void) {
+static void test_store_sync(void)
+{
   tide_keypair a, b;
   uint8_t seed[32], c[32];
   tide_store *st = NULL;

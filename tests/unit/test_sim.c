@@ -9,7 +9,8 @@
 #include "sim.h"
 #include "tide_test.h"
 
-static tide_sim_config base(uint64_t seed, int nodes) {
+static tide_sim_config base(uint64_t seed, int nodes)
+{
   tide_sim_config c;
   memset(&c, 0, sizeof c);
   c.seed = seed;
@@ -23,7 +24,8 @@ static tide_sim_config base(uint64_t seed, int nodes) {
 }
 
 /* Runs, checks convergence and no double delivery; returns the stats. */
-static tide_sim_stats finish(tide_sim *s, const char *what) {
+static tide_sim_stats finish(tide_sim *s, const char *what)
+{
   tide_sim_stats st;
   CU_ASSERT_EQUAL(tide_sim_run(s, 600000), 0);
   tide_sim_get_stats(s, &st);
@@ -40,7 +42,8 @@ static tide_sim_stats finish(tide_sim *s, const char *what) {
   return st;
 }
 
-static void test_random(void) {
+static void test_random(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(1, 24);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
@@ -58,7 +61,8 @@ static void test_random(void) {
   tide_sim_free(s);
 }
 
-static void test_line(void) {
+static void test_line(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(2, 12);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
@@ -70,7 +74,8 @@ static void test_line(void) {
   tide_sim_free(s);
 }
 
-static void test_star(void) {
+static void test_star(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(3, 12);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
@@ -81,7 +86,8 @@ static void test_star(void) {
   tide_sim_free(s);
 }
 
-static void test_clusters(void) {
+static void test_clusters(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(4, 24);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
@@ -91,7 +97,8 @@ static void test_clusters(void) {
   tide_sim_free(s);
 }
 
-static void test_partition_heals(void) {
+static void test_partition_heals(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(5, 24);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
@@ -104,26 +111,30 @@ static void test_partition_heals(void) {
   tide_sim_free(s);
 }
 
-static void test_churn(void) {
+static void test_churn(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(6, 30);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 4, 0), 0);
   CU_ASSERT_EQUAL(tide_sim_publish_random(s, 100, 100, 8000), 0);
-  for (int i = 0; i < 3; i++) CU_ASSERT_EQUAL(tide_sim_kill(s, 5 + 7 * i, 4000), 0);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(tide_sim_kill(s, 5 + 7 * i, 4000), 0);
   CU_ASSERT_EQUAL(tide_sim_join(s, 29, 3, 5000), 0);
   finish(s, "churn");
   CU_ASSERT_EQUAL(tide_sim_alive(s), 27);
   tide_sim_free(s);
 }
 
-static void test_wiped_peer(void) {
+static void test_wiped_peer(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(7, 10);
   CU_ASSERT_FATAL(tide_sim_new(&s, &c) == 0);
   CU_ASSERT_EQUAL(tide_sim_topo_random(s, 3, 0), 0);
   for (int i = 0; i < 10; i++)
-    if (i != 4) CU_ASSERT_EQUAL(tide_sim_publish(s, i, 100 + 10 * i), 0);
+    if (i != 4)
+      CU_ASSERT_EQUAL(tide_sim_publish(s, i, 100 + 10 * i), 0);
   CU_ASSERT_EQUAL(tide_sim_publish_random(s, 0, 0, 1), 0);
   CU_ASSERT_EQUAL(tide_sim_run(s, 5000), 0);
   CU_ASSERT(tide_sim_converged(s));
@@ -141,7 +152,8 @@ static void test_wiped_peer(void) {
   tide_sim_free(s);
 }
 
-static void test_holes(void) {
+static void test_holes(void)
+{
   tide_sim *s = NULL;
   tide_sim_config c = base(8, 16);
   c.msg_drop = 0.05;
@@ -153,7 +165,8 @@ static void test_holes(void) {
   tide_sim_free(s);
 }
 
-static void test_deterministic(void) {
+static void test_deterministic(void)
+{
   tide_sim_stats a[2];
   for (int r = 0; r < 2; r++) {
     tide_sim *s = NULL;

@@ -47,19 +47,29 @@
 
 /* Encodes a sequence (0..TIDE_CLOCK_SEQ_MAX, or -1) and the receive
  * flag (1 = eager: "push me messages", 0 = lazy) as an EBT v3 value. */
-static inline int64_t tide_clock_value(int64_t seq, int rx) {
+static inline int64_t tide_clock_value(int64_t seq, int rx)
+{
   return seq == -1 ? -1 : (int64_t)(((uint64_t)seq << 1) | (rx ? 0u : 1u));
 }
 
 /* The sequence carried by a value (-1 for "don't replicate"). */
-static inline int64_t tide_clock_value_seq(int64_t v) { return v < 0 ? -1 : v >> 1; }
+static inline int64_t tide_clock_value_seq(int64_t v)
+{
+  return v < 0 ? -1 : v >> 1;
+}
 
 /* 1 when the value asks for messages to be pushed (even), else 0.  Like
  * JS, -1 (odd) reads as "don't push". */
-static inline int tide_clock_value_rx(int64_t v) { return (v & 1) == 0; }
+static inline int tide_clock_value_rx(int64_t v)
+{
+  return (v & 1) == 0;
+}
 
 /* 1 unless the value is exactly -1. */
-static inline int tide_clock_value_replicate(int64_t v) { return v != -1; }
+static inline int tide_clock_value_replicate(int64_t v)
+{
+  return v != -1;
+}
 
 /* 0 when v is a value tide accepts from a peer (-1 or
  * 0..TIDE_CLOCK_VALUE_MAX), else TIDE_E_INVAL. */
@@ -84,8 +94,7 @@ size_t tide_clock_count(const tide_clock *c);
 TIDE_WUR int tide_clock_set(tide_clock *c, const uint8_t feed[TIDE_PK_BYTES], int64_t value);
 
 /* Looks feed up: 0 and *value, or TIDE_E_NOTFOUND (value untouched). */
-TIDE_WUR int tide_clock_get(const tide_clock *c, int64_t *value,
-                            const uint8_t feed[TIDE_PK_BYTES]);
+TIDE_WUR int tide_clock_get(const tide_clock *c, int64_t *value, const uint8_t feed[TIDE_PK_BYTES]);
 
 /* Removes feed; returns 1 when it was present, 0 otherwise. */
 int tide_clock_remove(tide_clock *c, const uint8_t feed[TIDE_PK_BYTES]);
@@ -93,8 +102,7 @@ int tide_clock_remove(tide_clock *c, const uint8_t feed[TIDE_PK_BYTES]);
 /* Iterates: start with *iter = 0; each call returns 1 and fills feed and
  * *value (either may be NULL) with the next entry, or 0 at the end.  The
  * order is unspecified but stable while the clock is not modified. */
-int tide_clock_next(const tide_clock *c, size_t *iter, uint8_t feed[TIDE_PK_BYTES],
-                    int64_t *value);
+int tide_clock_next(const tide_clock *c, size_t *iter, uint8_t feed[TIDE_PK_BYTES], int64_t *value);
 
 /* Replaces dst's content by a copy of src.  TIDE_E_NOMEM (dst is then
  * left with a subset of src). */

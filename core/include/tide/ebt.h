@@ -79,14 +79,16 @@
 #define TIDE_EBT_DEFAULT_PATIENCE_MS 3000
 
 /* Peer session flags (tide_ebt_peer_opts.flags). */
-#define TIDE_EBT_PEER_WAIT 0x1u  /* hold our first notes until the peer's
-                                    first notes arrive (SSB client role:
-                                    the server speaks first) */
-#define TIDE_EBT_PEER_ASYNC 0x2u /* replies come in a later session
-                                    (bundles): the peer is never used as
-                                    the eager source of a feed that an
-                                    interactive peer can serve, and its
-                                    patience is infinite */
+#define TIDE_EBT_PEER_WAIT                                                                         \
+  0x1u /* hold our first notes until the peer's                                                    \
+          first notes arrive (SSB client role:                                                     \
+          the server speaks first) */
+#define TIDE_EBT_PEER_ASYNC                                                                        \
+  0x2u /* replies come in a later session                                                          \
+          (bundles): the peer is never used as                                                     \
+          the eager source of a feed that an                                                       \
+          interactive peer can serve, and its                                                      \
+          patience is infinite */
 
 typedef struct tide_ebt tide_ebt;
 
@@ -147,23 +149,23 @@ typedef struct tide_ebt_action {
 
 /* What became of a message a peer sent (tide_ebt_on_message). */
 typedef enum tide_ebt_rx {
-  TIDE_EBT_RX_NEW = 0,     /* validated and appended (durable) */
-  TIDE_EBT_RX_DUP = 1,     /* we already had it */
-  TIDE_EBT_RX_GAP = 2,     /* not appended: an earlier message is missing */
-  TIDE_EBT_RX_INVALID = 3  /* rejected (bad signature, fork, ...) */
+  TIDE_EBT_RX_NEW = 0,    /* validated and appended (durable) */
+  TIDE_EBT_RX_DUP = 1,    /* we already had it */
+  TIDE_EBT_RX_GAP = 2,    /* not appended: an earlier message is missing */
+  TIDE_EBT_RX_INVALID = 3 /* rejected (bad signature, fork, ...) */
 } tide_ebt_rx;
 
 /* Counters, for tests and benchmarks. */
 typedef struct tide_ebt_stats {
-  uint64_t notes_sent;      /* note entries emitted */
-  uint64_t notes_received;  /* note entries received */
-  uint64_t msgs_requested;  /* messages asked to be sent (SEND ranges) */
-  uint64_t msgs_new;        /* messages reported RX_NEW */
-  uint64_t msgs_dup;        /* messages reported RX_DUP */
-  uint64_t msgs_gap;        /* messages reported RX_GAP */
-  uint64_t to_lazy;         /* lazy switches asked (dup or patience) */
-  uint64_t to_eager;        /* eager switches asked */
-  uint64_t resets;          /* peers whose clock went backwards */
+  uint64_t notes_sent;     /* note entries emitted */
+  uint64_t notes_received; /* note entries received */
+  uint64_t msgs_requested; /* messages asked to be sent (SEND ranges) */
+  uint64_t msgs_new;       /* messages reported RX_NEW */
+  uint64_t msgs_dup;       /* messages reported RX_DUP */
+  uint64_t msgs_gap;       /* messages reported RX_GAP */
+  uint64_t to_lazy;        /* lazy switches asked (dup or patience) */
+  uint64_t to_eager;       /* eager switches asked */
+  uint64_t resets;         /* peers whose clock went backwards */
 } tide_ebt_stats;
 
 /* Creates an engine with no feeds and no peers; *out is owned by the
@@ -219,9 +221,8 @@ int tide_ebt_wants(const tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TID
  * RX_NEW also acts as tide_ebt_on_append (it is forwarded to eager peers,
  * noted to lazy ones), so do not report it twice.  Messages for feeds the
  * engine does not replicate are ignored.  TIDE_E_INVAL, TIDE_E_NOMEM. */
-TIDE_WUR int tide_ebt_on_message(tide_ebt *e, tide_ebt_peer peer,
-                                 const uint8_t feed[TIDE_PK_BYTES], int64_t seq, tide_ebt_rx rx,
-                                 int64_t now_ms);
+TIDE_WUR int tide_ebt_on_message(tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TIDE_PK_BYTES],
+                                 int64_t seq, tide_ebt_rx rx, int64_t now_ms);
 
 /* A message seq of feed was appended by other means (our own new
  * message, a message from another engine or an import).  Ignored unless
@@ -260,13 +261,12 @@ TIDE_WUR int tide_ebt_peer_clocks(const tide_ebt *e, tide_ebt_peer peer, tide_cl
 
 /* What we know the peer holds of feed: its sequence, or -1 when it
  * never told us (or does not replicate it). */
-int64_t tide_ebt_peer_seq(const tide_ebt *e, tide_ebt_peer peer,
-                          const uint8_t feed[TIDE_PK_BYTES]);
+int64_t tide_ebt_peer_seq(const tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TIDE_PK_BYTES]);
 
 /* Mode flags of the pair (peer, feed) for tests and diagnostics:
  * bit 0 (TIDE_EBT_MODE_WE_EAGER) we asked the peer to push,
  * bit 1 (TIDE_EBT_MODE_THEY_EAGER) the peer asked us to push. */
-#define TIDE_EBT_MODE_WE_EAGER 0x1
+#define TIDE_EBT_MODE_WE_EAGER   0x1
 #define TIDE_EBT_MODE_THEY_EAGER 0x2
 int tide_ebt_peer_mode(const tide_ebt *e, tide_ebt_peer peer, const uint8_t feed[TIDE_PK_BYTES]);
 

@@ -45,8 +45,7 @@ TIDE_WUR int tide_graph_set_hops(tide_graph *g, unsigned hops);
  * blocking are 1, 0, or -1 (absent: that relation is unchanged).
  * TIDE_E_NOMEM. */
 TIDE_WUR int tide_graph_contact(tide_graph *g, const uint8_t author[TIDE_PK_BYTES],
-                                const uint8_t contact[TIDE_PK_BYTES], int following,
-                                int blocking);
+                                const uint8_t contact[TIDE_PK_BYTES], int following, int blocking);
 
 /* Explicit follow (on = 1) or its removal (0): the feed is replicated
  * whatever the graph says, unless blocked.  TIDE_E_NOMEM. */
