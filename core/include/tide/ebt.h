@@ -251,7 +251,11 @@ int64_t tide_ebt_next_wake(const tide_ebt *e);
  * the next call on the engine. */
 int tide_ebt_poll(tide_ebt *e, tide_ebt_action *out);
 
-/* The two clocks to remember for peer (tide_clock_save): theirs = the
+/* The two clocks to remember for peer (tide_clock_save).  Over a link
+ * that may lose what was sent without telling (a bundle that never
+ * arrives), save `ours` only once the peer has answered that session,
+ * or pass NULL for it at the next connect: request skipping trusts that
+ * the peer heard what we last told it.  theirs = the
  * last value the peer sent us per feed (sequences raised by messages it
  * sent us), ours = the last value we sent it per feed.  Both are cleared
  * first; either may be NULL.  After the peer's clock went backwards,
