@@ -231,7 +231,9 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   }
   {
     tide_link_config lc;
-    lc.initiator = !listen;
+    /* Both sides call; a listener keeps calling until someone answers. */
+    lc.initiator = 1;
+    lc.persistent = listen;
     randombytes_buf(&lc.seed, sizeof lc.seed);
     lc.link_id = 0;
     rc = tide_link_new(&link, &prof, &lc, 0, &err);
@@ -305,6 +307,30 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
       if (rc == 0 && n > 0) {
         last_io = t;
         rc = tide_serial_write(port, buf, n, 10000, &err);
+      }
+      if (rc == TIDE_E_LINK_DEAD && listen) {
+        /* The peer went away: a listener waits for the next caller. */
+        tide_link_config lc;
+        tide_cli_verbose(cli, "serial: the other side went silent; waiting for a new call");
+        if (tide_rsession_ready(sess) && tide_rsession_close(sess, t, &err) != 0)
+          tide_cli_verbose(cli, "serial: could not store the peer's clocks");
+        tide_rsession_free(sess);
+        sess = NULL;
+        tide_link_free(link);
+        link = NULL;
+        lc.initiator = 1;
+        lc.persistent = 1;
+        randombytes_buf(&lc.seed, sizeof lc.seed);
+        lc.link_id = 0;
+        rc = tide_link_new(&link, &prof, &lc, t, &err);
+        cfg.wall_ms = wall_ms();
+        if (rc == 0)
+          rc = tide_rsession_new(&sess, link, &cfg, t, &err);
+        if (rc != 0) {
+          tide_cli_error(cli, "%s", tide_error_text(&err, rc));
+          goto out;
+        }
+        break;
       }
       if (rc == TIDE_E_LINK_DEAD) {
         tide_cli_error(cli, "no answer from the other side of %s for %u s", port_name,

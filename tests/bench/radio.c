@@ -317,7 +317,7 @@ static int run_pty(const tide_link_profile *p, tide_msg **msgs, size_t n, uint64
     goto out;
   }
   for (int i = 0; i < 2 && rc == 0; i++) {
-    tide_link_config cfg = {i == 0, 42u + (uint64_t)i, 0};
+    tide_link_config cfg = {i == 0, 42u + (uint64_t)i, 0, 0};
     rc = tide_serial_open(&port[i], i ? b : a, p->baud, 0, &err);
     if (rc == 0)
       rc = tide_link_new(&l[i], p, &cfg, 0, &err);

@@ -50,5 +50,7 @@ add_test(NAME serial.e2e.lora-e22
          COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh lora-e22 100 0.05)
 add_test(NAME serial.e2e.cable
          COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh cable 2000 0.0)
-set_tests_properties(serial.e2e.lora-e22 serial.e2e.cable PROPERTIES
+add_test(NAME serial.e2e.listen
+         COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh cable 20 0.02 listen)
+set_tests_properties(serial.e2e.lora-e22 serial.e2e.cable serial.e2e.listen PROPERTIES
                      ENVIRONMENT "${TIDE_TEST_ENV}" TIMEOUT 90)

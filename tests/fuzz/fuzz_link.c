@@ -56,7 +56,7 @@ static void drain(tide_link *l, uint64_t now)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   tide_link_profile p;
-  tide_link_config cfg = {0, 5, 0x11111111u};
+  tide_link_config cfg = {0, 5, 0x11111111u, 0};
   tide_link *l = NULL;
   uint8_t body[TIDE_LINK_MAX_BODY_BYTES], rx[8192];
   uint64_t now = 0, got = 0;

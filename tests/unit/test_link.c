@@ -457,7 +457,7 @@ static void test_dead_peer(void)
 {
   tide_link_profile p;
   tide_link *l;
-  tide_link_config cfg = {1, 1, 0};
+  tide_link_config cfg = {1, 1, 0, 0};
   uint8_t out[TIDE_LINK_MAX_WIRE_BYTES];
   size_t n, syns = 0;
   uint64_t t = 0;
@@ -488,7 +488,7 @@ static void test_listener_quiet(void)
 {
   tide_link_profile p;
   tide_link *l;
-  tide_link_config cfg = {0, 1, 0};
+  tide_link_config cfg = {0, 1, 0, 0};
   uint8_t out[64];
   size_t n;
 

@@ -209,7 +209,7 @@ static void run_links(const char *profile, const char *const *args, size_t len, 
   CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, profile), 0);
   CU_ASSERT_EQUAL_FATAL(sim_start(&sm, args), 0);
   for (int i = 0; i < 2; i++) {
-    tide_link_config cfg = {i == 0, (uint64_t)i + 5, 0};
+    tide_link_config cfg = {i == 0, (uint64_t)i + 5, 0, 0};
     CU_ASSERT_EQUAL_FATAL(tide_serial_open(&port[i], i ? sm.b : sm.a, p.baud, 0, &err), 0);
     CU_ASSERT_EQUAL_FATAL(tide_link_new(&l[i], &p, &cfg, 0, &err), 0);
     src[i] = malloc(len);

@@ -33,6 +33,7 @@ struct tide_link {
   size_t pmax; /* DATA payload per frame */
   uint64_t rng;
   int initiator;
+  int persistent;
   int dead;
 
   /* SYN state */
@@ -201,6 +202,7 @@ int tide_link_new(tide_link **out, const tide_link_profile *p, const tide_link_c
   }
   l->rng = cfg && cfg->seed ? cfg->seed : 0x9e3779b97f4a7c15ULL;
   l->initiator = cfg ? cfg->initiator : 1;
+  l->persistent = cfg ? cfg->persistent : 0;
   l->my_id = cfg && cfg->link_id ? cfg->link_id : 0;
   while (l->my_id == 0)
     l->my_id = rnd(l);
@@ -703,7 +705,7 @@ static uint64_t retake_at(const tide_link *l)
 
 static int outstanding(const tide_link *l)
 {
-  return inflight(l) > 0 || (l->initiator && !tide_link_ready(l)) ||
+  return inflight(l) > 0 || (l->initiator && !l->persistent && !tide_link_ready(l)) ||
          (tide_link_ready(l) && new_data_len(l) > 0);
 }
 

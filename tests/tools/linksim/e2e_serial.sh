@@ -1,17 +1,20 @@
 #!/bin/sh
-# e2e_serial.sh PROFILE COUNT LOSS - two homes with COUNT messages each sync
+# e2e_serial.sh PROFILE COUNT LOSS [listen] - two homes with COUNT messages each sync
 # over two pseudo-terminals joined by linksim (paced at the profile's
 # rate, with LOSS packet loss), with the real tide binary and libserialport
 # (ptyshim.so preloaded: see ptyshim.c).  Home A runs `tide sync serial`,
 # home B `tide sync serial --listen`.  Passes when A exits 0 and both
-# stores then hold exactly the same messages.
+# stores then hold exactly the same messages.  With "listen" both sides
+# listen; after they converge, A publishes a new message, which must reach
+# B over the open link.
 set -eu
-PROFILE=$1 COUNT=$2 LOSS=$3
+PROFILE=$1 COUNT=$2 LOSS=$3 MODE=${4:-once}
 TOOLS="$TIDE_BINARY_DIR/tools"
 BIN="$TIDE_BIN"
 W=$(mktemp -d "${TMPDIR:-/tmp}/tide-e2e-serial.XXXXXX")
-SIM= LIS=
+SIM= LIS= LIA=
 cleanup() {
+  [ -n "$LIA" ] && kill "$LIA" 2>/dev/null && wait "$LIA" 2>/dev/null || true
   [ -n "$LIS" ] && kill "$LIS" 2>/dev/null && wait "$LIS" 2>/dev/null || true
   [ -n "$SIM" ] && kill "$SIM" 2>/dev/null && wait "$SIM" 2>/dev/null || true
   rm -rf "$W"
@@ -44,6 +47,34 @@ PB=$(sed -n 2p "$W/sim.out")
 LD_PRELOAD="$PRELOAD" "$BIN" --home "$W/B" sync serial "$PB" --profile "$PROFILE" \
   --peer "$A_ID" --listen 2>"$W/b.err" &
 LIS=$!
+if [ "$MODE" = listen ]; then
+  # Both sides listen; A starts second.  Wait until B holds A's feed, then
+  # publish on A while the link stays open.
+  LD_PRELOAD="$PRELOAD" "$BIN" --home "$W/A" sync serial "$PA" --profile "$PROFILE" \
+    --peer "$B_ID" --listen 2>"$W/a.err" &
+  LIA=$!
+  wait_count() { # HOME N: until HOME's store holds N messages (40 s at most)
+    i=0
+    while [ "$("$BIN" --home "$1" export | wc -l)" -lt "$2" ]; do
+      i=$((i + 1)); [ $i -gt 400 ] && { echo "$1 never reached $2 messages" >&2; cat "$W/a.err" "$W/b.err" >&2; exit 1; }
+      sleep 0.1
+    done
+  }
+  wait_count "$W/B" $((2 * COUNT))
+  "$BIN" --home "$W/A" publish --json '{"type":"post","text":"late news"}' >/dev/null
+  wait_count "$W/B" $((2 * COUNT + 1))
+  kill "$LIA"; wait "$LIA" || true; LIA=
+  kill "$LIS"; wait "$LIS" || true; LIS=
+  COUNT=$((COUNT + 1)) # A's feed grew; both stores must hold 2 * COUNT - 1
+  "$BIN" --home "$W/B" export | sort >"$W/b.all"
+  "$BIN" --home "$W/A" export | sort >"$W/a.all"
+  if ! cmp -s "$W/a.all" "$W/b.all"; then
+    echo "stores differ after live sync" >&2
+    exit 1
+  fi
+  echo "ok: $PROFILE, live message delivered over --listen"
+  exit 0
+fi
 if ! LD_PRELOAD="$PRELOAD" timeout 55 "$BIN" --home "$W/A" sync serial "$PA" \
      --profile "$PROFILE" --peer "$B_ID" 2>"$W/a.err"; then
   echo "tide sync serial failed:" >&2

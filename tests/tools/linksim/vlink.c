@@ -76,7 +76,7 @@ const vlink_tx *vlink_txlog(const vlink *v, int side, size_t *n)
 
 int vlink_restart(vlink *v, int side, uint64_t seed)
 {
-  tide_link_config cfg = {side == 0, seed, 0};
+  tide_link_config cfg = {side == 0, seed, 0, 0};
   tide_link *n;
   int rc = tide_link_new(&n, &v->prof[side], &cfg, v->now, NULL);
   if (rc != 0)

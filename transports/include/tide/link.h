@@ -148,6 +148,9 @@ typedef struct tide_link_config {
   int initiator;    /* 1: this side holds the turn first (the dialling side) */
   uint64_t seed;    /* seeds the backoff jitter (reproducible runs) */
   uint32_t link_id; /* this side's link id; 0 picks one from seed */
+  int persistent;   /* 1: keep calling (a SYN every rto-max) while nobody answers
+                       instead of failing with TIDE_E_LINK_DEAD: a listener
+                       that also calls */
 } tide_link_config;
 
 /* Counters for progress reports and benchmarks. */
