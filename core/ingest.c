@@ -561,9 +561,26 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
                  it->parse_msg != NULL ? it->parse_msg : tide_strerror(it->parse_code));
   seq = tide_msg_sequence(it->msg);
   tide_error_clear(&e);
-  if (!tide_msg_author(it->msg, pk) || seq <= 0) {
+  if (!tide_msg_author(it->msg, pk)) {
     /* Let the validator name what is wrong, as ssb-validate would. */
     r = tide_msg_validate(it->msg, NULL, hmac_of(ing), it->sig, &e);
+    if (r != 0)
+      return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+    return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_MSG_INVALID,
+                 "invalid message: no valid author or sequence");
+  }
+  if (seq <= 0) {
+    /* A sequence that is not a positive integer: ssb-validate judges it
+     * against the feed's latest message ("expected sequence N but
+     * got:..."), or as a first message when the feed is new. */
+    f = feed_get(ing, pk, &code, err);
+    if (f == NULL)
+      return code;
+    if (f->exists) {
+      memcpy(st.id, f->latest_id, TIDE_HASH_BYTES);
+      st.sequence = f->latest;
+    }
+    r = tide_msg_validate(it->msg, f->exists ? &st : NULL, hmac_of(ing), it->sig, &e);
     if (r != 0)
       return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
     return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_MSG_INVALID,
@@ -604,8 +621,18 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
       st.sequence = seq - 1;
     }
     r = tide_msg_validate(it->msg, seq > 1 ? &st : NULL, hmac_of(ing), it->sig, &e);
-    if (r != 0)
+    if (r != 0) {
+      /* Not a fork: an invalid message.  Give the reason ssb-validate
+       * gives, which judges it against the feed's latest message. */
+      memcpy(st.id, f->latest_id, TIDE_HASH_BYTES);
+      st.sequence = f->latest;
+      tide_error_clear(&e);
+      r = tide_msg_validate(it->msg, &st, hmac_of(ing), it->sig, &e);
+      if (r == 0)
+        r = tide_error_set(&e, TIDE_E_MSG_INVALID, 0, "invalid message at sequence %lld",
+                           (long long)seq);
       return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
+    }
     r = tide_store_append(ing->store, it->msg, ing->received_ms, &e);
     if (r == TIDE_E_STORE_FORK) {
       f->forked = 1;
