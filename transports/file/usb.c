@@ -263,8 +263,10 @@ int tide_usb_sync(tide_store *s, const tide_keypair *me, const char *dir, const 
     if (rc != 0)
       goto out;
   }
-  qsort(bundles.v, bundles.n, sizeof *bundles.v, name_cmp);
-  qsort(clocks.v, clocks.n, sizeof *clocks.v, name_cmp);
+  if (bundles.n > 1)
+    qsort(bundles.v, bundles.n, sizeof *bundles.v, name_cmp);
+  if (clocks.n > 1)
+    qsort(clocks.v, clocks.n, sizeof *clocks.v, name_cmp);
 
   /* 1. bundles not imported yet */
   for (size_t i = 0; i < bundles.n; i++) {
