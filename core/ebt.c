@@ -543,13 +543,17 @@ static int reset_peer(tide_ebt *e, uint32_t peer)
 {
   struct peer *pr = &e->peers[peer];
   e->stats.resets++;
+  /* What the peer said in this session stands (a clock may come in
+   * several calls); what we remembered from earlier sessions goes.  Only
+   * pairs heard this session can have pushes queued. */
   for (size_t f = 0; f < e->fmap.n; f++) {
     struct pair *p = &pr->pairs[f];
+    if (p->flags & P_HEARD)
+      continue;
     p->theirs = UNKNOWN;
     p->sent = -1;
-    p->flags &= ~(uint32_t)(P_THEY_RX | P_HEARD);
+    p->flags &= ~(uint32_t)P_THEY_RX;
   }
-  drop_sends(e, peer, NONE);
   for (size_t f = 0; f < e->fmap.n; f++) {
     if (!e->feeds[f].replicate)
       continue;
@@ -693,22 +697,20 @@ int tide_ebt_on_notes(tide_ebt *e, tide_ebt_peer peer, const tide_ebt_note *note
 
 int tide_ebt_on_clock(tide_ebt *e, tide_ebt_peer peer, const tide_clock *c, int64_t now_ms)
 {
-  tide_ebt_note batch[64];
-  size_t it = 0, n = 0;
-  int rc = 0;
+  size_t it = 0, n = 0, count;
+  int rc;
   if (!e || !c)
     return TIDE_E_INVAL;
-  if (tide_clock_count(c) == 0)
-    return tide_ebt_on_notes(e, peer, batch, 0, now_ms);
-  while (tide_clock_next(c, &it, batch[n].feed, &batch[n].value)) {
-    if (++n == 64) {
-      if ((rc = tide_ebt_on_notes(e, peer, batch, n, now_ms)))
-        return rc;
-      n = 0;
-    }
-  }
-  if (n)
-    rc = tide_ebt_on_notes(e, peer, batch, n, now_ms);
+  /* One call for the whole clock, so that a reset it triggers sees all
+   * of it at once. */
+  count = tide_clock_count(c);
+  tide_ebt_note *all = malloc((count ? count : 1) * sizeof *all);
+  if (!all)
+    return TIDE_E_NOMEM;
+  while (n < count && tide_clock_next(c, &it, all[n].feed, &all[n].value))
+    n++;
+  rc = tide_ebt_on_notes(e, peer, all, n, now_ms);
+  free(all);
   return rc;
 }
 

@@ -639,6 +639,36 @@ static void test_wait_then_wiped(void)
   tide_ebt_free(e);
 }
 
+/* A clock that arrives in two parts, the second going backwards: what
+ * the first part asked for is still served after the reset. */
+static void test_reset_keeps_this_session(void)
+{
+  tide_ebt *e = engine();
+  tide_clock *theirs, *ours;
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_FATAL(tide_clock_new(&theirs) == 0 && tide_clock_new(&ours) == 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FC, 1, 7, 0), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(theirs, FC, V(2, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FA, V(3, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FB, V(0, 1)), 0);
+  CU_ASSERT_EQUAL(tide_clock_set(ours, FC, V(7, 1)), 0);
+  tide_ebt_peer_opts opts = {.theirs = theirs, .ours = ours};
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, &opts, 0), 0);
+  notes1(e, p, FC, V(2, 1), 1);
+  notes1(e, p, FA, V(1, 1), 1); /* backwards: wiped */
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FC, 3, 7));
+  CU_ASSERT(sent(&o, p, FA, 2, 3));
+  CU_ASSERT(noted(&o, p, FB) >= 0);
+  CU_ASSERT_EQUAL(tide_ebt_peer_seq(e, p, FC), 2);
+  tide_clock_free(theirs);
+  tide_clock_free(ours);
+  tide_ebt_free(e);
+}
+
 static CU_TestInfo ebt_tests[] = {
     {"pair state fits in 32 bytes", test_pair_size},
     {"first contact sends the full clock", test_first_contact_full_clock},
@@ -662,6 +692,7 @@ static CU_TestInfo ebt_tests[] = {
     {"own feed from its author", test_own_feed_from_author},
     {"lazy notes are delayed and batched", test_note_delay},
     {"client meets a wiped server", test_wait_then_wiped},
+    {"reset keeps what this session said", test_reset_keeps_this_session},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};
