@@ -669,6 +669,48 @@ static void test_reset_keeps_this_session(void)
   tide_ebt_free(e);
 }
 
+/* Reference trace [1] of epidemic-broadcast-trees 9.0.4 (see the SSB
+ * notes, 5.4): A has A:1..3, B has nothing, both replicate A, B dials A:
+ * A->B {"A":6}  B->A {"A":0}  A->B msg1 msg2 msg3. */
+static void test_reference_trace(void)
+{
+  tide_ebt *a = NULL, *b = NULL;
+  tide_ebt_peer ab, ba;
+  tide_ebt_action act;
+  keys_init();
+  CU_ASSERT_FATAL(tide_ebt_new(&a) == 0 && tide_ebt_new(&b) == 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(a, FA, 1, 3, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(b, FA, 1, 0, 0), 0);
+  tide_ebt_peer_opts client = {.flags = TIDE_EBT_PEER_WAIT};
+  CU_ASSERT_EQUAL(tide_ebt_connect(a, &ab, NULL, 0), 0);    /* server */
+  CU_ASSERT_EQUAL(tide_ebt_connect(b, &ba, &client, 0), 0); /* client */
+  CU_ASSERT_EQUAL(tide_ebt_poll(b, &act), 0);               /* the client waits */
+  CU_ASSERT_FATAL(tide_ebt_poll(a, &act) == 1);
+  CU_ASSERT_EQUAL(act.type, TIDE_EBT_NOTES);
+  CU_ASSERT_FATAL(act.n_notes == 1);
+  CU_ASSERT_EQUAL(act.notes[0].value, 6);
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(b, ba, act.notes, 1, 1), 0);
+  CU_ASSERT_FATAL(tide_ebt_poll(b, &act) == 1);
+  CU_ASSERT_EQUAL(act.type, TIDE_EBT_NOTES);
+  CU_ASSERT_FATAL(act.n_notes == 1);
+  CU_ASSERT_EQUAL(act.notes[0].value, 0);
+  CU_ASSERT_EQUAL(tide_ebt_poll(b, &act), 0);
+  tide_ebt_note n0 = {{0}, 0};
+  memcpy(n0.feed, FA, 32);
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(a, ab, &n0, 1, 2), 0);
+  CU_ASSERT_FATAL(tide_ebt_poll(a, &act) == 1);
+  CU_ASSERT_EQUAL(act.type, TIDE_EBT_SEND);
+  CU_ASSERT_EQUAL(act.from_seq, 1);
+  CU_ASSERT_EQUAL(act.to_seq, 3);
+  CU_ASSERT_EQUAL(tide_ebt_poll(a, &act), 0);
+  for (int q = 1; q <= 3; q++)
+    CU_ASSERT_EQUAL(tide_ebt_on_message(b, ba, FA, q, TIDE_EBT_RX_NEW, 3), 0);
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(b, FA), 3);
+  CU_ASSERT_EQUAL(tide_ebt_poll(b, &act), 0); /* nothing more to say */
+  tide_ebt_free(a);
+  tide_ebt_free(b);
+}
+
 static CU_TestInfo ebt_tests[] = {
     {"pair state fits in 32 bytes", test_pair_size},
     {"first contact sends the full clock", test_first_contact_full_clock},
@@ -693,6 +735,7 @@ static CU_TestInfo ebt_tests[] = {
     {"lazy notes are delayed and batched", test_note_delay},
     {"client meets a wiped server", test_wait_then_wiped},
     {"reset keeps what this session said", test_reset_keeps_this_session},
+    {"reference trace [1] (epidemic-broadcast-trees)", test_reference_trace},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};
