@@ -170,8 +170,10 @@ static unsigned window(const tide_link *l)
   if (l->peer_window && l->peer_window < cap)
     cap = l->peer_window;
   w = l->p.half_duplex ? 12 * w : 2 * w + 1;
-  if (w < 2)
-    w = 2;
+  /* At least 8 frames: with fewer, a lost frame at the end of a short
+   * window is found only by the timer, not by a later frame's ACK. */
+  if (w < 8)
+    w = 8;
   if (w > cap)
     w = cap;
   return (unsigned)w;
@@ -461,8 +463,10 @@ static void on_ack(tide_link *l, uint64_t now_ms, uint8_t ack, const uint8_t *bi
 static void take_turn(tide_link *l, uint64_t now_ms, int timed_out)
 {
   if (timed_out) {
-    l->backoff++;
-    l->rto_ms = clamp_rto(l, (uint64_t)l->rto_ms * 2);
+    /* A radio loses frames without being congested: back off only when
+     * answers go missing twice in a row. */
+    if (++l->backoff >= 2)
+      l->rto_ms = clamp_rto(l, (uint64_t)l->rto_ms * 2);
   }
   for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
     if (l->slot[s].state == SLOT_INFLIGHT && l->slot[s].tx_end_us / 1000 <= l->turn_given_ms)
