@@ -336,6 +336,40 @@ static void test_resend_and_replay(void)
   bx_close(&b);
 }
 
+/* A bundle names the clock it was cut against: an importer that lacks
+ * what it assumed is told so, and the messages after the gap are
+ * rejected with a "gap" reason, never stored out of order. */
+static void test_base_clock(void)
+{
+  bx_home a, b;
+  tide_buf buf = TIDE_BUF_INIT;
+  tide_bundle_export_opts o = eopts(NULL, 50);
+  tide_bundle_import_opts io = iopts(60);
+  tide_bundle_import_stats st;
+  tide_clock *since;
+  tide_error e;
+
+  bx_open(&a, 66, NULL, NULL);
+  bx_open(&b, 67, NULL, NULL);
+  bx_publish(&a, 9);
+  CU_ASSERT_EQUAL_FATAL(tide_clock_new(&since), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_clock_set(since, a.kp.pk, tide_clock_value(5, 1)), 0);
+  o.base = since;
+  CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, NULL, &e), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len,
+                                               &io, &st, &e),
+                        0);
+  CU_ASSERT_EQUAL(st.messages, 4); /* 6..9 */
+  CU_ASSERT_EQUAL(st.behind_feeds, 1);
+  CU_ASSERT_EQUAL(st.added, 0);
+  CU_ASSERT_EQUAL(st.rejected, 4);
+  CU_ASSERT_EQUAL(bx_count(&b), 0);
+  tide_clock_free(since);
+  tide_buf_free(&buf);
+  bx_close(&a);
+  bx_close(&b);
+}
+
 /* The byte budget holds; what did not fit follows in the next bundle. */
 static void test_budget(void)
 {
@@ -617,6 +651,7 @@ static CU_TestInfo bundle_tests[] = {
     {"three homes converge", test_three_homes_converge},
     {"unacknowledged messages are resent; replay cannot roll back", test_resend_and_replay},
     {"byte budget", test_budget},
+    {"base clock: what the importer must already hold", test_base_clock},
     {"flipped bytes: clear error, store holds the valid prefix", test_flipped_bytes},
     {"truncation: clear error, store holds the valid prefix", test_truncated},
     {"forged sender", test_forged_sender},
