@@ -429,7 +429,11 @@ static void on_ack(tide_link *l, uint64_t now_ms, uint8_t ack, const uint8_t *bi
   }
   if (n > 0) {
     newest_acked_tx = newest_tx;
-    if (sample && may_sample && newest_tx / 1000 <= now_ms)
+    /* Half duplex: the sample counts only when the frame that handed over
+     * the turn arrived; otherwise the peer answered after a silence
+     * timeout and the wait says nothing about the round trip. */
+    if (sample && may_sample && newest_tx / 1000 <= now_ms &&
+        (!l->p.half_duplex || ms_of_us_ceil(newest_tx) >= l->turn_given_ms))
       rtt_sample(l, now_ms - newest_tx / 1000);
     if (l->snd_una == l->snd_nxt)
       sq_trim(l, l->snd_cut);
