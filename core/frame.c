@@ -707,7 +707,60 @@ static int put_quoted_b64(tide_buf *b, char sigil, const uint8_t *bin, size_t n,
 }
 
 /* Appends the content, pretty-printed at nesting level 1. */
-static int put_content(tide_buf *b, const msg_fields *m, tide_error *err)
+/* Writes compact JSON text re-indented as JSON.stringify(v, null, 2)
+ * prints it at nesting level 1: a purely textual transform that is exact
+ * for canonical compact text (what encoders send).  Text that is not
+ * canonical JSON comes out as some other text, which the message parser
+ * then rejects or whose id does not chain: never a wrong message. */
+static int reindent(tide_buf *b, const char *s, size_t n)
+{
+  size_t level = 1;
+  int rc = 0;
+
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char ch = s[i];
+    if (ch == '"') {
+      size_t j = i + 1;
+      while (j < n && s[j] != '"')
+        j += s[j] == '\\' ? 2 : 1;
+      if (j >= n)
+        j = n - 1;
+      rc = tide_buf_append(b, s + i, j + 1 - i);
+      i = j;
+    } else if (ch == '{' || ch == '[') {
+      if (i + 1 < n && s[i + 1] == (ch == '{' ? '}' : ']')) {
+        rc = tide_buf_append(b, s + i, 2);
+        i++;
+        continue;
+      }
+      level++;
+      rc = tide_buf_putc(b, ch);
+      if (rc == 0)
+        rc = tide_buf_putc(b, '\n');
+      for (size_t k = 0; rc == 0 && k < level; k++)
+        rc = tide_buf_append(b, "  ", 2);
+    } else if (ch == '}' || ch == ']') {
+      if (level > 0)
+        level--;
+      rc = tide_buf_putc(b, '\n');
+      for (size_t k = 0; rc == 0 && k < level; k++)
+        rc = tide_buf_append(b, "  ", 2);
+      if (rc == 0)
+        rc = tide_buf_putc(b, ch);
+    } else if (ch == ',') {
+      rc = tide_buf_append(b, ",\n", 2);
+      for (size_t k = 0; rc == 0 && k < level; k++)
+        rc = tide_buf_append(b, "  ", 2);
+    } else if (ch == ':') {
+      rc = tide_buf_append(b, ": ", 2);
+    } else {
+      rc = tide_buf_putc(b, ch);
+    }
+  }
+  return rc;
+}
+
+static int put_content(tide_buf *b, const msg_fields *m, int fast, tide_error *err)
 {
   tide_json_doc *doc = NULL;
   tide_buf tmp = TIDE_BUF_INIT;
@@ -721,6 +774,8 @@ static int put_content(tide_buf *b, const msg_fields *m, tide_error *err)
       rc = tide_buf_puts(b, ".box\"");
     return rc;
   }
+  if (fast)
+    return reindent(b, m->content, m->content_len);
   rc = tide_json_parse(&doc, m->content, m->content_len, NULL, err);
   if (rc != 0) {
     rc = rc == TIDE_E_NOMEM ? rc : TIDE_E_FRAME_REBUILD;
@@ -743,7 +798,7 @@ out:
 }
 
 /* Writes the canonical text JSON.stringify(msg, null, 2) of m. */
-static int rebuild_text(tide_buf *b, const msg_fields *m, tide_error *err)
+static int rebuild_text(tide_buf *b, const msg_fields *m, int fast, tide_error *err)
 {
   char num[TIDE_JSON_NUMBER_BYTES];
   int rc = tide_buf_puts(b, "{\n  \"previous\": ");
@@ -766,7 +821,7 @@ static int rebuild_text(tide_buf *b, const msg_fields *m, tide_error *err)
                          num);
   }
   if (rc == 0)
-    rc = put_content(b, m, err);
+    rc = put_content(b, m, fast, err);
   if (rc == 0)
     rc = tide_buf_puts(b, ",\n  \"signature\": ");
   if (rc == 0)
@@ -973,6 +1028,37 @@ static int expand_refs(tide_frame_codec *c, rd *r, tide_buf *out, const char *in
   return rc;
 }
 
+/* Length of the JSON object or array at p[0..n) (compact JSON, possibly
+ * with reference markers), found by matching brackets outside strings;
+ * 0 when p does not start with '{' or '[' or the value does not end. */
+static size_t json_extent(const uint8_t *p, size_t n)
+{
+  size_t depth = 0;
+
+  if (n == 0 || (p[0] != '{' && p[0] != '['))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    switch (p[i]) {
+    case '"':
+      for (i++; i < n && p[i] != '"'; i++)
+        if (p[i] == '\\')
+          i++;
+      if (i >= n)
+        return 0;
+      break;
+    case '{':
+    case '[': depth++; break;
+    case '}':
+    case ']':
+      if (--depth == 0)
+        return i + 1;
+      break;
+    default: break;
+    }
+  }
+  return 0;
+}
+
 static int ts_is_int(double ts)
 {
   return isfinite(ts) && ts == floor(ts) && fabs(ts) <= 9007199254740992.0;
@@ -1038,7 +1124,7 @@ static int encode_one(tide_frame_codec *c, tide_buf *body, const tide_msg *m, ti
   if (structured) {
     /* Only send the structured form when it rebuilds to the same text. */
     text = tide_msg_text(m, &tlen);
-    rc = rebuild_text(&check, &f, NULL);
+    rc = rebuild_text(&check, &f, 0, NULL);
     if (rc == TIDE_E_NOMEM)
       goto out;
     structured = rc == 0 && check.len == tlen && memcmp(check.data, text, tlen) == 0;
@@ -1083,28 +1169,31 @@ static int encode_one(tide_frame_codec *c, tide_buf *body, const tide_msg *m, ti
     flags |= MF_SWAPPED;
   if (f.box)
     flags |= MF_BOX;
-  if (rc == 0 && !f.box && c->refs) {
-    /* references out of the JSON text, as raw fields */
-    size_t nrefs = 0;
-    tide_buf_reset(&check);
-    rc = compact_refs(&check, &refs, &nrefs, f.content, f.content_len);
-    if (rc == 0 && nrefs > 0) {
-      flags |= MF_REFS;
-      rc = tide_varint_put(body, check.len);
-      if (rc == 0)
-        rc = tide_buf_append(body, check.data, check.len);
-      if (rc == 0)
-        rc = put_raw(c, body, refs.data, refs.len);
-    } else if (rc == 0) {
-      rc = tide_varint_put(body, f.content_len);
-      if (rc == 0)
-        rc = tide_buf_append(body, f.content, f.content_len);
-    }
-  } else if (rc == 0) {
+  if (rc == 0 && f.box) {
     rc = tide_varint_put(body, f.content_len);
     if (rc == 0)
-      rc = f.box ? put_raw(c, body, f.content, f.content_len)
-                 : tide_buf_append(body, f.content, f.content_len);
+      rc = put_raw(c, body, f.content, f.content_len);
+  } else if (rc == 0) {
+    const char *ct = f.content;
+    size_t cl = f.content_len, nrefs = 0;
+    if (c->refs) {
+      /* references out of the JSON text, as raw fields */
+      tide_buf_reset(&check);
+      rc = compact_refs(&check, &refs, &nrefs, f.content, f.content_len);
+      if (rc == 0 && nrefs > 0) {
+        flags |= MF_REFS;
+        ct = check.data;
+        cl = check.len;
+      }
+    }
+    /* an object or array delimits itself: length 0 says "scan for the
+     * end" and saves the length */
+    if (rc == 0)
+      rc = tide_varint_put(body, cl > 0 && (ct[0] == '{' || ct[0] == '[') ? 0 : cl);
+    if (rc == 0)
+      rc = tide_buf_append(body, ct, cl);
+    if (rc == 0 && nrefs > 0)
+      rc = put_raw(c, body, refs.data, refs.len);
   }
   if (rc == 0)
     rc = put_raw(c, body, f.sig, TIDE_SIG_BYTES);
@@ -1250,6 +1339,11 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out, char **out_tex
       return rc;
     f.content = (const char *)p;
   } else {
+    if (v == 0) {
+      v = json_extent(r->p + r->pos, r->len - r->pos);
+      if (v == 0)
+        return rd_fail(r, TIDE_E_FRAME_MALFORMED, "self-delimited content does not end");
+    }
     if (v > r->len - r->pos)
       return rd_fail(r, TIDE_E_FRAME_MALFORMED, "content longer than the frame");
     f.content = (const char *)r->p + r->pos;
@@ -1270,7 +1364,8 @@ static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out, char **out_tex
     return rc;
   }
   memcpy(f.sig, p, TIDE_SIG_BYTES);
-  rc = rebuild_text(&text, &f, NULL);
+  /* texts mode leaves the parsing to the ingest workers */
+  rc = rebuild_text(&text, &f, c->texts_mode, NULL);
   tide_buf_free(&expanded);
   if (rc == 0 && c->texts_mode) {
     /* the ingest pipeline parses it (in parallel); the id for the chain

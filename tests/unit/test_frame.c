@@ -216,6 +216,31 @@ static void roundtrip_msgs(tide_frame_codec *enc, tide_frame_codec *dec, tide_ms
   tide_buf_free(&b);
 }
 
+/* The same in texts mode: the decoder's texts equal the canonical texts. */
+static void roundtrip_texts(tide_msg *const *msgs, size_t n)
+{
+  tide_frame_codec *enc = tide_frame_codec_new(), *dec = tide_frame_codec_new();
+  tide_buf b = TIDE_BUF_INIT;
+  tide_frame f;
+  size_t used = 0;
+
+  tide_frame_codec_decode_texts(dec);
+  tide_frame_init(&f);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_messages(enc, &b, msgs, n, NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, (const uint8_t *)b.data, b.len, &used, NULL),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(f.n_texts, n);
+  for (size_t i = 0; i < n; i++) {
+    size_t l;
+    const char *t = tide_msg_text(msgs[i], &l);
+    CU_ASSERT(f.text_lens[i] == l && memcmp(f.texts[i], t, l) == 0);
+  }
+  tide_frame_clear(&f);
+  tide_buf_free(&b);
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(dec);
+}
+
 static tide_msg *parse_value(const tide_json *v)
 {
   tide_buf t = TIDE_BUF_INIT;
@@ -270,6 +295,7 @@ static void test_conformance_dataset(void)
     enc = tide_frame_codec_new();
     dec = tide_frame_codec_new();
     roundtrip_msgs(enc, dec, &m, 1, NULL, NULL);
+    roundtrip_texts(&m, 1);
     tide_frame_codec_free(enc);
     tide_frame_codec_free(dec);
     tide_msg_free(m);
@@ -443,6 +469,7 @@ static void test_created_messages(void)
   }
   roundtrip_msgs(enc, dec, msgs, 10, NULL, NULL);
   roundtrip_msgs(enc, dec, msgs + 10, n - 10, NULL, NULL);
+  roundtrip_texts(msgs, n);
   CU_ASSERT_EQUAL(tide_frame_codec_feeds(enc), 2);
   /* with reference compaction (votes and abouts carry ids) */
   tide_frame_codec_free(enc);
