@@ -1,8 +1,9 @@
 /* fuzz_bundle.c - libFuzzer target for the bundle reader.
  *
- * The first input byte chooses the slice size the bundle is pushed in
- * (1..256 bytes, so chunk and preamble boundaries are crossed everywhere);
- * the rest is the bundle.  The reader holds the key of seed 0x07, so seed
+ * The first input byte chooses the decoding mode (bit 0: canonical texts,
+ * as the importer uses, else parsed messages) and the slice size the
+ * bundle is pushed in (1..128 bytes, so chunk and preamble boundaries are
+ * crossed everywhere); the rest is the bundle.  The reader holds the key of seed 0x07, so seed
  * bundles sealed to that key are opened and their content decoded too.
  * Every frame of the verified prefix is decoded; whatever the input, the
  * reader must end with a frame count and an error code, never a crash,
@@ -33,9 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   if (size < 1)
     return 0;
-  slice = (size_t)data[0] + 1;
+  slice = (size_t)(data[0] >> 1) + 1;
   if (tide_bundle_reader_new(&r, &me, 0) != 0)
     abort();
+  if (data[0] & 1)
+    tide_bundle_reader_decode_texts(r);
   tide_frame_init(&f);
   while (pos < size && rc == 0) {
     size_t k = size - pos < slice ? size - pos : slice;
