@@ -1006,6 +1006,47 @@ int tide_msg_previous(const tide_msg *m, uint8_t hash[TIDE_HASH_BYTES])
   return 1;
 }
 
+int tide_msg_previous_matches(const tide_msg *m, const uint8_t id[TIDE_HASH_BYTES])
+{
+  char want[TIDE_MSG_ID_LEN + 1];
+  int rc;
+
+  tide_msg_id_format(want, id);
+  rc = loose_ne_id(m->previous, want, TIDE_MSG_ID_LEN);
+  if (rc == TIDE_E_NOMEM)
+    return rc;
+  return rc == LOOSE_EQ;
+}
+
+int tide_msg_previous_coerced(const tide_msg *m, uint8_t hash[TIDE_HASH_BYTES])
+{
+  tide_buf tmp = TIDE_BUF_INIT;
+  char back[TIDE_MSG_ID_LEN + 1];
+  int rc;
+
+  if (m->previous == NULL)
+    return 0;
+  switch (tide_json_typeof(m->previous)) {
+  case TIDE_JSON_STRING:
+  case TIDE_JSON_OBJECT:
+  case TIDE_JSON_ARRAY: break;
+  default: return 0; /* null, booleans and numbers never equal an id */
+  }
+  rc = js_to_string(&tmp, m->previous, 0);
+  if (rc == 0) {
+    rc = tmp.len == TIDE_MSG_ID_LEN && tide_msg_id_parse(hash, (const char *)tmp.data, tmp.len) == 0;
+    if (rc) {
+      /* only ids whose text is exactly the canonical form compare equal */
+      tide_msg_id_format(back, hash);
+      rc = memcmp(back, tmp.data, TIDE_MSG_ID_LEN) == 0;
+    }
+  } else if (rc == JS_THROW) {
+    rc = 0;
+  }
+  tide_buf_free(&tmp);
+  return rc;
+}
+
 double tide_msg_timestamp(const tide_msg *m)
 {
   if (m->timestamp == NULL || tide_json_typeof(m->timestamp) != TIDE_JSON_NUMBER)

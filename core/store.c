@@ -789,20 +789,31 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
     return tide_error_set(err, TIDE_E_STORE_GAP, 0,
                           "gap: feed %s missing sequence %lld (have up to %lld, got %lld)", author,
                           (long long)(latest + 1), (long long)latest, (long long)seq);
-  has_prev = tide_msg_previous(m, prev);
   if (seq == 1) {
-    if (has_prev)
+    const tide_json *pv = tide_json_object_getz(tide_msg_value(m), "previous");
+    if (pv == NULL || tide_json_typeof(pv) != TIDE_JSON_NULL)
       return tide_error_set(err, TIDE_E_INVAL, 0,
                             "store: first message of %s must have previous null", author);
   } else {
-    if (!has_prev)
-      return tide_error_set(err, TIDE_E_INVAL, 0, "store: message %lld of %s has no previous",
-                            (long long)seq, author);
-    format_msg_id(prev_txt, prev);
-    if (strcmp(prev_txt, latest_id) != 0)
+    /* The loose comparison ssb-validate makes (never a stricter one). */
+    if (tide_msg_id_parse(prev, latest_id, TIDE_MSG_ID_LEN) != 0)
+      return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed latest id of %s",
+                            author);
+    r = tide_msg_previous_matches(m, prev);
+    if (r < 0)
+      return tide_error_set(err, r, 0, "store: out of memory");
+    if (r == 0) {
+      has_prev = tide_msg_previous_coerced(m, prev);
+      if (has_prev < 0)
+        return tide_error_set(err, has_prev, 0, "store: out of memory");
+      if (!has_prev)
+        return tide_error_set(err, TIDE_E_INVAL, 0, "store: message %lld of %s has no previous",
+                              (long long)seq, author);
+      format_msg_id(prev_txt, prev);
       return tide_error_set(err, TIDE_E_INVAL, 0,
                             "store: previous %s of %s:%lld does not match latest %s", prev_txt,
                             author, (long long)seq, latest_id);
+    }
   }
 
   text = tide_msg_text(m, &text_len);
@@ -1285,8 +1296,8 @@ static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64
       goto out;
     }
     if (seq == 1 ? tide_msg_previous(m, prev) != 0
-                 : (!tide_msg_previous(m, prev) ||
-                    (format_msg_id(id, prev), strcmp(id, prev_id) != 0))) {
+                 : (tide_msg_id_parse(prev, prev_id, strlen(prev_id)) != 0 ||
+                    tide_msg_previous_matches(m, prev) != 1)) {
       code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
                             "store: feed %s message %lld: previous does not link to message %lld",
                             author, (long long)seq, (long long)(seq - 1));

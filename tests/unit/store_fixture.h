@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "tide/buf.h"
 #include "tide/json.h"
 #include "tide/keys.h"
 #include "tide/msg.h"
@@ -107,6 +110,74 @@ static inline void fx_chain(tide_msg **out, const tide_keypair *kp, size_t n, co
     snprintf(text, sizeof text, "%s %zu", tag, i + 1);
     out[i] = fx_post(kp, i == 0 ? NULL : out[i - 1], text);
   }
+}
+
+/* A post of kp's feed at `seq` with the JSON texts `previous` and
+ * `timestamp` put in verbatim (e.g. "[\"%...\"]", "\"yesterday\""),
+ * signed as JSON.stringify(value, null, 2) renders them.  When `wire_ts`
+ * is not NULL the timestamp is replaced by it after signing (as a peer
+ * would send "1e400", which JSON.parse reads as Infinity and
+ * JSON.stringify signs as null). */
+static inline tide_msg *fx_raw(const tide_keypair *kp, int64_t seq, const char *previous,
+                               const char *timestamp, const char *wire_ts)
+{
+  char fid[TIDE_FEED_ID_LEN + 1], in[1024], sig_line[160];
+  unsigned char sig[64];
+  tide_buf text = TIDE_BUF_INIT, sig64 = TIDE_BUF_INIT, out = TIDE_BUF_INIT;
+  tide_json_doc *d = NULL;
+  tide_msg *m = NULL;
+  tide_error e;
+  int rc;
+
+  tide_feed_id_format(fid, kp->pk);
+  snprintf(in, sizeof in,
+           "{\"previous\":%s,\"author\":\"%s\",\"sequence\":%lld,\"timestamp\":%s,"
+           "\"hash\":\"sha256\",\"content\":{\"type\":\"post\",\"text\":\"raw %lld\"}}",
+           previous, fid, (long long)seq, timestamp, (long long)seq);
+  rc = tide_json_parse(&d, in, strlen(in), NULL, &e);
+  if (rc != 0)
+    fx_die("fx_raw parse", rc, &e);
+  if (tide_json_write(&text, tide_json_root(d), 2) != 0)
+    fx_die("fx_raw write", -1, NULL);
+  crypto_sign_detached(sig, NULL, (const unsigned char *)text.data, text.len, kp->sk);
+  if (tide_b64_encode(&sig64, sig, sizeof sig) != 0)
+    fx_die("fx_raw b64", -1, NULL);
+  snprintf(sig_line, sizeof sig_line, ",\n  \"signature\": \"%.*s.sig.ed25519\"\n}",
+           (int)sig64.len, (const char *)sig64.data);
+  for (size_t i = 0; i + 1 < text.len; i++) { /* all but the closing brace */
+    if (wire_ts != NULL && strncmp((const char *)text.data + i, "\"timestamp\": ", 13) == 0) {
+      size_t j = i + 13;
+      if (tide_buf_append(&out, text.data + i, 13) != 0 || tide_buf_puts(&out, wire_ts) != 0)
+        fx_die("fx_raw buf", -1, NULL);
+      while (text.data[j] != ',')
+        j++;
+      i = j - 1;
+      continue;
+    }
+    if (tide_buf_putc(&out, (char)text.data[i]) != 0)
+      fx_die("fx_raw buf", -1, NULL);
+  }
+  while (out.len > 0 && out.data[out.len - 1] == '\n')
+    out.len--;
+  if (tide_buf_puts(&out, sig_line) != 0)
+    fx_die("fx_raw buf", -1, NULL);
+  rc = tide_msg_parse(&m, (const char *)out.data, out.len, &e);
+  if (rc != 0)
+    fx_die("fx_raw msg", rc, &e);
+  tide_json_doc_free(d);
+  tide_buf_free(&text);
+  tide_buf_free(&sig64);
+  tide_buf_free(&out);
+  return m;
+}
+
+/* The id of m as text, for fx_raw's `previous`: "\"%...\"". */
+static inline void fx_quoted_id(char out[TIDE_MSG_ID_LEN + 3], const tide_msg *m)
+{
+  out[0] = '"';
+  tide_msg_id_format(out + 1, tide_msg_id(m));
+  out[TIDE_MSG_ID_LEN + 1] = '"';
+  out[TIDE_MSG_ID_LEN + 2] = '\0';
 }
 
 static inline void fx_free_all(tide_msg **m, size_t n)

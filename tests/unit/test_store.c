@@ -754,9 +754,53 @@ static void test_check_detects(void)
   tide_store_close(s);
 }
 
+
+/* "previous" as ["%id"] or [["%id"]] passes ssb-validate's loose `!=`:
+ * the store chains on the same comparison. */
+static void test_loose_previous(void)
+{
+  tide_keypair a;
+  tide_msg *m[4], *bad;
+  tide_store *s = open_mem();
+  char q[TIDE_MSG_ID_LEN + 3], prev[TIDE_MSG_ID_LEN + 16];
+  tide_error e;
+  tide_feed_state st;
+
+  fx_keys(&a, 10);
+  fx_chain(m, &a, 1, "l");
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  fx_quoted_id(q, m[0]);
+  snprintf(prev, sizeof prev, "[%s]", q);
+  m[1] = fx_raw(&a, 2, prev, "2", NULL);
+  CU_ASSERT_EQUAL(tide_msg_previous_matches(m[1], tide_msg_id(m[0])), 1);
+  CU_ASSERT_EQUAL(tide_msg_previous_matches(m[1], tide_msg_id(m[1])), 0);
+  fx_state(&st, m[0]);
+  CU_ASSERT_EQUAL(tide_msg_validate(m[1], &st, NULL, TIDE_MSG_SIG_UNCHECKED, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  fx_quoted_id(q, m[1]);
+  snprintf(prev, sizeof prev, "[[%s]]", q);
+  m[2] = fx_raw(&a, 3, prev, "3", NULL);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[2], 0, &e), 0);
+  /* two elements coerce to "a,b": not the id */
+  fx_quoted_id(q, m[2]);
+  snprintf(prev, sizeof prev, "[%s,1]", q);
+  bad = fx_raw(&a, 4, prev, "4", NULL);
+  CU_ASSERT_EQUAL(tide_msg_previous_matches(bad, tide_msg_id(m[2])), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, bad, 0, &e), TIDE_E_INVAL);
+  tide_msg_free(bad);
+  m[3] = fx_raw(&a, 4, q, "4", NULL);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[3], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 4);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  fx_free_all(m, 4);
+  tide_store_close(s);
+}
+
 static CU_TestInfo store_tests[] = {
     {"append and queries", test_append_query},
     {"gap, already, previous", test_gap_already_previous},
+    {"previous compared loosely", test_loose_previous},
     {"fork evidence and forked flag", test_fork},
     {"transactions and rollback", test_transactions},
     {"reads inside a transaction", test_transaction_reads},

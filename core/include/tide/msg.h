@@ -75,6 +75,18 @@ int64_t tide_msg_sequence(const tide_msg *m);
  * and fills hash; 0 otherwise (null or malformed). */
 int tide_msg_previous(const tide_msg *m, uint8_t hash[TIDE_HASH_BYTES]);
 
+/* 1 when "previous" equals the id `id` under JavaScript's loose `!=`
+ * comparison that ssb-validate applies (String(previous) == "%<b64>.sha256":
+ * a string, or an array or object whose string coercion is that text,
+ * e.g. ["%..."]); 0 otherwise (also when the coercion would throw);
+ * TIDE_E_NOMEM. tide_msg_validate() and tide_store_append() both use it. */
+int tide_msg_previous_matches(const tide_msg *m, const uint8_t id[TIDE_HASH_BYTES]);
+
+/* The id that "previous" loosely equals (see tide_msg_previous_matches):
+ * returns 1 and fills hash when String(previous) is a canonical message
+ * id; 0 otherwise; TIDE_E_NOMEM. */
+int tide_msg_previous_coerced(const tide_msg *m, uint8_t hash[TIDE_HASH_BYTES]);
+
 /* The timestamp when it is a number, else NaN. */
 double tide_msg_timestamp(const tide_msg *m);
 
