@@ -34,7 +34,7 @@ static const char schema_sql[] =
     "  id        TEXT NOT NULL UNIQUE,        -- %<base64>.sha256\n"
     "  author    TEXT NOT NULL,               -- feed id\n"
     "  sequence  INTEGER NOT NULL,\n"
-    "  timestamp REAL NOT NULL,               -- claimed by the author, ms\n"
+    "  timestamp REAL NOT NULL,               -- claimed by the author, ms (or JSON text)\n"
     "  received  INTEGER NOT NULL,            -- receiver's clock, ms\n"
     "  json      TEXT NOT NULL,               -- exact canonical signed JSON\n"
     "  PRIMARY KEY (author, sequence)\n"
@@ -675,6 +675,36 @@ static int lookup(tide_store *s, sqlite3_stmt *st, const char *t, size_t tl, int
   return rc;
 }
 
+/* Binds the timestamp column.  ssb-validate type-checks "timestamp" only
+ * on a feed's first message, so any JSON value may come here: a number
+ * (also +-Infinity, which JSON.parse gives for "1e400") is stored as a
+ * REAL; anything else as its compact JSON text, which always starts with
+ * '"', '[', '{', 'n', 't' or 'f' and so never takes REAL affinity (the
+ * empty text when the key is missing).  Readers get NaN for a text. */
+static int bind_timestamp(sqlite3_stmt *st, int col, const tide_msg *m, double ts)
+{
+  const tide_json *v;
+  tide_buf b = TIDE_BUF_INIT;
+  int r;
+
+  if (!isnan(ts)) {
+    sqlite3_bind_double(st, col, ts);
+    return 0;
+  }
+  v = tide_json_object_getz(tide_msg_value(m), "timestamp");
+  if (v == NULL) {
+    sqlite3_bind_text(st, col, "", 0, SQLITE_STATIC);
+    return 0;
+  }
+  r = tide_json_write(&b, v, 0);
+  if (r != 0)
+    return r;
+  r = sqlite3_bind_text(st, col, b.data, (int)b.len, SQLITE_TRANSIENT) == SQLITE_OK ? 0
+                                                                               : TIDE_E_NOMEM;
+  tide_buf_free(&b);
+  return r;
+}
+
 /* The append proper; the caller handles the transaction around it.
  * *wrote is set when something was written (fork evidence or append). */
 static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, tide_error *err)
@@ -692,8 +722,6 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
 
   if (!tide_msg_author(m, pk) || seq <= 0)
     return tide_error_set(err, TIDE_E_INVAL, 0, "store: message has no valid author or sequence");
-  if (!isfinite(ts))
-    return tide_error_set(err, TIDE_E_INVAL, 0, "store: message has no valid timestamp");
   format_feed(author, pk);
   format_msg_id(id, tide_msg_id(m));
 
@@ -821,7 +849,9 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
   bind_text(st, 1, id, TIDE_MSG_ID_LEN);
   bind_text(st, 2, author, TIDE_FEED_ID_LEN);
   sqlite3_bind_int64(st, 3, seq);
-  sqlite3_bind_double(st, 4, ts);
+  r = bind_timestamp(st, 4, m, ts);
+  if (r != 0)
+    return tide_error_set(err, r, 0, "store: out of memory");
   sqlite3_bind_int64(st, 5, received_ms);
   bind_text(st, 6, text, text_len);
   r = sqlite3_step(st);
@@ -952,7 +982,11 @@ static int row_record(tide_store *s, sqlite3_stmt *st, tide_store_record *rec, t
   if (r != 0)
     return r;
   rec->sequence = sqlite3_column_int64(st, 2);
-  rec->timestamp = sqlite3_column_double(st, 3);
+  switch (sqlite3_column_type(st, 3)) {
+  case SQLITE_FLOAT:
+  case SQLITE_INTEGER: rec->timestamp = sqlite3_column_double(st, 3); break;
+  default: rec->timestamp = NAN; /* not a number in the message */
+  }
   rec->received_ms = sqlite3_column_int64(st, 4);
   rec->text = (const char *)sqlite3_column_text(st, 5);
   rec->text_len = (size_t)sqlite3_column_bytes(st, 5);

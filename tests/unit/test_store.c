@@ -1,4 +1,5 @@
 /* test_store.c - the SQLite message store. */
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -755,6 +756,63 @@ static void test_check_detects(void)
 }
 
 
+static int keep_ts(void *ctx, const tide_store_record *r)
+{
+  double *ts = ctx;
+  if (r->sequence >= 1 && r->sequence <= 6)
+    ts[r->sequence - 1] = r->timestamp;
+  return 0;
+}
+
+/* ssb-validate type-checks "timestamp" only on message 1, and there a
+ * wire 1e400 is Infinity, a number: the store keeps all of them. */
+static void test_any_timestamp(void)
+{
+  static const char *const later[] = {"\"yesterday\"", "null", "{}", "[]", "true"};
+  tide_keypair a;
+  tide_msg *m[6];
+  tide_store *s = open_mem();
+  tide_store_record rec;
+  tide_buf text = TIDE_BUF_INIT;
+  char prev[TIDE_MSG_ID_LEN + 3];
+  double ts[6] = {0};
+  tide_error e;
+  tide_feed_state st;
+
+  fx_keys(&a, 9);
+  m[0] = fx_raw(&a, 1, "null", "null", "1e400");
+  CU_ASSERT(isinf(tide_msg_timestamp(m[0])));
+  CU_ASSERT_EQUAL(tide_msg_validate(m[0], NULL, NULL, TIDE_MSG_SIG_UNCHECKED, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  for (int i = 1; i < 6; i++) {
+    fx_quoted_id(prev, m[i - 1]);
+    m[i] = fx_raw(&a, i + 1, prev, later[i - 1], NULL);
+    fx_state(&st, m[i - 1]);
+    CU_ASSERT_EQUAL(tide_msg_validate(m[i], &st, NULL, TIDE_MSG_SIG_UNCHECKED, &e), 0);
+    CU_ASSERT_EQUAL(tide_store_append(s, m[i], 0, &e), 0);
+  }
+  CU_ASSERT_EQUAL(tide_store_get(s, &text, &rec, a.pk, 2, &e), 0);
+  CU_ASSERT(isnan(rec.timestamp));
+  CU_ASSERT(same_text(m[1], rec.text, rec.text_len));
+  CU_ASSERT_EQUAL(tide_store_iter_feed(s, a.pk, 1, 0, keep_ts, ts, &e), 0);
+  CU_ASSERT(isinf(ts[0]) && ts[0] > 0);
+  for (int i = 1; i < 6; i++)
+    CU_ASSERT(isnan(ts[i]));
+  /* a string that looks like a number is still not a number */
+  fx_quoted_id(prev, m[5]);
+  {
+    tide_msg *m7 = fx_raw(&a, 7, prev, "\"123\"", NULL);
+    CU_ASSERT_EQUAL(tide_store_append(s, m7, 0, &e), 0);
+    CU_ASSERT_EQUAL(tide_store_get(s, &text, &rec, a.pk, 7, &e), 0);
+    CU_ASSERT(isnan(rec.timestamp));
+    tide_msg_free(m7);
+  }
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  tide_buf_free(&text);
+  fx_free_all(m, 6);
+  tide_store_close(s);
+}
+
 /* "previous" as ["%id"] or [["%id"]] passes ssb-validate's loose `!=`:
  * the store chains on the same comparison. */
 static void test_loose_previous(void)
@@ -800,6 +858,7 @@ static void test_loose_previous(void)
 static CU_TestInfo store_tests[] = {
     {"append and queries", test_append_query},
     {"gap, already, previous", test_gap_already_previous},
+    {"any timestamp after message 1", test_any_timestamp},
     {"previous compared loosely", test_loose_previous},
     {"fork evidence and forked flag", test_fork},
     {"transactions and rollback", test_transactions},

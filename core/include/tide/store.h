@@ -77,7 +77,8 @@ typedef struct tide_store_record {
   uint8_t id[TIDE_HASH_BYTES];
   uint8_t author[TIDE_PK_BYTES];
   int64_t sequence;
-  double timestamp;    /* the message's claimed timestamp (ms) */
+  double timestamp;    /* the message's claimed timestamp (ms); NaN when it is not a
+                        * JSON number (valid after message 1) */
   int64_t received_ms; /* when this store received it (caller's clock) */
   const char *text;
   size_t text_len;
