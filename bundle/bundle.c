@@ -9,14 +9,14 @@
 #include <string.h>
 #include <zstd.h>
 
-#define FLAG_RECIPIENT 0x01u
-#define FLAG_SEALED 0x02u
-#define CHUNK_FINAL 0x01u
-#define DOMAIN_PREAMBLE "tide-bundle-1"
-#define DOMAIN_CHUNK "tide-bundle-chunk-1"
+#define FLAG_RECIPIENT   0x01u
+#define FLAG_SEALED      0x02u
+#define CHUNK_FINAL      0x01u
+#define DOMAIN_PREAMBLE  "tide-bundle-1"
+#define DOMAIN_CHUNK     "tide-bundle-chunk-1"
 #define SEALED_KEY_BYTES (crypto_box_SEALBYTES + crypto_secretstream_xchacha20poly1305_KEYBYTES)
-#define SS_HEADER_BYTES crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define SS_ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
+#define SS_HEADER_BYTES  crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define SS_ABYTES        crypto_secretstream_xchacha20poly1305_ABYTES
 /* flags + longest varint of a chunk length + signature */
 #define CHUNK_OVERHEAD (1 + 3 + TIDE_SIG_BYTES)
 
@@ -73,9 +73,9 @@ struct tide_bundle_writer {
   ZSTD_CCtx *cctx;
   uint8_t chain[32];
   crypto_secretstream_xchacha20poly1305_state ss;
-  tide_buf z;            /* compressed bytes not yet in a chunk */
-  tide_buf sigs;         /* side-stream bytes (keys, hashes, signatures) not yet in a chunk */
-  uint64_t pending;      /* uncompressed bytes pushed since the last flush */
+  tide_buf z;       /* compressed bytes not yet in a chunk */
+  tide_buf sigs;    /* side-stream bytes (keys, hashes, signatures) not yet in a chunk */
+  uint64_t pending; /* uncompressed bytes pushed since the last flush */
   uint64_t out_bytes, in_bytes, max_bytes;
   size_t chunk_bytes;
   int finished;
@@ -420,24 +420,24 @@ struct tide_bundle_reader {
   int state;
   int have_info;
   tide_bundle_info info;
-  int error;                 /* sticky */
-  tide_error err;            /* its detail */
-  tide_buf in;               /* unparsed input */
-  uint64_t in_offset;        /* file offset of in.data[0] */
+  int error;          /* sticky */
+  tide_error err;     /* its detail */
+  tide_buf in;        /* unparsed input */
+  uint64_t in_offset; /* file offset of in.data[0] */
   uint8_t chain[32];
   crypto_secretstream_xchacha20poly1305_state ss;
   int ss_ready;
   size_t chunks;
   int final_seen;
-  int ended;                 /* _end() called */
+  int ended; /* _end() called */
   uint64_t verified_bytes, plain_bytes;
   /* verified compressed data waiting for decompression */
   tide_buf zq;
   size_t zq_pos;
   ZSTD_DCtx *dctx;
-  int zstd_done;             /* the zstd frame ended */
-  int zstd_more;             /* zstd may hold more output */
-  tide_buf plain;            /* decompressed, not yet decoded */
+  int zstd_done;  /* the zstd frame ended */
+  int zstd_more;  /* zstd may hold more output */
+  tide_buf plain; /* decompressed, not yet decoded */
   size_t plain_pos;
   tide_frame_codec *codec;
 };
@@ -601,8 +601,8 @@ static int parse_preamble(tide_bundle_reader *r, tide_error *err)
       if (!ok) {
         char who[TIDE_FEED_ID_LEN + 1];
         tide_feed_id_format(who, r->info.recipient);
-        return fail(r, err, TIDE_E_BUNDLE_SEALED, pos,
-                    "sealed to %s; only that key can open it", who);
+        return fail(r, err, TIDE_E_BUNDLE_SEALED, pos, "sealed to %s; only that key can open it",
+                    who);
       }
       r->ss_ready = 1;
     }
@@ -668,7 +668,9 @@ static int parse_chunk(tide_bundle_reader *r, tide_error *err)
     char who[TIDE_FEED_ID_LEN + 1];
     tide_feed_id_format(who, r->info.sender);
     return fail(r, err, TIDE_E_BUNDLE_AUTH, off,
-                "chunk %zu: signature by %s does not verify: damaged, or not signed by the sender the header names", r->chunks + 1, who);
+                "chunk %zu: signature by %s does not verify: damaged, or not signed by the sender "
+                "the header names",
+                r->chunks + 1, who);
   }
   memcpy(r->chain, h, 32);
   if (!r->verify_only) {
@@ -684,9 +686,10 @@ static int parse_chunk(tide_bundle_reader *r, tide_error *err)
       clear = malloc(plen);
       if (clear == NULL)
         return TIDE_E_NOMEM;
-      if (crypto_secretstream_xchacha20poly1305_pull(&r->ss, clear, &cl, &tag, p + pos, plen,
-                                                     NULL, 0) != 0 ||
-          ((flags & CHUNK_FINAL) != 0) != (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL)) {
+      if (crypto_secretstream_xchacha20poly1305_pull(&r->ss, clear, &cl, &tag, p + pos, plen, NULL,
+                                                     0) != 0 ||
+          ((flags & CHUNK_FINAL) != 0) !=
+              (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL)) {
         free(clear);
         return fail(r, err, TIDE_E_BUNDLE_SEALED, off, "sealed chunk does not decrypt");
       }
@@ -728,8 +731,7 @@ static void consume_in(tide_bundle_reader *r, size_t n)
   r->in_offset += n;
 }
 
-int tide_bundle_reader_push(tide_bundle_reader *r, const uint8_t *in, size_t len,
-                            tide_error *err)
+int tide_bundle_reader_push(tide_bundle_reader *r, const uint8_t *in, size_t len, tide_error *err)
 {
   int rc;
 

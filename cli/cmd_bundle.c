@@ -69,9 +69,12 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 static int cmd_export(tide_cli *cli, int argc, char **argv)
 {
   enum { OPT_FOR = 1, OPT_SEAL, OPT_SINCE, OPT_MAX, OPT_OUT, OPT_LEVEL };
-  static const tide_cli_opt opts[] = {{"for", 0, 1, OPT_FOR},       {"seal", 0, 0, OPT_SEAL},
-                                      {"since", 0, 1, OPT_SINCE},   {"max-bytes", 0, 1, OPT_MAX},
-                                      {"output", 'o', 1, OPT_OUT},  {"level", 0, 1, OPT_LEVEL},
+  static const tide_cli_opt opts[] = {{"for", 0, 1, OPT_FOR},
+                                      {"seal", 0, 0, OPT_SEAL},
+                                      {"since", 0, 1, OPT_SINCE},
+                                      {"max-bytes", 0, 1, OPT_MAX},
+                                      {"output", 'o', 1, OPT_OUT},
+                                      {"level", 0, 1, OPT_LEVEL},
                                       {NULL, 0, 0, 0}};
   tide_cli_getopt st;
   tide_bundle_export_opts eo;
@@ -300,9 +303,9 @@ static int acc_add(inspect_acc *a, const uint8_t pk[TIDE_PK_BYTES], int64_t seq)
 
 /* Reads path through a reader; fills acc (when decoding), the reader's
  * verdict and the file size. */
-static int inspect_read(const char *path, const tide_keypair *me, int verify_only,
-                        inspect_acc *acc, tide_bundle_info *info, int *have_info, size_t *chunks,
-                        int *fin, uint64_t *size, uint64_t *plain, tide_error *err)
+static int inspect_read(const char *path, const tide_keypair *me, int verify_only, inspect_acc *acc,
+                        tide_bundle_info *info, int *have_info, size_t *chunks, int *fin,
+                        uint64_t *size, uint64_t *plain, tide_error *err)
 {
   tide_bundle_reader *r = NULL;
   tide_frame f;
@@ -407,25 +410,26 @@ static int cmd_inspect(tide_cli *cli, int argc, char **argv)
     inspect_acc none;
     uint64_t p2;
     memset(&none, 0, sizeof none);
-    sig_rc = inspect_read(path, NULL, 1, &none, &info, &have_info, &chunks, &fin, &size, &p2,
-                          &verr);
+    sig_rc =
+        inspect_read(path, NULL, 1, &none, &info, &have_info, &chunks, &fin, &size, &p2, &verr);
     free(none.rows);
   } else {
     verr = err;
   }
-  sig_text = sig_rc == 0 ? "valid (all chunks, final chunk present)"
-             : sig_rc == TIDE_E_BUNDLE_AUTH ? "INVALID"
+  sig_text = sig_rc == 0                         ? "valid (all chunks, final chunk present)"
+             : sig_rc == TIDE_E_BUNDLE_AUTH      ? "INVALID"
              : sig_rc == TIDE_E_BUNDLE_TRUNCATED ? "TRUNCATED"
-                                                  : "DAMAGED";
+                                                 : "DAMAGED";
   if (have_info) {
     tide_feed_id_format(sender, info.sender);
     if (info.has_recipient)
       tide_feed_id_format(recip, info.recipient);
     tide_cli_format_time(when, (double)info.created_ms);
   }
-  seal_text = !have_info || !info.sealed ? "not sealed" : opened ? "sealed to us, opened"
-                                                                 : "sealed to the recipient; "
-                                                                   "cannot open";
+  seal_text = !have_info || !info.sealed ? "not sealed"
+              : opened                   ? "sealed to us, opened"
+                                         : "sealed to the recipient; "
+                                           "cannot open";
   if (json) {
     tide_buf b = TIDE_BUF_INIT;
     int wr = tide_buf_printf(&b, "{\"file\":");
@@ -443,9 +447,10 @@ static int cmd_inspect(tide_cli *cli, int argc, char **argv)
                           ",\"bytes\":%" PRIu64 ",\"frame_bytes\":%" PRIu64 ",\"chunks\":%zu"
                           ",\"complete\":%s,\"signature\":\"%s\",\"error\":",
                           size, plain, chunks, fin && sig_rc == 0 ? "true" : "false",
-                          sig_rc == 0 ? "valid" : sig_rc == TIDE_E_BUNDLE_AUTH ? "invalid"
-                                              : sig_rc == TIDE_E_BUNDLE_TRUNCATED ? "truncated"
-                                                                                   : "damaged");
+                          sig_rc == 0                         ? "valid"
+                          : sig_rc == TIDE_E_BUNDLE_AUTH      ? "invalid"
+                          : sig_rc == TIDE_E_BUNDLE_TRUNCATED ? "truncated"
+                                                              : "damaged");
     if (rc != 0) {
       const char *t = tide_error_text(&err, rc);
       wr |= tide_json_write_string(&b, t, strlen(t));
@@ -457,11 +462,10 @@ static int cmd_inspect(tide_cli *cli, int argc, char **argv)
     for (size_t i = 0; i < acc.n; i++) {
       char id[TIDE_FEED_ID_LEN + 1];
       tide_feed_id_format(id, acc.rows[i].pk);
-      wr |= tide_buf_printf(&b,
-                            "%s{\"feed\":\"%s\",\"messages\":%" PRIu64 ",\"first\":%" PRId64
-                            ",\"last\":%" PRId64 "}",
-                            i ? "," : "", id, acc.rows[i].count, acc.rows[i].first,
-                            acc.rows[i].last);
+      wr |= tide_buf_printf(
+          &b,
+          "%s{\"feed\":\"%s\",\"messages\":%" PRIu64 ",\"first\":%" PRId64 ",\"last\":%" PRId64 "}",
+          i ? "," : "", id, acc.rows[i].count, acc.rows[i].first, acc.rows[i].last);
     }
     wr |= tide_buf_puts(&b, "]}\n");
     if (wr == 0)
@@ -514,8 +518,7 @@ int tide_cmd_bundle(tide_cli *cli, int argc, char **argv)
     return cmd_import(cli, argc - 1, argv + 1);
   if (strcmp(argv[1], "inspect") == 0)
     return cmd_inspect(cli, argc - 1, argv + 1);
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-      strcmp(argv[1], "help") == 0)
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
     return tide_cli_help(cli, bundle_usage);
   return tide_cli_usage(cli, "unknown bundle subcommand '%s'", argv[1]);
 }

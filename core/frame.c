@@ -9,18 +9,18 @@
 #include "tide/json.h"
 
 /* Message flag bits (docs/frames.md, "MESSAGES"). */
-#define MF_PREV_MASK 0x03u
-#define MF_PREV_NULL 0x00u
-#define MF_PREV_IMPLIED 0x01u
-#define MF_PREV_EXPLICIT 0x02u
-#define MF_SEQ_EXPLICIT 0x04u
-#define MF_TS_DOUBLE 0x08u
-#define MF_SWAPPED 0x10u
-#define MF_BOX 0x20u
-#define MF_REFS 0x40u
-#define MF_RAW 0x80u
+#define MF_PREV_MASK        0x03u
+#define MF_PREV_NULL        0x00u
+#define MF_PREV_IMPLIED     0x01u
+#define MF_PREV_EXPLICIT    0x02u
+#define MF_SEQ_EXPLICIT     0x04u
+#define MF_TS_DOUBLE        0x08u
+#define MF_SWAPPED          0x10u
+#define MF_BOX              0x20u
+#define MF_REFS             0x40u
+#define MF_RAW              0x80u
 
-#define HELLO_DOMAIN "tide-frame-hello-1"
+#define HELLO_DOMAIN        "tide-frame-hello-1"
 #define HELLO_HAS_RECIPIENT 0x01u
 
 typedef struct feed_state {
@@ -34,11 +34,11 @@ typedef struct feed_state {
 struct tide_frame_codec {
   feed_state *feeds;
   size_t n_feeds, cap_feeds;
-  uint32_t *slots; /* feed index + 1; 0 = empty */
-  size_t mask;     /* slots - 1, a power of two */
-  int detached;     /* random binary fields travel in the side stream */
-  int texts_mode;   /* decoder: MESSAGES give canonical texts, not tide_msg */
-  int refs;         /* encoder: compact references in content */
+  uint32_t *slots;   /* feed index + 1; 0 = empty */
+  size_t mask;       /* slots - 1, a power of two */
+  int detached;      /* random binary fields travel in the side stream */
+  int texts_mode;    /* decoder: MESSAGES give canonical texts, not tide_msg */
+  int refs;          /* encoder: compact references in content */
   tide_buf side_out; /* encoder: side-stream bytes not yet taken */
   tide_buf side_in;  /* decoder: side-stream bytes given, not yet used */
   size_t side_in_pos;
@@ -270,8 +270,8 @@ static int rd_varint(rd *r, uint64_t *v, const char *what)
 {
   int n = tide_varint_get(v, r->p + r->pos, r->len - r->pos);
   if (n <= 0)
-    return tide_error_set(r->err, TIDE_E_FRAME_MALFORMED, r->pos, "frame: %s: %s at byte %zu",
-                          what, n == 0 ? "truncated varint" : "malformed varint", r->pos);
+    return tide_error_set(r->err, TIDE_E_FRAME_MALFORMED, r->pos, "frame: %s: %s at byte %zu", what,
+                          n == 0 ? "truncated varint" : "malformed varint", r->pos);
   r->pos += (size_t)n;
   return 0;
 }
@@ -280,8 +280,8 @@ static int rd_bytes(rd *r, const uint8_t **out, size_t n, const char *what)
 {
   if (r->len - r->pos < n)
     return tide_error_set(r->err, TIDE_E_FRAME_MALFORMED, r->pos,
-                          "frame: %s: truncated (%zu bytes needed, %zu left) at byte %zu", what,
-                          n, r->len - r->pos, r->pos);
+                          "frame: %s: truncated (%zu bytes needed, %zu left) at byte %zu", what, n,
+                          r->len - r->pos, r->pos);
   *out = r->p + r->pos;
   r->pos += n;
   return 0;
@@ -519,8 +519,8 @@ static int decode_hello(rd *r, tide_frame *f)
     return rc;
   memcpy(h->sig, p, TIDE_SIG_BYTES);
   rc = hello_signed(&sb, h);
-  if (rc == 0 && crypto_sign_verify_detached(h->sig, (const uint8_t *)sb.data, sb.len,
-                                             h->sender) != 0)
+  if (rc == 0 &&
+      crypto_sign_verify_detached(h->sig, (const uint8_t *)sb.data, sb.len, h->sender) != 0)
     rc = rd_fail(r, TIDE_E_FRAME_SIGNATURE, "hello signature does not verify");
   tide_buf_free(&sb);
   return rc;
@@ -685,14 +685,13 @@ typedef struct msg_fields {
   uint8_t author[TIDE_PK_BYTES];
   int64_t seq;
   double ts;
-  int box;               /* content is "<base64>.box" */
-  const char *content;   /* compact JSON text, or the raw box bytes */
+  int box;             /* content is "<base64>.box" */
+  const char *content; /* compact JSON text, or the raw box bytes */
   size_t content_len;
   uint8_t sig[TIDE_SIG_BYTES];
 } msg_fields;
 
-static int put_quoted_b64(tide_buf *b, char sigil, const uint8_t *bin, size_t n,
-                          const char *suffix)
+static int put_quoted_b64(tide_buf *b, char sigil, const uint8_t *bin, size_t n, const char *suffix)
 {
   int rc = tide_buf_putc(b, '"');
   if (rc == 0 && sigil)
@@ -817,8 +816,8 @@ static int rebuild_text(tide_buf *b, const msg_fields *m, int fast, tide_error *
   }
   if (rc == 0) {
     (void)tide_json_format_number(num, m->ts);
-    rc = tide_buf_printf(b, ",\n  \"timestamp\": %s,\n  \"hash\": \"sha256\",\n  \"content\": ",
-                         num);
+    rc = tide_buf_printf(b,
+                         ",\n  \"timestamp\": %s,\n  \"hash\": \"sha256\",\n  \"content\": ", num);
   }
   if (rc == 0)
     rc = put_content(b, m, fast, err);
@@ -952,8 +951,7 @@ static const struct {
   const char *suffix;
 } ref_kinds[3] = {{'%', ".sha256"}, {'@', ".ed25519"}, {'&', ".sha256"}};
 
-static int compact_refs(tide_buf *out, tide_buf *refs, size_t *count, const char *json,
-                        size_t len)
+static int compact_refs(tide_buf *out, tide_buf *refs, size_t *count, const char *json, size_t len)
 {
   size_t i = 0;
   int rc = 0;
@@ -1000,8 +998,7 @@ static int compact_refs(tide_buf *out, tide_buf *refs, size_t *count, const char
 
 /* Expands the markers of compacted content, reading each reference's 32
  * bytes with rd_raw(). */
-static int expand_refs(tide_frame_codec *c, rd *r, tide_buf *out, const char *in,
-                       size_t len)
+static int expand_refs(tide_frame_codec *c, rd *r, tide_buf *out, const char *in, size_t len)
 {
   int rc = 0;
 
@@ -1209,8 +1206,8 @@ out:
   return rc;
 }
 
-int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out, tide_msg *const *msgs,
-                               size_t n, tide_error *err)
+int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out, tide_msg *const *msgs, size_t n,
+                               tide_error *err)
 {
   tide_buf body = TIDE_BUF_INIT;
   snapshot snap;
@@ -1232,8 +1229,7 @@ int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out, tide_msg *con
 
 /* Decodes one message: a parsed message into *out, or in texts mode its
  * canonical text into *out_text / *out_len (malloc'd). */
-static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out, char **out_text,
-                      size_t *out_len)
+static int decode_one(tide_frame_codec *c, rd *r, tide_msg **out, char **out_text, size_t *out_len)
 {
   msg_fields f;
   uint8_t flags;
@@ -1471,8 +1467,7 @@ int tide_frame_decode(tide_frame_codec *c, tide_frame *f, const uint8_t *in, siz
   case TIDE_FRAME_ACK: rc = decode_entries(c, &r, f, 0, TIDE_FRAME_MAX_SEQ); break;
   case TIDE_FRAME_REQUEST: rc = decode_request(c, &r, f); break;
   case TIDE_FRAME_MESSAGES: rc = decode_messages(c, &r, f); break;
-  default:
-    return tide_error_set(err, TIDE_E_FRAME_TYPE, 0, "frame: unknown frame type %u", r.p[0]);
+  default: return tide_error_set(err, TIDE_E_FRAME_TYPE, 0, "frame: unknown frame type %u", r.p[0]);
   }
   if (rc == 0 && r.pos != r.len)
     rc = rd_fail(&r, TIDE_E_FRAME_MALFORMED, "trailing bytes in frame");

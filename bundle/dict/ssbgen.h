@@ -32,8 +32,8 @@ typedef struct ssbgen {
   size_t nwords;
   size_t nfeeds;
   tide_keypair *kp;
-  tide_msg **last;      /* latest message of each feed (owned) */
-  double *ts;           /* latest timestamp of each feed */
+  tide_msg **last;                    /* latest message of each feed (owned) */
+  double *ts;                         /* latest timestamp of each feed */
   uint8_t (*recent)[TIDE_HASH_BYTES]; /* ring of recent message ids */
   size_t nrecent, recent_pos;
 } ssbgen;
@@ -277,8 +277,7 @@ static inline tide_msg *ssbgen_next(ssbgen *g)
     memcpy(st.id, tide_msg_id(g->last[f]), TIDE_HASH_BYTES);
     st.sequence = tide_msg_sequence(g->last[f]);
   }
-  if (tide_msg_create(&m, &g->kp[f], g->last[f] != NULL ? &st : NULL, ts, content, NULL, &e) !=
-      0) {
+  if (tide_msg_create(&m, &g->kp[f], g->last[f] != NULL ? &st : NULL, ts, content, NULL, &e) != 0) {
     /* an oversized message: try again with other content */
     tide_json_doc_free(d);
     return ssbgen_next(g);

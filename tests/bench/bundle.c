@@ -26,23 +26,30 @@
 #include "tide/store.h"
 
 static const char *const words[] = {
-    "we", "sailed", "out", "of", "the", "bay", "this", "morning", "and", "wind", "picked",
-    "up", "around", "noon", "so", "reefed", "main", "anyone", "heading", "to", "island",
-    "next", "week", "fresh", "bread", "at", "market", "thanks", "for", "help", "with",
-    "engine", "yesterday", "radio", "check", "on", "channel", "sixteen", "fog", "rolling",
-    "in", "from", "south", "tide", "turns", "six", "harbour", "master", "says", "moorings",
-    "are", "full", "until", "friday", "fish", "tonight", "who", "has", "spare", "impeller",
-    "battery", "low", "solar", "panel", "works", "great", "rain", "again", "lighthouse",
-    "keeper", "waved", "dolphins", "followed", "us", "hours", "beautiful", "sunset", "cold",
-    "night", "watch", "stars", "bright", "coffee", "ready", "galley", "kids", "swimming",
-    "beach", "is", "quiet", "storm", "warning", "for", "tomorrow", "stay", "in", "port",
-    "new", "chart", "shows", "rocks", "near", "entrance", "careful", "low", "water", "depth",
-    "sounder", "broken", "fixed", "it", "with", "tape", "ha", "café", "crêpes", "über",
-    "naïve", "🌊", "⛵", "☀️", "ok", "yes", "no", "maybe", "later", "see", "you", "soon",
-    "love", "this", "community", "ssb", "scuttlebutt", "offline", "first", "gossip",
-    "replication", "pub", "invite", "follow", "back", "hello", "friends", "good", "day",
-    "everyone", "please", "share", "photos", "blob", "link", "below", "thread", "reply",
-    "agree", "disagree", "interesting", "idea", "meeting", "dock", "three", "o'clock",
+    "we",          "sailed",   "out",      "of",          "the",         "bay",        "this",
+    "morning",     "and",      "wind",     "picked",      "up",          "around",     "noon",
+    "so",          "reefed",   "main",     "anyone",      "heading",     "to",         "island",
+    "next",        "week",     "fresh",    "bread",       "at",          "market",     "thanks",
+    "for",         "help",     "with",     "engine",      "yesterday",   "radio",      "check",
+    "on",          "channel",  "sixteen",  "fog",         "rolling",     "in",         "from",
+    "south",       "tide",     "turns",    "six",         "harbour",     "master",     "says",
+    "moorings",    "are",      "full",     "until",       "friday",      "fish",       "tonight",
+    "who",         "has",      "spare",    "impeller",    "battery",     "low",        "solar",
+    "panel",       "works",    "great",    "rain",        "again",       "lighthouse", "keeper",
+    "waved",       "dolphins", "followed", "us",          "hours",       "beautiful",  "sunset",
+    "cold",        "night",    "watch",    "stars",       "bright",      "coffee",     "ready",
+    "galley",      "kids",     "swimming", "beach",       "is",          "quiet",      "storm",
+    "warning",     "for",      "tomorrow", "stay",        "in",          "port",       "new",
+    "chart",       "shows",    "rocks",    "near",        "entrance",    "careful",    "low",
+    "water",       "depth",    "sounder",  "broken",      "fixed",       "it",         "with",
+    "tape",        "ha",       "café",     "crêpes",      "über",        "naïve",      "🌊",
+    "⛵",           "☀️",   "ok",       "yes",         "no",          "maybe",      "later",
+    "see",         "you",      "soon",     "love",        "this",        "community",  "ssb",
+    "scuttlebutt", "offline",  "first",    "gossip",      "replication", "pub",        "invite",
+    "follow",      "back",     "hello",    "friends",     "good",        "day",        "everyone",
+    "please",      "share",    "photos",   "blob",        "link",        "below",      "thread",
+    "reply",       "agree",    "disagree", "interesting", "idea",        "meeting",    "dock",
+    "three",       "o'clock",
 };
 
 static double now_s(void)
@@ -72,8 +79,8 @@ static void count_cb(void *ctx, const tide_ingest_result *r)
 }
 
 typedef struct collect {
-  tide_buf *jsonl;  /* compact JSON lines, export order */
-  uint64_t canon;   /* canonical text bytes */
+  tide_buf *jsonl; /* compact JSON lines, export order */
+  uint64_t canon;  /* canonical text bytes */
   uint64_t n;
   uint64_t mark[1]; /* unused */
 } collect;

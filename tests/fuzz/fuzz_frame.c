@@ -41,8 +41,8 @@ static void reencode(tide_frame_codec *enc, tide_frame_codec *dec, const tide_fr
   if (rc != 0)
     abort();
   if (tide_frame_decode(dec, &g, (const uint8_t *)b.data, b.len, &used, NULL) != 0 ||
-      used != b.len || g.type != f->type || g.n_msgs != f->n_msgs ||
-      g.n_entries != f->n_entries || g.n_requests != f->n_requests)
+      used != b.len || g.type != f->type || g.n_msgs != f->n_msgs || g.n_entries != f->n_entries ||
+      g.n_requests != f->n_requests)
     abort();
   for (size_t i = 0; i < f->n_msgs; i++) {
     size_t l1, l2;

@@ -142,9 +142,9 @@ static void test_sealed(void)
   CU_ASSERT_EQUAL(msgs, 30);
   /* anyone else: a clear error naming the recipient, nothing imported */
   tide_error_clear(&e);
-  CU_ASSERT_EQUAL(tide_bundle_import_buf(c.store, &c.kp, (const uint8_t *)buf.data, buf.len, &io,
-                                         &st, &e),
-                  TIDE_E_BUNDLE_SEALED);
+  CU_ASSERT_EQUAL(
+      tide_bundle_import_buf(c.store, &c.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e),
+      TIDE_E_BUNDLE_SEALED);
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "sealed to @"));
   CU_ASSERT_EQUAL(bx_count(&c), 0);
   CU_ASSERT_EQUAL(read_bundle(&buf, NULL, 999, &msgs, &e), TIDE_E_BUNDLE_SEALED);
@@ -158,9 +158,8 @@ static void test_sealed(void)
   CU_ASSERT_EQUAL(tide_bundle_reader_info(r)->sealed, 1);
   tide_bundle_reader_free(r);
   /* the recipient imports it */
-  CU_ASSERT_EQUAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len, &io,
-                                         &st, &e),
-                  0);
+  CU_ASSERT_EQUAL(
+      tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.added, 30);
   CU_ASSERT_EQUAL(bx_latest(&b, a.kp.pk), 30);
   /* sealing needs a recipient */
@@ -193,9 +192,8 @@ static void test_two_homes_converge(void)
   o = eopts(b.kp.pk, 100);
   CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
   CU_ASSERT_EQUAL(es.messages, 50);
-  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len,
-                                               &io, &st, &e),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.added, 50);
   CU_ASSERT_EQUAL(st.clock_recorded, 1);
   CU_ASSERT_EQUAL(st.complete, 1);
@@ -203,9 +201,8 @@ static void test_two_homes_converge(void)
   o = eopts(a.kp.pk, 200);
   CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(b.store, &b.kp, &o, &buf, &es, &e), 0);
   CU_ASSERT_EQUAL(es.messages, 20); /* not A's own 50 back */
-  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)buf.data, buf.len,
-                                               &io, &st, &e),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.added, 20);
   CU_ASSERT_EQUAL(bx_latest(&a, b.kp.pk), 20);
   CU_ASSERT_EQUAL(bx_latest(&b, a.kp.pk), 50);
@@ -227,7 +224,7 @@ static void test_two_homes_converge(void)
     clock_entries(&buf, NULL, &ns, &nb);
     CU_ASSERT_EQUAL(ns, 1); /* only A's own feed changed */
     CU_ASSERT_EQUAL(nb, 1); /* B must hold A's feed up to 50 */
-    o = eopts(NULL, 320); /* a bundle for anyone carries the whole clock */
+    o = eopts(NULL, 320);   /* a bundle for anyone carries the whole clock */
     tide_buf_reset(&buf);
     CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
     clock_entries(&buf, NULL, &ns, &nb);
@@ -237,9 +234,8 @@ static void test_two_homes_converge(void)
     CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, &es, &e), 0);
   }
   /* idempotent re-import of the same bundle */
-  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len,
-                                               &io, &st, &e),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(tide_store_check(a.store, NULL), 0);
   CU_ASSERT_EQUAL(tide_store_check(b.store, NULL), 0);
   tide_buf_free(&buf);
@@ -267,9 +263,8 @@ static void test_three_homes_converge(void)
     tide_buf_reset(&buf);
     CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(h[from].store, &h[from].kp, &o, &buf, NULL, &e),
                           0);
-    CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(h[to].store, &h[to].kp,
-                                                 (const uint8_t *)buf.data, buf.len, &io, &st,
-                                                 &e),
+    CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(h[to].store, &h[to].kp, (const uint8_t *)buf.data,
+                                                 buf.len, &io, &st, &e),
                           0);
   }
   for (int i = 0; i < 3; i++)
@@ -307,15 +302,13 @@ static void test_resend_and_replay(void)
   bx_publish(&b, 2);
   o = eopts(a.kp.pk, 160);
   CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(b.store, &b.kp, &o, &nb, NULL, &e), 0);
-  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)nb.data, nb.len,
-                                               &io, &st, &e),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)nb.data, nb.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.added, 5);
   CU_ASSERT_EQUAL(st.clock_recorded, 1);
   /* the replayed old bundle: nothing new, the clock stays B's newer one */
-  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)old.data, old.len,
-                                               &io, &st, &e),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)old.data, old.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.added, 0);
   CU_ASSERT_EQUAL(st.already, 3);
   CU_ASSERT_EQUAL(st.clock_recorded, 0);
@@ -356,9 +349,8 @@ static void test_base_clock(void)
   CU_ASSERT_EQUAL_FATAL(tide_clock_set(since, a.kp.pk, tide_clock_value(5, 1)), 0);
   o.base = since;
   CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, NULL, &e), 0);
-  CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len,
-                                               &io, &st, &e),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.messages, 4); /* 6..9 */
   CU_ASSERT_EQUAL(st.behind_feeds, 1);
   CU_ASSERT_EQUAL(st.added, 0);
@@ -394,18 +386,18 @@ static void test_budget(void)
     CU_ASSERT(buf.len <= 8000);
     CU_ASSERT(es.messages > 0);
     CU_ASSERT_EQUAL(es.messages + es.left_out, 300 - got);
-    CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data,
-                                                 buf.len, &io, &st, &e),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e),
+        0);
     CU_ASSERT_EQUAL(st.added, es.messages);
     got += st.added;
     /* B acknowledges: its reply carries its clock */
     o = eopts(a.kp.pk, 100 + (uint64_t)rounds);
     tide_buf_reset(&buf);
     CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(b.store, &b.kp, &o, &buf, NULL, &e), 0);
-    CU_ASSERT_EQUAL_FATAL(tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)buf.data,
-                                                 buf.len, &io, &st, &e),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        tide_bundle_import_buf(a.store, &a.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e),
+        0);
     rounds++;
   }
   if (got != 300)
@@ -415,8 +407,7 @@ static void test_budget(void)
   /* a budget that cannot hold the header is refused */
   o = eopts(b.kp.pk, 1);
   o.max_bytes = 50;
-  CU_ASSERT_EQUAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, NULL, &e),
-                  TIDE_E_BUNDLE_BUDGET);
+  CU_ASSERT_EQUAL(tide_bundle_export_buf(a.store, &a.kp, &o, &buf, NULL, &e), TIDE_E_BUNDLE_BUDGET);
   tide_buf_free(&buf);
   bx_close(&a);
   bx_close(&b);
@@ -548,9 +539,9 @@ static void test_forged_sender(void)
   /* sender key at offset 8 + 1 + 1 + 16 */
   CU_ASSERT_EQUAL_FATAL(memcmp(buf.data + 26, a.kp.pk, 32), 0);
   memcpy(buf.data + 26, b.kp.pk, 32);
-  CU_ASSERT_EQUAL(tide_bundle_import_buf(c.store, &c.kp, (const uint8_t *)buf.data, buf.len, &io,
-                                         &st, &e),
-                  TIDE_E_BUNDLE_AUTH);
+  CU_ASSERT_EQUAL(
+      tide_bundle_import_buf(c.store, &c.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e),
+      TIDE_E_BUNDLE_AUTH);
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "not signed by the sender"));
   CU_ASSERT_EQUAL(bx_count(&c), 0);
   CU_ASSERT_EQUAL(st.clock_recorded, 0);
@@ -584,9 +575,8 @@ static void test_forked_feed(void)
   CU_ASSERT_EQUAL_FATAL(tide_store_append(evil.store, m2b, 1, NULL), 0);
   CU_ASSERT_EQUAL_FATAL(tide_store_append(evil.store, m3b, 1, NULL), 0);
   CU_ASSERT_EQUAL_FATAL(tide_bundle_export_buf(evil.store, &evil.kp, &o, &buf, NULL, &e), 0);
-  CU_ASSERT_EQUAL(tide_bundle_import_buf(c.store, &c.kp, (const uint8_t *)buf.data, buf.len, &io,
-                                         &st, &e),
-                  0);
+  CU_ASSERT_EQUAL(
+      tide_bundle_import_buf(c.store, &c.kp, (const uint8_t *)buf.data, buf.len, &io, &st, &e), 0);
   CU_ASSERT_EQUAL(st.added, 0);
   CU_ASSERT_EQUAL(st.already, 1);
   CU_ASSERT_EQUAL(st.forks, 1);
@@ -635,9 +625,9 @@ static void test_files(void)
                   TIDE_E_IO);
   CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "/nonexistent/x.tideb"));
   /* garbage is "not a bundle" */
-  CU_ASSERT_EQUAL(tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)"hello world", 11, &io,
-                                         &st, &e),
-                  TIDE_E_BUNDLE_FORMAT);
+  CU_ASSERT_EQUAL(
+      tide_bundle_import_buf(b.store, &b.kp, (const uint8_t *)"hello world", 11, &io, &st, &e),
+      TIDE_E_BUNDLE_FORMAT);
   bx_close(&a);
   bx_close(&b);
   tide_test_rmtree(dir);

@@ -26,8 +26,8 @@ static int decode_all(tide_frame_codec *c, tide_frame *f, const tide_buf *b)
 
 static void test_varint(void)
 {
-  static const uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX,
-                                  (uint64_t)1 << 53, UINT64_MAX};
+  static const uint64_t vals[] = {
+      0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, (uint64_t)1 << 53, UINT64_MAX};
   tide_buf b = TIDE_BUF_INIT;
   uint64_t v;
 
@@ -227,8 +227,7 @@ static void roundtrip_texts(tide_msg *const *msgs, size_t n)
   tide_frame_codec_decode_texts(dec);
   tide_frame_init(&f);
   CU_ASSERT_EQUAL_FATAL(tide_frame_encode_messages(enc, &b, msgs, n, NULL), 0);
-  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, (const uint8_t *)b.data, b.len, &used, NULL),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, (const uint8_t *)b.data, b.len, &used, NULL), 0);
   CU_ASSERT_EQUAL_FATAL(f.n_texts, n);
   for (size_t i = 0; i < n; i++) {
     size_t l;
@@ -246,7 +245,8 @@ static tide_msg *parse_value(const tide_json *v)
   tide_buf t = TIDE_BUF_INIT;
   tide_msg *m = NULL;
 
-  if (tide_json_write(&t, v, TIDE_JSON_COMPACT) != 0 || tide_msg_parse(&m, t.data, t.len, NULL) != 0)
+  if (tide_json_write(&t, v, TIDE_JSON_COMPACT) != 0 ||
+      tide_msg_parse(&m, t.data, t.len, NULL) != 0)
     m = NULL;
   tide_buf_free(&t);
   return m;
@@ -387,9 +387,8 @@ static void test_texts_and_side_stream(void)
   tide_frame_codec_decode_texts(dec);
   tide_frame_init(&f);
   for (size_t i = 0; i < n; i += 50)
-    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_messages(enc, &b, msgs + i, n - i < 50 ? n - i : 50,
-                                                     NULL),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        tide_frame_encode_messages(enc, &b, msgs + i, n - i < 50 ? n - i : 50, NULL), 0);
   CU_ASSERT_EQUAL_FATAL(tide_frame_codec_take_side(enc, &side), 0);
   /* 32 bytes of key and 64 of signature per message at least */
   CU_ASSERT(side.len >= 32 + 64 * n);
@@ -434,7 +433,8 @@ static void test_created_messages(void)
 {
   static const char *contents[] = {
       "{\"type\":\"post\",\"text\":\"h\\u00e9llo \\u20ac \\ud83d\\ude00 \\u0001\"}",
-      "{\"type\":\"vote\",\"vote\":{\"link\":\"%AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=.sha256\","
+      "{\"type\":\"vote\",\"vote\":{\"link\":\"%AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=."
+      "sha256\","
       "\"value\":1,\"expression\":\"Like\"}}",
       "{\"type\":\"xyz\",\"10\":1,\"2\":[1.5,-0,1e21,1e-7,null,true,{}],\"a\":{\"b\":[]}}",
       "\"c2VjcmV0IGJveGVkIGNvbnRlbnQ=.box\"",
@@ -461,9 +461,9 @@ static void test_created_messages(void)
       fx_state(&st, last[w]);
     if (i == 7)
       ts = -5.0; /* timestamps may go backwards */
-    CU_ASSERT_EQUAL_FATAL(tide_msg_create(&msgs[n], &kp[w], last[w] ? &st : NULL, ts,
-                                          tide_json_root(d), NULL, &e),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        tide_msg_create(&msgs[n], &kp[w], last[w] ? &st : NULL, ts, tide_json_root(d), NULL, &e),
+        0);
     last[w] = msgs[n++];
     tide_json_doc_free(d);
   }
@@ -597,7 +597,7 @@ static void test_malformed(void)
   const uint8_t undef[] = {0x04, 0x03, 0x01, 0x01, 0x01}; /* NOTE n=1, feed index 0 undefined */
   const uint8_t kind[] = {0x03, 0x02, 0x07, 0x00};        /* clock kind 7 */
   const uint8_t trailing[] = {0x04, 0x02, 0x00, 0x00, 0xff};
-  const uint8_t count[] = {0x03, 0x02, 0x00, 0x7f};       /* 127 entries in 0 bytes */
+  const uint8_t count[] = {0x03, 0x02, 0x00, 0x7f}; /* 127 entries in 0 bytes */
   uint8_t dup[1 + 1 + 1 + 1 + 32 + 1 + 1 + 32 + 1];
   size_t k = 0;
 

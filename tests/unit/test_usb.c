@@ -204,10 +204,10 @@ static void test_hostile_folder(void)
   free(top);
 }
 
-static CU_TestInfo usb_tests[] = {{"stick file names", test_names},
-                                  {"travelling stick converges and cleans up",
-                                   test_travelling_stick},
-                                  {"hostile folder", test_hostile_folder},
-                                  CU_TEST_INFO_NULL};
+static CU_TestInfo usb_tests[] = {
+    {"stick file names", test_names},
+    {"travelling stick converges and cleans up", test_travelling_stick},
+    {"hostile folder", test_hostile_folder},
+    CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("usb", usb_tests), CU_SUITE_INFO_NULL};

@@ -21,7 +21,7 @@
 #include "tide/msg.h"
 
 /* Messages per MESSAGES frame and the frame size the exporter aims at. */
-#define EXPORT_FRAME_MSGS 64
+#define EXPORT_FRAME_MSGS  64
 #define EXPORT_FRAME_BYTES ((size_t)256 << 10)
 /* Clock entries per CLOCK frame (each at most 1 + 10 + 32 + 10 bytes). */
 #define CLOCK_FRAME_ENTRIES 16384
@@ -42,16 +42,15 @@ static int tables(tide_store *s, tide_error *err)
   return rc == SQLITE_OK ? 0 : tide__store_error(s, rc, "create bundle tables", err);
 }
 
-int tide_bundle_was_imported(tide_store *s, const uint8_t id[TIDE_BUNDLE_ID_BYTES],
-                             tide_error *err)
+int tide_bundle_was_imported(tide_store *s, const uint8_t id[TIDE_BUNDLE_ID_BYTES], tide_error *err)
 {
   sqlite3_stmt *st = NULL;
   int rc = tables(s, err), src;
 
   if (rc != 0)
     return rc;
-  src = sqlite3_prepare_v2(tide__store_db(s), "SELECT 1 FROM bundle_imported WHERE id=?1", -1,
-                           &st, NULL);
+  src = sqlite3_prepare_v2(tide__store_db(s), "SELECT 1 FROM bundle_imported WHERE id=?1", -1, &st,
+                           NULL);
   if (src == SQLITE_OK)
     src = sqlite3_bind_blob(st, 1, id, TIDE_BUNDLE_ID_BYTES, SQLITE_STATIC);
   if (src == SQLITE_OK) {
@@ -64,8 +63,7 @@ int tide_bundle_was_imported(tide_store *s, const uint8_t id[TIDE_BUNDLE_ID_BYTE
   return rc;
 }
 
-static int mark_imported(tide_store *s, const tide_bundle_info *info, uint64_t now,
-                         tide_error *err)
+static int mark_imported(tide_store *s, const tide_bundle_info *info, uint64_t now, tide_error *err)
 {
   sqlite3_stmt *st = NULL;
   int src = sqlite3_prepare_v2(tide__store_db(s),
@@ -145,8 +143,7 @@ static int record_clock(tide_store *s, const tide_bundle_info *info, const tide_
     rc = overlay_clock(s, info->sender, TIDE_CLOCK_OURS, base, err);
   if (rc != 0)
     return rc;
-  src = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO bundle_peers VALUES (?1,?2)", -1, &st,
-                           NULL);
+  src = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO bundle_peers VALUES (?1,?2)", -1, &st, NULL);
   if (src == SQLITE_OK)
     src = sqlite3_bind_blob(st, 1, info->sender, TIDE_PK_BYTES, SQLITE_STATIC);
   if (src == SQLITE_OK)
@@ -192,12 +189,12 @@ static int feeds_cb(void *ctx, const tide_store_feed *f)
 typedef struct exporter {
   tide_bundle_writer *w;
   tide_buf *out;
-  int fd;                   /* >= 0: out is drained into this file */
-  const char *path;         /* its name, for messages */
+  int fd;           /* >= 0: out is drained into this file */
+  const char *path; /* its name, for messages */
   tide_buf frame;
   tide_msg *batch[EXPORT_FRAME_MSGS];
   size_t nbatch, batch_bytes;
-  int full;                 /* budget reached */
+  int full; /* budget reached */
   uint64_t messages, feeds_with, left_out, total;
   int64_t cur_feed_added;
   const tide_bundle_export_opts *o;
@@ -400,9 +397,9 @@ static int export_run(tide_store *s, const tide_keypair *me, const tide_bundle_e
     }
   }
   /* about 450 frame bytes per message and 35 per clock entry */
-  wo.size_hint = (o->max_messages > 0 && o->max_messages < x.total ? o->max_messages : x.total) *
-                     450 +
-                 (uint64_t)nours * 35 + 64;
+  wo.size_hint =
+      (o->max_messages > 0 && o->max_messages < x.total ? o->max_messages : x.total) * 450 +
+      (uint64_t)nours * 35 + 64;
   if (wo.max_bytes != 0 && wo.size_hint > wo.max_bytes * 3)
     wo.size_hint = wo.max_bytes * 3;
   rc = tide_bundle_writer_new(&x.w, out, me, &wo, err);
@@ -561,9 +558,9 @@ out:
   return rc;
 }
 
-int tide__bundle_export_tmp(tide_store *s, const tide_keypair *me,
-                            const tide_bundle_export_opts *o, const char *dir, char **tmp_path,
-                            tide_bundle_export_stats *stats, tide_error *err)
+int tide__bundle_export_tmp(tide_store *s, const tide_keypair *me, const tide_bundle_export_opts *o,
+                            const char *dir, char **tmp_path, tide_bundle_export_stats *stats,
+                            tide_error *err)
 {
   tide_buf scratch = TIDE_BUF_INIT;
   uint8_t rnd[8];
@@ -664,8 +661,8 @@ static void ingest_cb(void *ctx, const tide_ingest_result *res)
     break;
   default: im->st->rejected++; break;
   }
-  if ((res->verdict == TIDE_INGEST_REJECTED || res->verdict == TIDE_INGEST_FORK) &&
-      im->o != NULL && im->o->on_reject != NULL)
+  if ((res->verdict == TIDE_INGEST_REJECTED || res->verdict == TIDE_INGEST_FORK) && im->o != NULL &&
+      im->o->on_reject != NULL)
     im->o->on_reject(im->o->reject_ctx, res->has_author ? res->author : NULL, res->sequence,
                      res->verdict == TIDE_INGEST_FORK ? "fork: a different message is stored "
                                                         "at this sequence (feed now forked)"
@@ -816,8 +813,7 @@ static int import_run(tide_store *s, const tide_keypair *me, source_fn src, void
     st->for_other = 1;
   /* The sender's clock is authenticated as soon as its chunk verified. */
   if (st->have_info && tide_clock_count(im.sender_clock) > 0) {
-    rc = record_clock(s, &st->info, im.sender_clock, im.base_clock, me, &st->clock_recorded,
-                      err);
+    rc = record_clock(s, &st->info, im.sender_clock, im.base_clock, me, &st->clock_recorded, err);
     if (rc != 0)
       goto out;
   }

@@ -12,9 +12,9 @@ int tide__bundle_write_atomic(const char *path, const void *data, size_t len, ti
 /* Streams a bundle into a new temporary file ".tmp-<random>.tideb" in
  * dir (fsynced); *tmp_path (malloc'd) names it.  On error nothing is
  * left behind. */
-int tide__bundle_export_tmp(tide_store *s, const tide_keypair *me,
-                            const tide_bundle_export_opts *o, const char *dir, char **tmp_path,
-                            tide_bundle_export_stats *stats, tide_error *err);
+int tide__bundle_export_tmp(tide_store *s, const tide_keypair *me, const tide_bundle_export_opts *o,
+                            const char *dir, char **tmp_path, tide_bundle_export_stats *stats,
+                            tide_error *err);
 
 /* Renames tmp to path and fsyncs the directory (tmp is removed on
  * failure).  TIDE_E_IO, TIDE_E_NOMEM. */

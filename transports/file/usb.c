@@ -13,7 +13,7 @@
 #include "tide/bundle_file.h"
 #include "tide/frame.h"
 
-#define SUFFIX ".tideb"
+#define SUFFIX       ".tideb"
 #define PREAMBLE_MAX 256
 
 int tide_usb_name_ok(const char *name, char *kind)
@@ -211,7 +211,7 @@ int tide_usb_sync(tide_store *s, const tide_keypair *me, const char *dir, const 
                   tide_usb_file_cb on_file, void *file_ctx, tide_usb_stats *stats, tide_error *err)
 {
   name_list bundles = {NULL, 0, 0}, clocks = {NULL, 0, 0};
-  uint8_t (*peers)[TIDE_PK_BYTES] = NULL;
+  uint8_t(*peers)[TIDE_PK_BYTES] = NULL;
   size_t npeers = 0;
   tide_clock *ours = NULL, *base = NULL, *pc = NULL;
   tide_bundle_import_opts io;

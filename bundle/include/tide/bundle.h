@@ -37,10 +37,10 @@
 #include "tide/frame.h"
 #include "tide/keys.h"
 
-#define TIDE_BUNDLE_MAGIC "TIDEBNDL"
+#define TIDE_BUNDLE_MAGIC       "TIDEBNDL"
 #define TIDE_BUNDLE_MAGIC_BYTES 8
-#define TIDE_BUNDLE_VERSION 1
-#define TIDE_BUNDLE_ID_BYTES 16
+#define TIDE_BUNDLE_VERSION     1
+#define TIDE_BUNDLE_ID_BYTES    16
 
 /* The writer cuts a chunk once this much compressed data is pending. */
 #define TIDE_BUNDLE_CHUNK_BYTES ((size_t)64 << 10)
@@ -107,8 +107,8 @@ typedef struct tide_bundle_writer_opts {
  * recipient key), TIDE_E_BUNDLE_ZSTD, TIDE_E_BUNDLE_BUDGET (max_bytes
  * below the preamble), TIDE_E_NOMEM.  *w is owned by the caller. */
 TIDE_WUR int tide_bundle_writer_new(tide_bundle_writer **w, tide_buf *out,
-                                    const tide_keypair *sender,
-                                    const tide_bundle_writer_opts *opts, tide_error *err);
+                                    const tide_keypair *sender, const tide_bundle_writer_opts *opts,
+                                    tide_error *err);
 
 /* Frees the writer (wiping keys); NULL is a no-op. */
 void tide_bundle_writer_free(tide_bundle_writer *w);
@@ -124,8 +124,8 @@ const tide_bundle_info *tide_bundle_writer_info(const tide_bundle_writer *w);
  * together with finishing the bundle; flushes the compressor to measure
  * exactly when the estimate is close.  *fits = 1 or 0 (always 1 without
  * a budget).  May append chunks to out.  TIDE_E_BUNDLE_ZSTD, NOMEM. */
-TIDE_WUR int tide_bundle_writer_fits(tide_bundle_writer *w, tide_buf *out, size_t more,
-                                     int *fits, tide_error *err);
+TIDE_WUR int tide_bundle_writer_fits(tide_bundle_writer *w, tide_buf *out, size_t more, int *fits,
+                                     tide_error *err);
 
 /* Compresses frame bytes (whole frames, from the writer's codec) and
  * appends any complete chunks to out.  TIDE_E_BUNDLE_ZSTD, NOMEM. */

@@ -120,16 +120,16 @@ typedef struct tide_frame_hello {
  * frees it). */
 typedef struct tide_frame {
   tide_frame_type type;
-  tide_frame_hello hello;            /* HELLO */
-  tide_frame_clock_kind clock_kind;  /* CLOCK */
-  tide_frame_entry *entries;         /* CLOCK, NOTE, ACK */
+  tide_frame_hello hello;           /* HELLO */
+  tide_frame_clock_kind clock_kind; /* CLOCK */
+  tide_frame_entry *entries;        /* CLOCK, NOTE, ACK */
   size_t n_entries;
-  tide_frame_request *requests;      /* REQUEST */
+  tide_frame_request *requests; /* REQUEST */
   size_t n_requests;
-  tide_msg **msgs;                   /* MESSAGES, in stream order */
+  tide_msg **msgs; /* MESSAGES, in stream order */
   size_t n_msgs;
-  char **texts;                      /* MESSAGES in texts mode: canonical
-                                        texts (NUL-terminated, malloc'd) */
+  char **texts; /* MESSAGES in texts mode: canonical
+                   texts (NUL-terminated, malloc'd) */
   size_t *text_lens;
   size_t n_texts;
 } tide_frame;
@@ -204,8 +204,7 @@ TIDE_WUR int tide_frame_encode_hello(tide_frame_codec *c, tide_buf *out, const t
 /* CLOCK of the given kind with n entries (n may be 0).  Values must be
  * -1..TIDE_FRAME_MAX_SEQ*2+1 (TIDE_E_INVAL).  TIDE_E_NOMEM,
  * TIDE_E_FRAME_LIMIT (too many feeds or too large). */
-TIDE_WUR int tide_frame_encode_clock(tide_frame_codec *c, tide_buf *out,
-                                     tide_frame_clock_kind kind,
+TIDE_WUR int tide_frame_encode_clock(tide_frame_codec *c, tide_buf *out, tide_frame_clock_kind kind,
                                      const tide_frame_entry *entries, size_t n);
 
 /* NOTE: changed entries of the sender's clock; same rules as CLOCK. */
@@ -227,8 +226,8 @@ TIDE_WUR int tide_frame_encode_request(tide_frame_codec *c, tide_buf *out,
  * frame under TIDE_FRAME_MAX_BYTES by passing few enough messages
  * (a classic message is at most ~24 KiB of UTF-8): TIDE_E_FRAME_LIMIT
  * otherwise, with out unchanged.  TIDE_E_NOMEM. */
-TIDE_WUR int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out,
-                                        tide_msg *const *msgs, size_t n, tide_error *err);
+TIDE_WUR int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out, tide_msg *const *msgs,
+                                        size_t n, tide_error *err);
 
 /* --- Decoding ---------------------------------------------------------- */
 
@@ -241,8 +240,8 @@ TIDE_WUR int tide_frame_encode_messages(tide_frame_codec *c, tide_buf *out,
  * the stream must be abandoned (the frames before stay valid).
  * Messages are rebuilt and parsed but NOT validated: run them through
  * tide_msg_validate() / ingest.  TIDE_E_NOMEM. */
-TIDE_WUR int tide_frame_decode(tide_frame_codec *c, tide_frame *f, const uint8_t *in,
-                               size_t len, size_t *consumed, tide_error *err);
+TIDE_WUR int tide_frame_decode(tide_frame_codec *c, tide_frame *f, const uint8_t *in, size_t len,
+                               size_t *consumed, tide_error *err);
 
 /* --- Varints (shared with the bundle and radio formats) ---------------- */
 

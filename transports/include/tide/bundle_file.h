@@ -60,11 +60,11 @@ typedef struct tide_bundle_export_opts {
 } tide_bundle_export_opts;
 
 typedef struct tide_bundle_export_stats {
-  uint64_t messages;        /* messages in the bundle */
-  uint64_t feeds;           /* feeds with at least one message in it */
-  uint64_t bytes;           /* bundle size */
-  uint64_t frame_bytes;     /* uncompressed frame stream size */
-  uint64_t left_out;        /* messages the recipient lacks that did not fit */
+  uint64_t messages;    /* messages in the bundle */
+  uint64_t feeds;       /* feeds with at least one message in it */
+  uint64_t bytes;       /* bundle size */
+  uint64_t frame_bytes; /* uncompressed frame stream size */
+  uint64_t left_out;    /* messages the recipient lacks that did not fit */
   uint8_t id[TIDE_BUNDLE_ID_BYTES];
 } tide_bundle_export_stats;
 
@@ -87,8 +87,8 @@ typedef void (*tide_bundle_reject_cb)(void *ctx, const uint8_t *author, int64_t 
                                       const char *reason);
 
 typedef struct tide_bundle_import_opts {
-  uint64_t now_ms;          /* received time stored with messages */
-  size_t threads;           /* ingest threads, 0 = online CPUs */
+  uint64_t now_ms; /* received time stored with messages */
+  size_t threads;  /* ingest threads, 0 = online CPUs */
   tide_bundle_reject_cb on_reject;
   void *reject_ctx;
   tide_bundle_progress_cb progress;
@@ -96,17 +96,17 @@ typedef struct tide_bundle_import_opts {
 } tide_bundle_import_opts;
 
 typedef struct tide_bundle_import_stats {
-  tide_bundle_info info;    /* the header (valid when have_info) */
+  tide_bundle_info info; /* the header (valid when have_info) */
   int have_info;
-  int complete;             /* the whole bundle verified and was read */
-  uint64_t messages;        /* messages decoded */
+  int complete;      /* the whole bundle verified and was read */
+  uint64_t messages; /* messages decoded */
   uint64_t added, already, rejected, forks;
-  uint64_t clock_entries;   /* entries of the sender's clock */
-  int clock_recorded;       /* 1: recorded; 0: older than what we had */
-  uint64_t behind_feeds;    /* feeds where the bundle's base clock is
-                               ahead of our store (we miss older messages) */
-  int for_other;            /* addressed to someone else (unsealed) */
-  uint64_t bytes;           /* file size read */
+  uint64_t clock_entries; /* entries of the sender's clock */
+  int clock_recorded;     /* 1: recorded; 0: older than what we had */
+  uint64_t behind_feeds;  /* feeds where the bundle's base clock is
+                             ahead of our store (we miss older messages) */
+  int for_other;          /* addressed to someone else (unsealed) */
+  uint64_t bytes;         /* file size read */
 } tide_bundle_import_stats;
 
 /* Imports a bundle held in memory.  me opens bundles sealed to us.
@@ -143,7 +143,7 @@ TIDE_WUR int tide_bundle_was_imported(tide_store *s, const uint8_t id[TIDE_BUNDL
 
 typedef struct tide_usb_opts {
   uint64_t now_ms;
-  uint64_t max_bytes;       /* budget of the bundle we write; 0 = none */
+  uint64_t max_bytes; /* budget of the bundle we write; 0 = none */
   size_t threads;
   tide_bundle_reject_cb on_reject;
   void *reject_ctx;
@@ -152,11 +152,11 @@ typedef struct tide_usb_opts {
 typedef struct tide_usb_stats {
   uint64_t bundles_seen, bundles_imported, bundles_skipped, bundles_failed;
   uint64_t added, already, rejected;
-  uint64_t peers;           /* other nodes whose clocks are on the stick */
-  int wrote_bundle;         /* 1 when we left a bundle */
+  uint64_t peers;   /* other nodes whose clocks are on the stick */
+  int wrote_bundle; /* 1 when we left a bundle */
   uint64_t wrote_messages, wrote_bytes;
-  uint64_t removed;         /* bundles removed: every recipient has them */
-  uint64_t ignored;         /* names that are not ours to read */
+  uint64_t removed; /* bundles removed: every recipient has them */
+  uint64_t ignored; /* names that are not ours to read */
 } tide_usb_stats;
 
 /* Failure of one file during a sync (pointers borrowed). */
