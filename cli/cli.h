@@ -41,25 +41,25 @@
 #include "tide/store.h"
 
 /* Process exit statuses. */
-#define TIDE_EXIT_OK 0
-#define TIDE_EXIT_FAIL 1
+#define TIDE_EXIT_OK    0
+#define TIDE_EXIT_FAIL  1
 #define TIDE_EXIT_USAGE 2
 
 /* File names inside the home directory. */
 #define TIDE_CLI_SECRET_FILE "secret"
-#define TIDE_CLI_STORE_FILE "store.sqlite"
+#define TIDE_CLI_STORE_FILE  "store.sqlite"
 
 /* The command context: made by main(), passed to every command. */
 typedef struct tide_cli {
-  const char *prog;     /* program name for messages, "tide" */
-  const char *cmd;      /* name of the running command, for messages */
-  char *home;           /* resolved home directory (heap, owned) */
-  int verbosity;        /* 0 normal, >0 with -v, <0 with -q */
-  int stderr_tty;       /* stderr is a terminal (progress shown) */
-  int have_identity;    /* keys and feed_id are loaded */
-  tide_keypair keys;    /* this node's key pair (wiped by _close) */
+  const char *prog;                   /* program name for messages, "tide" */
+  const char *cmd;                    /* name of the running command, for messages */
+  char *home;                         /* resolved home directory (heap, owned) */
+  int verbosity;                      /* 0 normal, >0 with -v, <0 with -q */
+  int stderr_tty;                     /* stderr is a terminal (progress shown) */
+  int have_identity;                  /* keys and feed_id are loaded */
+  tide_keypair keys;                  /* this node's key pair (wiped by _close) */
   char feed_id[TIDE_FEED_ID_LEN + 1]; /* "@...ed25519" of keys */
-  tide_store *store;    /* open store, or NULL */
+  tide_store *store;                  /* open store, or NULL */
 } tide_cli;
 
 /* A command of the dispatch table. */
@@ -75,8 +75,8 @@ typedef struct tide_cli_command {
 int tide_cmd_init(tide_cli *cli, int argc, char **argv);
 int tide_cmd_whoami(tide_cli *cli, int argc, char **argv);
 int tide_cmd_publish(tide_cli *cli, int argc, char **argv);
-int tide_cmd_follow(tide_cli *cli, int argc, char **argv);   /* also unfollow */
-int tide_cmd_block(tide_cli *cli, int argc, char **argv);    /* also unblock */
+int tide_cmd_follow(tide_cli *cli, int argc, char **argv); /* also unfollow */
+int tide_cmd_block(tide_cli *cli, int argc, char **argv);  /* also unblock */
 int tide_cmd_import(tide_cli *cli, int argc, char **argv);
 int tide_cmd_export(tide_cli *cli, int argc, char **argv);
 int tide_cmd_feed(tide_cli *cli, int argc, char **argv);
@@ -128,9 +128,9 @@ typedef struct tide_cli_opt {
   int id;           /* positive value returned for it */
 } tide_cli_opt;
 
-#define TIDE_CLI_OPT_END 0     /* no more arguments */
-#define TIDE_CLI_OPT_ARG (-1)  /* an operand; st->value points at it */
-#define TIDE_CLI_OPT_HELP (-2) /* -h or --help */
+#define TIDE_CLI_OPT_END   0    /* no more arguments */
+#define TIDE_CLI_OPT_ARG   (-1) /* an operand; st->value points at it */
+#define TIDE_CLI_OPT_HELP  (-2) /* -h or --help */
 #define TIDE_CLI_OPT_ERROR (-3) /* unknown option or missing value: printed */
 
 typedef struct tide_cli_getopt {
@@ -160,7 +160,7 @@ TIDE_WUR int tide_cli_home_path(const tide_cli *cli, char **out, const char *nam
 
 /* What tide_cli_open() should open. */
 #define TIDE_CLI_NEED_IDENTITY 1u /* load <home>/secret */
-#define TIDE_CLI_NEED_STORE 2u    /* open <home>/store.sqlite */
+#define TIDE_CLI_NEED_STORE    2u /* open <home>/store.sqlite */
 
 /* Loads the identity and/or opens the store of cli->home.  On failure
  * prints the reason ("no identity in HOME (run 'tide init')", store errors)
@@ -183,8 +183,8 @@ int tide_cli_read_file(const tide_cli *cli, tide_buf *out, const char *path, siz
  * existing file is never replaced; on a file system without hard links,
  * check-then-rename), then fsync of the directory.  When exclusive and
  * path exists: TIDE_E_EXISTS.  TIDE_E_IO with errno kept. */
-TIDE_WUR int tide_cli_write_file_atomic(const char *path, const void *data, size_t len,
-                                        mode_t mode, int exclusive);
+TIDE_WUR int tide_cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                                        int exclusive);
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t tide_cli_now_ms(void);

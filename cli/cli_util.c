@@ -411,8 +411,7 @@ int tide_cli_parse_feed(const tide_cli *cli, uint8_t pk[TIDE_PK_BYTES], const ch
   int rc = tide_feed_id_parse(pk, text, strlen(text));
 
   if (rc != 0) {
-    (void)tide_cli_error(cli, "not a feed id: '%s' (expected @<base64 of 32 bytes>.ed25519)",
-                         text);
+    (void)tide_cli_error(cli, "not a feed id: '%s' (expected @<base64 of 32 bytes>.ed25519)", text);
     return TIDE_EXIT_USAGE;
   }
   return 0;

@@ -20,13 +20,12 @@ static const char export_usage[] =
     "order.  The value is JSON.stringify(message) (compact); 'tide import'\n"
     "re-canonicalises it to the signed text, so ids are reproduced exactly.\n";
 
-static const char feed_usage[] =
-    "usage: tide feed @FEED [--json]\n"
-    "\n"
-    "Shows the messages of one feed in sequence order, one per line:\n"
-    "  SEQ  TIME (ISO-8601 UTC)  %ID  TYPE  SHORT CONTENT\n"
-    "\n"
-    "  --json   print JSON lines as 'tide export @FEED' does\n";
+static const char feed_usage[] = "usage: tide feed @FEED [--json]\n"
+                                 "\n"
+                                 "Shows the messages of one feed in sequence order, one per line:\n"
+                                 "  SEQ  TIME (ISO-8601 UTC)  %ID  TYPE  SHORT CONTENT\n"
+                                 "\n"
+                                 "  --json   print JSON lines as 'tide export @FEED' does\n";
 
 static const char feeds_usage[] =
     "usage: tide feeds [--json]\n"
@@ -148,11 +147,10 @@ static int format_human(tide_buf *out, const tide_store_record *rec)
     const tide_json *bl = tide_json_object_getz(content, "blocking");
     rc = put_short(out, s, n, 60);
     if (rc == 0 && fo != NULL)
-      rc = tide_buf_puts(out, tide_json_typeof(fo) == TIDE_JSON_TRUE ? " following"
-                                                                     : " not following");
+      rc = tide_buf_puts(out,
+                         tide_json_typeof(fo) == TIDE_JSON_TRUE ? " following" : " not following");
     if (rc == 0 && bl != NULL)
-      rc = tide_buf_puts(out, tide_json_typeof(bl) == TIDE_JSON_TRUE ? " blocked"
-                                                                     : " unblocked");
+      rc = tide_buf_puts(out, tide_json_typeof(bl) == TIDE_JSON_TRUE ? " blocked" : " unblocked");
   } else {
     rc = tide_json_write(&tmp, content, TIDE_JSON_COMPACT);
     if (rc == 0)

@@ -64,8 +64,7 @@ int tide_cmd_import(tide_cli *cli, int argc, char **argv)
     case OPT_THREADS:
       errno = 0;
       threads = strtoul(st.value, &end, 10);
-      if (errno != 0 || *end != '\0' || st.value[0] == '\0' || st.value[0] == '-' ||
-          threads > 1024)
+      if (errno != 0 || *end != '\0' || st.value[0] == '\0' || st.value[0] == '-' || threads > 1024)
         return tide_cli_usage(cli, "--threads needs a number from 0 to 1024");
       break;
     case TIDE_CLI_OPT_HELP: return tide_cli_help(cli, import_usage);
@@ -92,9 +91,9 @@ int tide_cmd_import(tide_cli *cli, int argc, char **argv)
     (void)tide_cli_error(cli, "cannot start the ingest pipeline: %s", tide_strerror(irc));
     goto out;
   }
-  tide_cli_progress_start(cli, &prog, "import",
-                          fstat(fileno(f), &fst) == 0 && S_ISREG(fst.st_mode) ? (uint64_t)fst.st_size
-                                                                              : 0);
+  tide_cli_progress_start(
+      cli, &prog, "import",
+      fstat(fileno(f), &fst) == 0 && S_ISREG(fst.st_mode) ? (uint64_t)fst.st_size : 0);
   while ((got = getline(&line, &cap, f)) >= 0) {
     size_t len = (size_t)got;
     lineno++;
@@ -111,8 +110,8 @@ int tide_cmd_import(tide_cli *cli, int argc, char **argv)
   }
   tide_cli_progress_end(&prog);
   if (irc == 0 && ferror(f)) {
-    (void)tide_cli_error(cli, "%s: read error: %s", strcmp(path, "-") == 0 ? "standard input" : path,
-                         strerror(errno));
+    (void)tide_cli_error(cli, "%s: read error: %s",
+                         strcmp(path, "-") == 0 ? "standard input" : path, strerror(errno));
     goto out;
   }
   /* Also after a failure: it sorts the reports (the session's error is

@@ -22,10 +22,9 @@ static const char init_usage[] =
     "\n"
     "An existing secret is never overwritten: init fails with exit status 1.\n";
 
-static const char whoami_usage[] =
-    "usage: tide whoami\n"
-    "\n"
-    "Prints this node's feed id (@...ed25519).\n";
+static const char whoami_usage[] = "usage: tide whoami\n"
+                                   "\n"
+                                   "Prints this node's feed id (@...ed25519).\n";
 
 #define SECRET_FILE_MAX 65536
 
@@ -118,8 +117,7 @@ int tide_cmd_init(tide_cli *cli, int argc, char **argv)
   }
   krc = tide_cli_write_file_atomic(secret_path, out.data, out.len, 0600, 1);
   if (krc == TIDE_E_EXISTS) {
-    (void)tide_cli_error(cli, "%s already exists: refusing to overwrite an identity",
-                         secret_path);
+    (void)tide_cli_error(cli, "%s already exists: refusing to overwrite an identity", secret_path);
     goto out;
   }
   if (krc != 0) {

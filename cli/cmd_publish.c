@@ -24,12 +24,11 @@ static const char publish_usage[] =
 
 /* The help of follow/unfollow/block/unblock: %s are the command name, the
  * field and its value. */
-static const char contact_usage[] =
-    "usage: tide %s @FEED\n"
-    "\n"
-    "Publishes a contact message on your feed,\n"
-    "  {\"type\":\"contact\",\"contact\":\"@FEED\",\"%s\":%s}\n"
-    "and prints its id (%%...sha256).\n";
+static const char contact_usage[] = "usage: tide %s @FEED\n"
+                                    "\n"
+                                    "Publishes a contact message on your feed,\n"
+                                    "  {\"type\":\"contact\",\"contact\":\"@FEED\",\"%s\":%s}\n"
+                                    "and prints its id (%%...sha256).\n";
 
 /* Largest content text accepted: a message is at most 8192 UTF-16 units,
  * so anything much larger is certainly rejected; this just bounds memory. */

@@ -196,8 +196,7 @@ static int blank(const char *s, size_t len)
   return 1;
 }
 
-int tide_cli_importer_init(tide_cli_importer *im, tide_store *store, size_t threads,
-                           int64_t now_ms)
+int tide_cli_importer_init(tide_cli_importer *im, tide_store *store, size_t threads, int64_t now_ms)
 {
   tide_ingest_options io;
 
