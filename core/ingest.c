@@ -132,6 +132,8 @@ static void batch_clear(batch *b)
   b->n = 0;
 }
 
+static char *vformat(const char *fmt, va_list ap) TIDE_PRINTF(1, 0);
+
 static char *vformat(const char *fmt, va_list ap)
 {
   va_list ap2;
@@ -542,6 +544,29 @@ static const char *feed_text(char fid[TIDE_FEED_ID_LEN + 1], const uint8_t pk[TI
   return fid;
 }
 
+/* 0 when the item's message is valid (shape, order, signature) as message `seq`
+ * of its feed after the message its own "previous" names (the synthetic
+ * state {previous, seq-1}; no state for seq 1): then it is fork evidence
+ * wherever it conflicts with our log.  Otherwise the validation error
+ * (TIDE_E_MSG_INVALID when "previous" names no message id), or
+ * TIDE_E_NOMEM. */
+static int fork_candidate(tide_ingest *ing, item *it, tide_error *e)
+{
+  tide_feed_state st;
+  int64_t seq = tide_msg_sequence(it->msg);
+  int r;
+
+  if (seq > 1) {
+    r = tide_msg_previous_coerced(it->msg, st.id);
+    if (r < 0)
+      return tide_error_set(e, r, 0, "out of memory");
+    if (r == 0)
+      return tide_error_set(e, TIDE_E_MSG_INVALID, 0, "previous names no message");
+    st.sequence = seq - 1;
+  }
+  return tide_msg_validate(it->msg, seq > 1 ? &st : NULL, hmac_of(ing), it->sig, e);
+}
+
 /* Decides one item: queues a verdict or holds it.  Returns 0, or a
  * storage error (the batch must be rolled back).  *advanced is set to the
  * feed that moved forward (its hold list may now be ready). */
@@ -613,14 +638,11 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
       return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
                    "feed %s is forked: no further messages are accepted", feed_text(fid, pk));
     /* A fork counts only when the other message is itself valid as
-     * message `seq` of this feed. */
-    if (seq > 1) {
-      r = tide_store_get_id(ing->store, st.id, pk, seq - 1, err);
-      if (r != 0)
-        return r == TIDE_E_NOTFOUND ? TIDE_E_STORE_CORRUPT : r;
-      st.sequence = seq - 1;
-    }
-    r = tide_msg_validate(it->msg, seq > 1 ? &st : NULL, hmac_of(ing), it->sig, &e);
+     * message `seq` of this feed after its own previous (which we may
+     * never have seen). */
+    r = fork_candidate(ing, it, &e);
+    if (r == TIDE_E_NOMEM)
+      return tide_error_set(err, r, 0, "ingest: out of memory");
     if (r != 0) {
       /* Not a fork: an invalid message.  Give the reason ssb-validate
        * gives, which judges it against the feed's latest message. */
@@ -646,9 +668,16 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
     }
     return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
   }
-  if (f->forked)
+  if (f->forked) {
+    /* fork evidence one past the latest may come again */
+    r = seq == f->latest + 1 ? tide_store_has(ing->store, tide_msg_id(it->msg), err) : 0;
+    if (r < 0)
+      return r;
+    if (r == 1)
+      return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
     return queue(ing, it, TIDE_INGEST_REJECTED, TIDE_E_STORE_FORKED,
                  "feed %s is forked: no further messages are accepted", feed_text(fid, pk));
+  }
   if (seq > f->latest + 1 && f->checked_txn != ing->txn) {
     /* Another connection may have appended to this feed since its state
      * was cached: read it again (once per transaction, in which nobody
@@ -680,6 +709,32 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
     st.sequence = f->latest;
   }
   r = tide_msg_validate(it->msg, f->exists ? &st : NULL, hmac_of(ing), it->sig, &e);
+  if (r != 0 && f->exists && seq > 1) {
+    /* Chained on another message at seq-1 than ours: fork evidence when
+     * it is valid after its own previous. */
+    tide_error e2;
+    int pm = tide_msg_previous_matches(it->msg, f->latest_id);
+
+    if (pm < 0)
+      return tide_error_set(err, pm, 0, "ingest: out of memory");
+    tide_error_clear(&e2);
+    if (pm == 0 && (pm = fork_candidate(ing, it, &e2)) == TIDE_E_NOMEM)
+      return tide_error_set(err, pm, 0, "ingest: out of memory");
+    if (pm == 0) {
+      r = tide_store_record_fork(ing->store, it->msg, ing->received_ms, &e2);
+      if (r == TIDE_E_STORE_FORK) {
+        f->forked = 1;
+        return queue(ing, it, TIDE_INGEST_FORK, r, "%s", tide_error_text(&e2, r));
+      }
+      if (r == TIDE_E_EXISTS)
+        return queue(ing, it, TIDE_INGEST_ALREADY, 0, NULL);
+      if (is_storage(r)) {
+        *err = e2;
+        return r;
+      }
+      return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e2, r));
+    }
+  }
   if (r != 0)
     return queue(ing, it, TIDE_INGEST_REJECTED, r, "%s", tide_error_text(&e, r));
   r = tide_store_append(ing->store, it->msg, ing->received_ms, &e);

@@ -705,9 +705,45 @@ static int bind_timestamp(sqlite3_stmt *st, int col, const tide_msg *m, double t
   return r;
 }
 
+/* Writes m as fork evidence (sequence seq, stored_id `stored`) and marks
+ * the feed forked at forked_seq. */
+static int record_fork(tide_store *s, txn_feed *tf, const tide_msg *m, const char *author,
+                       const char *id, int64_t seq, const char *stored, int64_t forked_seq,
+                       int64_t received_ms, tide_error *err)
+{
+  const char *text;
+  size_t text_len;
+  sqlite3_stmt *st;
+  int r;
+
+  text = tide_msg_text(m, &text_len);
+  st = s->st[ST_FORK_INSERT];
+  bind_text(st, 1, id, TIDE_MSG_ID_LEN);
+  bind_text(st, 2, author, TIDE_FEED_ID_LEN);
+  sqlite3_bind_int64(st, 3, seq);
+  bind_text(st, 4, stored, strlen(stored));
+  sqlite3_bind_int64(st, 5, received_ms);
+  bind_text(st, 6, text, text_len);
+  r = step_done(s, st, "record fork", err);
+  if (r != 0)
+    return r;
+  if (tf != NULL) {
+    r = tf_write(s, tf, err); /* the row must exist and be current */
+    if (r != 0)
+      return r;
+    tf->forked = 1;
+  }
+  st = s->st[ST_FEED_FORKED];
+  bind_text(st, 1, author, TIDE_FEED_ID_LEN);
+  sqlite3_bind_int64(st, 2, forked_seq);
+  return step_done(s, st, "mark feed forked", err);
+}
+
 /* The append proper; the caller handles the transaction around it.
- * *wrote is set when something was written (fork evidence or append). */
-static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, tide_error *err)
+ * With `evidence`, m is only recorded as fork evidence (see
+ * tide_store_record_fork()), never appended. */
+static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, int evidence,
+                         tide_error *err)
 {
   uint8_t pk[TIDE_PK_BYTES], prev[TIDE_HASH_BYTES];
   char author[TIDE_FEED_ID_LEN + 1], id[TIDE_MSG_ID_LEN + 1], prev_txt[TIDE_MSG_ID_LEN + 1];
@@ -784,32 +820,55 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
     }
     if (forked)
       return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
-    text = tide_msg_text(m, &text_len);
-    st = s->st[ST_FORK_INSERT];
-    bind_text(st, 1, id, TIDE_MSG_ID_LEN);
-    bind_text(st, 2, author, TIDE_FEED_ID_LEN);
-    sqlite3_bind_int64(st, 3, seq);
-    bind_text(st, 4, stored, strlen(stored));
-    sqlite3_bind_int64(st, 5, received_ms);
-    bind_text(st, 6, text, text_len);
-    r = step_done(s, st, "record fork", err);
-    if (r != 0)
-      return r;
-    if (tf != NULL) {
-      r = tf_write(s, tf, err); /* the row must exist and be current */
-      if (r != 0)
-        return r;
-      tf->forked = 1;
-    }
-    st = s->st[ST_FEED_FORKED];
-    bind_text(st, 1, author, TIDE_FEED_ID_LEN);
-    sqlite3_bind_int64(st, 2, seq);
-    r = step_done(s, st, "mark feed forked", err);
+    r = record_fork(s, tf, m, author, id, seq, stored, seq, received_ms, err);
     if (r != 0)
       return r;
     return tide_error_set(err, TIDE_E_STORE_FORK, 0,
                           "fork: feed %s has two messages at sequence %lld (%s and %s)", author,
                           (long long)seq, stored, id);
+  }
+  if (evidence) {
+    /* One past the latest, but chained on another message at seq-1. */
+    r = lookup(s, s->st[ST_FORK_HAS], id, TIDE_MSG_ID_LEN, 0, 0, "read forks", err);
+    if (r < 0)
+      return r;
+    if (r == 1) {
+      sqlite3_reset(s->st[ST_FORK_HAS]);
+      return tide_error_set(err, TIDE_E_EXISTS, 0,
+                            "store: message %s already stored as fork evidence", id);
+    }
+    if (forked)
+      return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
+    if (seq > latest + 1)
+      return tide_error_set(err, TIDE_E_STORE_GAP, 0,
+                            "gap: feed %s missing sequence %lld (have up to %lld, got %lld)",
+                            author, (long long)(latest + 1), (long long)latest, (long long)seq);
+    if (seq == 1)
+      return tide_error_set(err, TIDE_E_INVAL, 0,
+                            "store: message 1 of %s is no fork evidence (the feed is new)", author);
+    if (tide_msg_id_parse(prev, latest_id, TIDE_MSG_ID_LEN) != 0)
+      return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed latest id of %s",
+                            author);
+    r = tide_msg_previous_matches(m, prev);
+    if (r == 0)
+      r = tide_msg_previous_coerced(m, prev);
+    else if (r == 1)
+      return tide_error_set(err, TIDE_E_INVAL, 0,
+                            "store: message %lld of %s chains on the latest message: no fork",
+                            (long long)seq, author);
+    if (r < 0)
+      return tide_error_set(err, r, 0, "store: out of memory");
+    if (r == 0)
+      return tide_error_set(err, TIDE_E_INVAL, 0, "store: message %lld of %s has no previous",
+                            (long long)seq, author);
+    format_msg_id(prev_txt, prev);
+    r = record_fork(s, tf, m, author, id, seq, latest_id, seq - 1, received_ms, err);
+    if (r != 0)
+      return r;
+    return tide_error_set(err, TIDE_E_STORE_FORK, 0,
+                          "fork: feed %s has two messages at sequence %lld (%s, and %s that "
+                          "message %s names as previous)",
+                          author, (long long)(seq - 1), latest_id, prev_txt, id);
   }
   if (forked)
     return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
@@ -888,7 +947,8 @@ static int is_storage_error(int code)
   return code == TIDE_E_STORE || code == TIDE_E_NOMEM || code == TIDE_E_STORE_CORRUPT;
 }
 
-int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms, tide_error *err)
+static int append_or_record(tide_store *s, const tide_msg *m, int64_t received_ms, int evidence,
+                            tide_error *err)
 {
   int code, c2;
 
@@ -896,7 +956,7 @@ int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms, tid
     if (s->poisoned)
       return tide_error_set(err, TIDE_E_STORE, 0,
                             "store: transaction failed earlier; roll it back");
-    code = append_in_txn(s, m, received_ms, err);
+    code = append_in_txn(s, m, received_ms, evidence, err);
     if (is_storage_error(code))
       s->poisoned = 1;
     return code;
@@ -904,7 +964,7 @@ int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms, tid
   code = step_done(s, s->st[ST_BEGIN], "begin", err);
   if (code != 0)
     return code;
-  code = append_in_txn(s, m, received_ms, err);
+  code = append_in_txn(s, m, received_ms, evidence, err);
   if (code == 0 || code == TIDE_E_STORE_FORK) {
     /* Both wrote something; a failing commit replaces the verdict. */
     c2 = step_done(s, s->st[ST_COMMIT], "commit", err);
@@ -915,6 +975,17 @@ int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms, tid
   if (!sqlite3_get_autocommit(s->db))
     (void)step_done(s, s->st[ST_ROLLBACK], "rollback", NULL);
   return code;
+}
+
+int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms, tide_error *err)
+{
+  return append_or_record(s, m, received_ms, 0, err);
+}
+
+int tide_store_record_fork(tide_store *s, const tide_msg *m, int64_t received_ms,
+                           tide_error *err)
+{
+  return append_or_record(s, m, received_ms, 1, err);
 }
 
 /* ---- Queries ------------------------------------------------------------ */

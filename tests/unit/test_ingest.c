@@ -455,6 +455,176 @@ static void test_fork(void)
   fx_free_all(m, 5);
 }
 
+
+static int count_forks_cb(void *ctx, const tide_store_fork *f)
+{
+  (void)f;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+/* A fork whose branch point we never saw: B3 chains on a B2 we do not
+ * have.  It is signed proof of a different message at sequence 2 (or 3):
+ * a fork, not an invalid message (issue: keep both as evidence). */
+static void test_fork_unseen_previous(void)
+{
+  tide_keypair kp;
+  tide_msg *a[3], *b[3];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  tide_feed_state fs;
+  int forked = 0, nforks = 0;
+
+  fx_keys(&kp, 60);
+  fx_chain(a, &kp, 3, "A");
+  b[0] = NULL;
+  b[1] = fx_post(&kp, a[0], "B 2");
+  b[2] = fx_post(&kp, b[1], "B 3");
+
+  /* (a) A1 A2 A3 stored, then B3 at the stored sequence 3. */
+  seen_init(&s);
+  ing = new_ingest(st, 2, 4, &s);
+  for (int i = 0; i < 3; i++)
+    CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, a[i]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 10, b[2]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[10], TIDE_INGEST_FORK);
+  CU_ASSERT_EQUAL(s.code[10], TIDE_E_STORE_FORK);
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(fs.sequence, 3);
+  CU_ASSERT_EQUAL(tide_store_forks(st, kp.pk, count_forks_cb, &nforks, NULL), 0);
+  CU_ASSERT_EQUAL(nforks, 1);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+
+  /* (b) File order A1, A3, B2: B2 is appended, then the held A3 no longer
+   * chains on our message 2 but is signed proof of another one. */
+  st = open_mem();
+  seen_init(&s);
+  ing = new_ingest(st, 1, 8, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 0, a[0]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 2, a[2]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 11, b[1]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[11], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[2], TIDE_INGEST_FORK);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[2], "sequence 2"));
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(fs.sequence, 2);
+  nforks = 0;
+  CU_ASSERT_EQUAL(tide_store_forks(st, kp.pk, count_forks_cb, &nforks, NULL), 0);
+  CU_ASSERT_EQUAL(nforks, 1);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  /* the evidence is kept: pushing it again is ALREADY */
+  CU_ASSERT_EQUAL(push_text(ing, 12, a[2]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[12], TIDE_INGEST_ALREADY);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+
+  fx_free_all(a, 3);
+  fx_free_all(b + 1, 2);
+}
+
+/* One past the latest with another previous but a bad signature: no
+ * fork, ssb-validate's reason against the latest message. */
+static void test_unchained_invalid(void)
+{
+  tide_keypair kp;
+  tide_msg *a[2], *b2, *b3;
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  tide_feed_state fs;
+  int forked = 0;
+  size_t n;
+  const char *t;
+  char *bad, *p;
+
+  fx_keys(&kp, 61);
+  fx_chain(a, &kp, 2, "A");
+  b2 = fx_post(&kp, a[0], "B 2");
+  b3 = fx_post(&kp, b2, "B 3 signed");
+  t = tide_msg_text(b3, &n);
+  bad = malloc(n + 1);
+  memcpy(bad, t, n);
+  p = strstr(bad, "signed");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  p[0] = 'S';
+
+  seen_init(&s);
+  ing = new_ingest(st, 2, 4, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 0, a[0]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 1, a[1]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, 10, bad, n, NULL), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[10], TIDE_INGEST_REJECTED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.reason[10], "expected different previous message"));
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(forked, 0);
+  CU_ASSERT_EQUAL(fs.sequence, 2);
+
+  free(bad);
+  tide_msg_free(b2);
+  tide_msg_free(b3);
+  fx_free_all(a, 2);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+}
+
+/* Every order of a feed and a fork branch of which we see only the
+ * message after the branch point reports the fork. */
+static void test_fork_any_order(void)
+{
+  enum { NA = 4, N = NA + 1 };
+  tide_keypair kp;
+  tide_msg *all[N], *b2;
+  unsigned rng = 12345;
+
+  fx_keys(&kp, 62);
+  fx_chain(all, &kp, NA, "A");
+  b2 = fx_post(&kp, all[0], "B 2"); /* never pushed */
+  all[NA] = fx_post(&kp, b2, "B 3");
+  for (int round = 0; round < 40; round++) {
+    int order[N], forked = 0;
+    tide_store *st = open_mem();
+    tide_ingest *ing;
+    tide_feed_state fs;
+    seen s;
+
+    for (int i = 0; i < N; i++)
+      order[i] = i;
+    for (int i = N - 1; i > 0; i--) {
+      int j, tmp;
+      rng = rng * 1103515245u + 12345u;
+      j = (int)((rng >> 16) % (unsigned)(i + 1));
+      tmp = order[i];
+      order[i] = order[j];
+      order[j] = tmp;
+    }
+    seen_init(&s);
+    ing = new_ingest(st, round % 2 == 0 ? 1 : 2, (size_t)(1 + round % 3), &s);
+    for (int i = 0; i < N; i++)
+      CU_ASSERT_EQUAL(push_text(ing, (uint64_t)order[i], all[order[i]]), 0);
+    CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+    CU_ASSERT_EQUAL(s.n, N);
+    CU_ASSERT_EQUAL(s.count[TIDE_INGEST_FORK], 1);
+    CU_ASSERT_EQUAL(s.verdict[NA], TIDE_INGEST_FORK); /* the branch is always the evidence */
+    CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+    CU_ASSERT_EQUAL(forked, 1);
+    CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+    tide_ingest_free(ing);
+    tide_store_close(st);
+  }
+  tide_msg_free(b2);
+  fx_free_all(all, N);
+}
+
 /* ACCEPTED fires only after commit: a second connection sees it. */
 static void test_ack_after_commit(void)
 {
@@ -659,6 +829,9 @@ static CU_TestInfo ingest_tests[] = {
     {"reverse order and duplicates", test_reverse_and_duplicates},
     {"gap rejected at finish", test_gap_at_finish},
     {"hold limit", test_hold_limit},
+    {"fork on a branch we never saw", test_fork_unseen_previous},
+    {"unchained and invalid is no fork", test_unchained_invalid},
+    {"fork found in any order", test_fork_any_order},
     {"rejected inputs", test_rejected},
     {"fork evidence", test_fork},
     {"ACCEPTED only after commit", test_ack_after_commit},

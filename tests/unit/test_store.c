@@ -855,12 +855,72 @@ static void test_loose_previous(void)
   tide_store_close(s);
 }
 
+
+/* tide_store_record_fork: a message one past the latest that chains on
+ * another message at sequence-1. */
+static void test_record_fork(void)
+{
+  tide_keypair a;
+  tide_msg *m[3], *b2, *b3;
+  tide_store *s = open_mem();
+  tide_feed_state st;
+  fork_seen fs;
+  int forked = 0;
+  tide_error e;
+
+  fx_keys(&a, 11);
+  fx_chain(m, &a, 3, "r");
+  b2 = fx_post(&a, m[0], "other 2");
+  b3 = fx_post(&a, b2, "other 3");
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, m[0], 0, &e), TIDE_E_INVAL); /* new feed */
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, m[2], 0, &e), TIDE_E_INVAL); /* chains on m[1] */
+  CU_ASSERT_EQUAL(tide_store_append(s, b3, 0, &e), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, b3, 77, &e), TIDE_E_STORE_FORK);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "sequence 2"));
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 2);
+  CU_ASSERT_EQUAL(forked, 1);
+  memset(&fs, 0, sizeof fs);
+  CU_ASSERT_EQUAL(tide_store_forks(s, a.pk, keep_fork, &fs, &e), 0);
+  CU_ASSERT_EQUAL(fs.n, 1);
+  CU_ASSERT_EQUAL(fs.f.sequence, 3);
+  CU_ASSERT_EQUAL(fs.f.detected_ms, 77);
+  CU_ASSERT_EQUAL(memcmp(fs.f.fork_id, tide_msg_id(b3), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(fs.f.stored_id, tide_msg_id(m[1]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT(same_text(b3, fs.text, fs.f.fork_text_len));
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, b3, 0, &e), TIDE_E_EXISTS);
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, m[2], 0, &e), TIDE_E_STORE_FORKED);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  tide_store_close(s);
+
+  /* inside a transaction, and beyond latest+1 */
+  s = open_mem();
+  CU_ASSERT_EQUAL(tide_store_begin(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, b3, 0, &e), TIDE_E_STORE_GAP);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_record_fork(s, b3, 0, &e), TIDE_E_STORE_FORK);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[2], 0, &e), TIDE_E_STORE_FORKED);
+  CU_ASSERT_EQUAL(tide_store_commit(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 2);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  tide_store_close(s);
+  fx_free_all(m, 3);
+  tide_msg_free(b2);
+  tide_msg_free(b3);
+}
+
 static CU_TestInfo store_tests[] = {
     {"append and queries", test_append_query},
     {"gap, already, previous", test_gap_already_previous},
     {"any timestamp after message 1", test_any_timestamp},
     {"previous compared loosely", test_loose_previous},
     {"fork evidence and forked flag", test_fork},
+    {"fork evidence one past the latest", test_record_fork},
     {"transactions and rollback", test_transactions},
     {"reads inside a transaction", test_transaction_reads},
     {"contact index", test_contacts},

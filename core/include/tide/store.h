@@ -197,6 +197,22 @@ int tide_store_in_transaction(const tide_store *s);
 TIDE_WUR int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms,
                                tide_error *err);
 
+/* Records m as fork evidence without appending it.  Like
+ * tide_store_append() for a sequence <= latest (a different message at a
+ * stored sequence); for sequence == latest+1 (> 1), m's "previous" must
+ * not (loosely, tide_msg_previous_matches()) name the latest message but
+ * must name some message id: m is then signed proof of a different
+ * message at sequence-1 and is recorded with sequence = its own sequence,
+ * stored_id = our message at sequence-1, and the feed is marked forked at
+ * sequence-1.  m must be valid against the state {its own previous,
+ * sequence-1} (tide_msg_validate(); the caller checks it, signature
+ * included).  Returns TIDE_E_STORE_FORK (recorded: needs the commit like an
+ * append), TIDE_E_EXISTS, TIDE_E_STORE_FORKED, TIDE_E_STORE_GAP,
+ * TIDE_E_INVAL (m chains on the latest message, has no previous id, or
+ * is no fork evidence otherwise), TIDE_E_STORE / TIDE_E_NOMEM. */
+TIDE_WUR int tide_store_record_fork(tide_store *s, const tide_msg *m, int64_t received_ms,
+                                    tide_error *err);
+
 /* --- Queries ------------------------------------------------------------- */
 
 /* The latest state of a feed: *out gets its latest id and sequence and
