@@ -6,6 +6,7 @@
  * zero unused bits in the last character. */
 #include "tide/keys.h"
 
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -309,6 +310,59 @@ static const char *get_string(const tide_json *obj, const char *key, size_t *len
   return tide_json_string(v, len);
 }
 
+/* The curve ssb-keys' getCurve() would use: 0 and *curve set, 1 when
+ * "curve" is truthy but not a string, 2 when there is none. */
+static int secret_curve(const tide_json *root, const char **curve, size_t *len)
+{
+  const tide_json *v = tide_json_object_getz(root, "curve");
+  const char *pub, *dot;
+  size_t pub_len;
+
+  if (v != NULL) {
+    switch (tide_json_typeof(v)) {
+    case TIDE_JSON_NULL:
+    case TIDE_JSON_FALSE: v = NULL; break; /* falsy */
+    case TIDE_JSON_NUMBER:
+      if (tide_json_number(v) == 0.0 || isnan(tide_json_number(v)))
+        v = NULL;
+      break;
+    case TIDE_JSON_STRING:
+      if (tide_json_string(v, len), *len == 0)
+        v = NULL;
+      break;
+    default: break;
+    }
+  }
+  if (v != NULL) {
+    if (tide_json_typeof(v) != TIDE_JSON_STRING)
+      return 1;
+    *curve = tide_json_string(v, len);
+    return 0;
+  }
+  pub = get_string(root, "public", &pub_len);
+  if (pub == NULL)
+    return 2;
+  dot = memchr(pub, '.', pub_len);
+  *curve = dot != NULL ? dot + 1 : pub;
+  *len = pub_len - (size_t)(*curve - pub);
+  return 0;
+}
+
+/* The base64 part of a key string as ssb-keys' toBuffer() takes it: after
+ * an optional '@', '%' or '&' sigil, up to the first '.'. 0 when empty. */
+static int key_base64(const char **s, size_t *len)
+{
+  const char *dot = memchr(*s, '.', *len);
+  size_t end = dot != NULL ? (size_t)(dot - *s) : *len;
+  size_t start = *len > 0 && ((*s)[0] == '@' || (*s)[0] == '%' || (*s)[0] == '&') ? 1 : 0;
+
+  if (end <= start)
+    return 0;
+  *s += start;
+  *len = end - start;
+  return 1;
+}
+
 int tide_keys_secret_parse(tide_keypair *kp, const char *text, size_t len, tide_error *err)
 {
   tide_buf json = TIDE_BUF_INIT;
@@ -349,27 +403,42 @@ int tide_keys_secret_parse(tide_keypair *kp, const char *text, size_t len, tide_
     rc = tide_error_set(err, TIDE_E_KEY_FORMAT, 0, "secret file is not a JSON object");
     goto out;
   }
-  curve = get_string(root, "curve", &curve_len);
-  if (curve == NULL || curve_len != 7 || memcmp(curve, "ed25519", 7) != 0) {
-    rc = tide_error_set(err, curve == NULL ? TIDE_E_KEY_FORMAT : TIDE_E_KEY_CURVE, 0,
-                        "secret file: curve must be \"ed25519\"");
+  /* ssb-keys getCurve(): a truthy "curve", else the tag of "public" (all
+   * after its first '.', or the whole string when it has none). */
+  rc = secret_curve(root, &curve, &curve_len);
+  if (rc != 0) {
+    rc =
+        tide_error_set(err, TIDE_E_KEY_CURVE, 0, "secret file: %s; tide supports only ed25519 keys",
+                       rc == 1 ? "\"curve\" is not a string"
+                               : "no curve (\"curve\" or a "
+                                 "\"public\" key with a suffix)");
     goto out;
   }
+  if (curve_len != 7 || memcmp(curve, "ed25519", 7) != 0) {
+    rc = tide_error_set(err, TIDE_E_KEY_CURVE, 0,
+                        "secret file: unknown curve \"%.*s\"; tide supports only ed25519 keys",
+                        (int)(curve_len > 32 ? 32 : curve_len), curve);
+    goto out;
+  }
+  /* ssb-keys toBuffer(): an optional sigil, then base64 up to the first
+   * '.' (the suffix is not checked); tide requires canonical base64. */
   pub = get_string(root, "public", &pub_len);
-  if (pub == NULL || pub_len != B64_32_LEN + FEED_SUFFIX_LEN ||
-      memcmp(pub + B64_32_LEN, FEED_SUFFIX, FEED_SUFFIX_LEN) != 0 ||
-      tide_b64_decode_exact(pk, sizeof pk, pub, B64_32_LEN) != 0) {
+  if (pub == NULL || !key_base64(&pub, &pub_len) ||
+      tide_b64_decode_exact(pk, sizeof pk, pub, pub_len) != 0) {
     rc = tide_error_set(err, TIDE_E_KEY_FORMAT, 0,
-                        "secret file: \"public\" must be <base64 of 32 bytes>.ed25519");
+                        "secret file: \"public\" must be <base64 of 32 bytes>[.ed25519]");
     goto out;
   }
   priv = get_string(root, "private", &priv_len);
-  if (priv == NULL || priv_len != 88 + FEED_SUFFIX_LEN ||
-      memcmp(priv + 88, FEED_SUFFIX, FEED_SUFFIX_LEN) != 0 ||
-      tide_b64_decode_exact(sk, sizeof sk, priv, 88) != 0) {
-    rc = tide_error_set(err, TIDE_E_KEY_FORMAT, 0,
-                        "secret file: \"private\" must be <base64 of 64 bytes>.ed25519");
-    goto out;
+  {
+    const char *pb = priv;
+    size_t pbl = priv_len;
+    if (priv == NULL || !key_base64(&pb, &pbl) ||
+        tide_b64_decode_exact(sk, sizeof sk, pb, pbl) != 0) {
+      rc = tide_error_set(err, TIDE_E_KEY_FORMAT, 0,
+                          "secret file: \"private\" must be <base64 of 64 bytes>[.ed25519]");
+      goto out;
+    }
   }
   /* The secret key is seed || pk: re-derive and compare both halves. */
   rc = tide_keys_from_seed(kp, sk);

@@ -230,8 +230,33 @@ static void test_secret_reject(void)
   CU_ASSERT_EQUAL(parse_edited("xUryWuQ", "xUryWuR", &err), TIDE_E_KEY_FORMAT);
   CU_ASSERT_EQUAL(parse_edited("\"curve\": \"ed25519\"", "\"curve\": \"k256\"", &err),
                   TIDE_E_KEY_CURVE);
-  CU_ASSERT_EQUAL(parse_edited("\"curve\": \"ed25519\",", "", &err), TIDE_E_KEY_FORMAT);
-  CU_ASSERT_EQUAL(parse_edited("5eIz71A==.ed25519", "5eIz71A==", &err), TIDE_E_KEY_FORMAT);
+  CU_ASSERT_EQUAL(parse_edited("\"curve\": \"ed25519\"", "\"curve\": 5", &err), TIDE_E_KEY_CURVE);
+  CU_ASSERT_EQUAL(parse_edited("\"curve\": \"ed25519\"", "\"curve\": [\"ed25519\"]", &err),
+                  TIDE_E_KEY_CURVE);
+  /* a curve that is not ed25519, or none to be found */
+  CU_ASSERT_EQUAL(parse_edited("+9Q=.ed25519\",\n  \"private", "+9Q=.k256\",\n  \"private", &err),
+                  0); /* curve given: the suffix is not read */
+  CU_ASSERT_EQUAL(parse_edited("\"curve\": \"ed25519\",\n  \"public\": "
+                               "\"k8idwbLixd7WR0WTX31WR5RJl4cLwUzckaU/+XiM+9Q=.ed25519\"",
+                               "\"public\": \"k8idwbLixd7WR0WTX31WR5RJl4cLwUzckaU/+XiM+9Q=.k256\"",
+                               &err),
+                  TIDE_E_KEY_CURVE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "k256"));
+  CU_ASSERT_EQUAL(parse_edited("\"curve\": \"ed25519\",\n  \"public\": "
+                               "\"k8idwbLixd7WR0WTX31WR5RJl4cLwUzckaU/+XiM+9Q=.ed25519\"",
+                               "\"public\": \"k8idwbLixd7WR0WTX31WR5RJl4cLwUzckaU/+XiM+9Q=\"",
+                               &err),
+                  TIDE_E_KEY_CURVE);
+  /* the private key still has to match the public key without suffixes */
+  CU_ASSERT_EQUAL(
+      parse_edited("xUryWuQ+uFVBuM1yVZYeaskIJH3Fxl1E/hi8TjgRx1GTyJ3BsuLF3tZHRZNffVZHlEmXhwvBTNyRpT/"
+                   "5eIz71A==.ed25519",
+                   "xUryWuQ+uFVBuM1yVZYeaskIJH3Fxl1E/hi8TjgRx1GTyJ3BsuLF3tZHRZNffVZHlEmXhwvBTNyRpT/"
+                   "5eIz71B==",
+                   &err),
+      TIDE_E_KEY_FORMAT);
+  CU_ASSERT_EQUAL(parse_edited("\"private\": \"", "\"private\": \"z", &err), TIDE_E_KEY_FORMAT);
+  CU_ASSERT_EQUAL(parse_edited("\"private\": \"", "\"privat\": \"", &err), TIDE_E_KEY_FORMAT);
   CU_ASSERT_EQUAL(parse_edited("\"id\": \"@k8id",
                                "\"id\": \"@iojj3XQJ8ZX9UtstPLpdcspnCb8dlBIb"
                                "83SIAbQPb1w=.ed25519\", \"y\": \"@",
@@ -245,6 +270,31 @@ static void test_secret_reject(void)
   CU_ASSERT_EQUAL(parse_edited("\"id\": \"@k8id", "\"id\": \"k8id", &err), 0);
 }
 
+/* What ssb-keys loadSync() + sign() accept: no "curve" (taken from the
+ * public key's suffix), keys without the ".ed25519" suffix when the curve
+ * is given, a falsy curve, a sigil on the key strings. */
+static void test_secret_lenient(void)
+{
+  static const char *const edits[][2] = {
+      {"\"curve\": \"ed25519\",", ""},
+      {"\"curve\": \"ed25519\"", "\"curve\": null"},
+      {"\"curve\": \"ed25519\"", "\"curve\": \"\""},
+      {"\"curve\": \"ed25519\"", "\"curve\": false"},
+      {"5eIz71A==.ed25519", "5eIz71A=="},
+      {"+9Q=.ed25519\",\n  \"private", "+9Q=\",\n  \"private"},
+      {"\"public\": \"k8id", "\"public\": \"@k8id"},
+      {"\"private\": \"", "\"private\": \"@"},
+  };
+  tide_error err;
+
+  for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+    int rc = parse_edited(edits[i][0], edits[i][1], &err);
+    if (rc != 0)
+      fprintf(stderr, "edit %zu: %s\n", i, err.msg);
+    CU_ASSERT_EQUAL(rc, 0);
+  }
+}
+
 static CU_TestInfo keys_tests[] = {
     {"seed 0x01 gives the SSB test id", test_seed_id},
     {"generate", test_generate},
@@ -254,6 +304,7 @@ static CU_TestInfo keys_tests[] = {
     {"ssb-keys secret file parses and re-formats", test_secret_node_file},
     {"secret round trip", test_secret_round_trip},
     {"secret file rejections", test_secret_reject},
+    {"secret file as leniently as ssb-keys", test_secret_lenient},
     CU_TEST_INFO_NULL,
 };
 

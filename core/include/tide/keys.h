@@ -72,12 +72,16 @@ TIDE_WUR int tide_b64_encode(tide_buf *out, const uint8_t *bin, size_t len);
  * warns not to share it).  TIDE_E_NOMEM. */
 TIDE_WUR int tide_keys_secret_format(tide_buf *out, const tide_keypair *kp);
 
-/* Parses secret-file text as ssb-keys does ('#' to the end of a line is
- * ignored, lines are joined).  Checks curve "ed25519", that the private
- * key's seed re-derives the whole secret key and "public", and that "id"
- * (when present with its '@' sigil; ssb-keys derives it otherwise) names
- * the same key.  TIDE_E_KEY_FORMAT / TIDE_E_KEY_CURVE with a message in
- * err, TIDE_E_NOMEM. */
+/* Parses secret-file text as ssb-keys loadSync() does ('#' to the end of
+ * a line is ignored, lines are joined) and takes the curve and keys as its
+ * sign() does: the curve is "curve" when truthy, else the suffix of
+ * "public"; it must be ed25519 (else TIDE_E_KEY_CURVE).  "public" and
+ * "private" are an optional sigil, canonical base64, and an optional
+ * ".suffix".  Checks that the private key's seed re-derives the whole
+ * secret key and "public", and that "id" (when present with its '@'
+ * sigil; ssb-keys derives it otherwise) names the same key.
+ * TIDE_E_KEY_FORMAT / TIDE_E_KEY_CURVE with a message in err,
+ * TIDE_E_NOMEM. */
 TIDE_WUR int tide_keys_secret_parse(tide_keypair *kp, const char *text, size_t len,
                                     tide_error *err);
 
