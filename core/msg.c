@@ -1034,7 +1034,8 @@ int tide_msg_previous_coerced(const tide_msg *m, uint8_t hash[TIDE_HASH_BYTES])
   }
   rc = js_to_string(&tmp, m->previous, 0);
   if (rc == 0) {
-    rc = tmp.len == TIDE_MSG_ID_LEN && tide_msg_id_parse(hash, (const char *)tmp.data, tmp.len) == 0;
+    rc =
+        tmp.len == TIDE_MSG_ID_LEN && tide_msg_id_parse(hash, (const char *)tmp.data, tmp.len) == 0;
     if (rc) {
       /* only ids whose text is exactly the canonical form compare equal */
       tide_msg_id_format(back, hash);

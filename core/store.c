@@ -700,7 +700,7 @@ static int bind_timestamp(sqlite3_stmt *st, int col, const tide_msg *m, double t
   if (r != 0)
     return r;
   r = sqlite3_bind_text(st, col, b.data, (int)b.len, SQLITE_TRANSIENT) == SQLITE_OK ? 0
-                                                                               : TIDE_E_NOMEM;
+                                                                                    : TIDE_E_NOMEM;
   tide_buf_free(&b);
   return r;
 }
@@ -982,8 +982,7 @@ int tide_store_append(tide_store *s, const tide_msg *m, int64_t received_ms, tid
   return append_or_record(s, m, received_ms, 0, err);
 }
 
-int tide_store_record_fork(tide_store *s, const tide_msg *m, int64_t received_ms,
-                           tide_error *err)
+int tide_store_record_fork(tide_store *s, const tide_msg *m, int64_t received_ms, tide_error *err)
 {
   return append_or_record(s, m, received_ms, 1, err);
 }

@@ -142,8 +142,8 @@ static inline tide_msg *fx_raw(const tide_keypair *kp, int64_t seq, const char *
   crypto_sign_detached(sig, NULL, (const unsigned char *)text.data, text.len, kp->sk);
   if (tide_b64_encode(&sig64, sig, sizeof sig) != 0)
     fx_die("fx_raw b64", -1, NULL);
-  snprintf(sig_line, sizeof sig_line, ",\n  \"signature\": \"%.*s.sig.ed25519\"\n}",
-           (int)sig64.len, (const char *)sig64.data);
+  snprintf(sig_line, sizeof sig_line, ",\n  \"signature\": \"%.*s.sig.ed25519\"\n}", (int)sig64.len,
+           (const char *)sig64.data);
   for (size_t i = 0; i + 1 < text.len; i++) { /* all but the closing brace */
     if (wire_ts != NULL && strncmp((const char *)text.data + i, "\"timestamp\": ", 13) == 0) {
       size_t j = i + 13;

@@ -455,7 +455,6 @@ static void test_fork(void)
   fx_free_all(m, 5);
 }
 
-
 static int count_forks_cb(void *ctx, const tide_store_fork *f)
 {
   (void)f;

@@ -755,7 +755,6 @@ static void test_check_detects(void)
   tide_store_close(s);
 }
 
-
 static int keep_ts(void *ctx, const tide_store_record *r)
 {
   double *ts = ctx;
@@ -854,7 +853,6 @@ static void test_loose_previous(void)
   fx_free_all(m, 4);
   tide_store_close(s);
 }
-
 
 /* tide_store_record_fork: a message one past the latest that chains on
  * another message at sequence-1. */
