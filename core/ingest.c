@@ -767,8 +767,28 @@ static int drain(tide_ingest *ing, feed *f, tide_error *err)
   int code = 0;
 
   while (code == 0 && f->nheld > 0 && tide_msg_sequence(f->held[0].msg) <= f->latest + 1) {
-    item h = f->held[0];
+    item h;
     feed *g = NULL;
+
+    /* Of several held messages for latest+1, decide first the one that
+     * chains on our latest: the others are then fork evidence against it,
+     * whatever their order in the input. */
+    if (f->exists && tide_msg_sequence(f->held[0].msg) == f->latest + 1) {
+      size_t k;
+      for (k = 0; k < f->nheld && tide_msg_sequence(f->held[k].msg) == f->latest + 1; k++) {
+        int pm = tide_msg_previous_matches(f->held[k].msg, f->latest_id);
+        if (pm < 0)
+          return tide_error_set(err, pm, 0, "ingest: out of memory");
+        if (pm == 1)
+          break;
+      }
+      if (k > 0 && k < f->nheld && tide_msg_sequence(f->held[k].msg) == f->latest + 1) {
+        h = f->held[k];
+        memmove(&f->held[1], &f->held[0], k * sizeof *f->held);
+        f->held[0] = h;
+      }
+    }
+    h = f->held[0];
 
     memmove(&f->held[0], &f->held[1], (f->nheld - 1) * sizeof *f->held);
     f->nheld--;

@@ -526,6 +526,27 @@ static void test_fork_unseen_previous(void)
   tide_ingest_free(ing);
   tide_store_close(st);
 
+  /* (c) A1, B3, A3, A2: B3 and A3 wait for message 2; when it comes, the
+   * one that chains on it (A3) is decided first, whatever the line order,
+   * and B3 is the evidence. */
+  st = open_mem();
+  seen_init(&s);
+  ing = new_ingest(st, 1, 8, &s);
+  CU_ASSERT_EQUAL(push_text(ing, 0, a[0]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 10, b[2]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 2, a[2]), 0);
+  CU_ASSERT_EQUAL(push_text(ing, 1, a[1]), 0);
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.verdict[1], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[2], TIDE_INGEST_ACCEPTED);
+  CU_ASSERT_EQUAL(s.verdict[10], TIDE_INGEST_FORK);
+  CU_ASSERT_EQUAL(tide_store_latest(st, &fs, &forked, kp.pk, NULL), 0);
+  CU_ASSERT_EQUAL(fs.sequence, 3);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+
   fx_free_all(a, 3);
   fx_free_all(b + 1, 2);
 }
