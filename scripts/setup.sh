@@ -21,7 +21,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 debs=(build-essential cmake pkg-config ca-certificates
-      libsodium-dev libzstd-dev libserialport-dev libsqlite3-dev libcunit1-dev
+      libsodium-dev libzstd-dev libserialport-dev libsqlite3-dev libcunit1-dev libssl-dev
       clang libclang-rt-dev sqlite3 zstd)
 # Node.js and npm: only when the machine has none (a newer one may be there).
 if ! command -v node >/dev/null 2>&1; then debs+=(nodejs); fi
