@@ -62,7 +62,7 @@ typedef struct feed {
   int forked;
   int64_t latest;
   uint8_t latest_id[TIDE_HASH_BYTES];
-  /* latest as the workers may read it (0 when !exists); see prepare_item */
+  /* latest as probably_stored() may read it (0 when !exists) */
   _Atomic int64_t known;
   uint64_t checked_txn; /* transaction in which the state was last re-read */
   item *held;           /* sorted by sequence */
@@ -176,10 +176,8 @@ static int probably_stored(tide_ingest *ing, const tide_msg *m)
   return seq <= known;
 }
 
-/* Parses one item and, on a worker, checks its signature.  Inline
- * (on_worker == 0) the check is left to tide_msg_validate(), so that messages
- * found ALREADY stored cost no signature check at all. */
-static void prepare_item(tide_ingest *ing, item *it, int on_worker)
+/* Parses one item (once). */
+static void parse_item(item *it)
 {
   tide_error e;
 
@@ -193,9 +191,26 @@ static void prepare_item(tide_ingest *ing, item *it, int on_worker)
     free(it->json);
     it->json = NULL;
   }
-  if (on_worker && it->msg != NULL && it->sig == TIDE_MSG_SIG_UNCHECKED &&
-      !probably_stored(ing, it->msg))
+}
+
+/* Checks a parsed item's signature unless it is probably stored already
+ * (then tide_msg_validate() checks it if it is ever validated). */
+static void check_item(tide_ingest *ing, item *it)
+{
+  if (it->msg != NULL && it->sig == TIDE_MSG_SIG_UNCHECKED && !probably_stored(ing, it->msg))
     it->sig = tide_msg_verify_signature(it->msg, ing->has_hmac ? ing->hmac : NULL);
+}
+
+/* Parses items [from, to) of b, then checks their signatures.  Each kind
+ * of work runs over the whole range in turn rather than alternating per
+ * message, so the signature code and its tables stay in the CPU caches
+ * (the same for the parser). */
+static void prepare_range(tide_ingest *ing, batch *b, size_t from, size_t to)
+{
+  for (size_t i = from; i < to; i++)
+    parse_item(&b->items[i]);
+  for (size_t i = from; i < to; i++)
+    check_item(ing, &b->items[i]);
 }
 
 /* ---- Worker pool --------------------------------------------------------- */
@@ -218,8 +233,7 @@ static void *worker_main(void *arg)
     to = from + CHUNK < b->n ? from + CHUNK : b->n;
     p->next = to;
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = from; i < to; i++)
-      prepare_item(p->ing, &b->items[i], 1);
+    prepare_range(p->ing, b, from, to);
     pthread_mutex_lock(&p->mu);
     p->finished += to - from;
     if (p->finished == b->n)
@@ -251,8 +265,7 @@ static void pool_wait(pool *p)
 
     p->next = to;
     pthread_mutex_unlock(&p->mu);
-    for (size_t i = from; i < to; i++)
-      prepare_item(p->ing, &b->items[i], 1);
+    prepare_range(p->ing, b, from, to);
     pthread_mutex_lock(&p->mu);
     p->finished += to - from;
   }
@@ -1026,8 +1039,10 @@ static int advance(tide_ingest *ing, tide_error *err)
   if (full->n == 0)
     return 0;
   if (!ing->pool_started) {
-    for (size_t i = 0; i < full->n; i++)
-      prepare_item(ing, &full->items[i], 0);
+    /* Signatures are checked here in one run over the batch, as the
+     * workers do, not one by one between SQLite statements (which evict
+     * the signature code's tables from the caches each time). */
+    prepare_range(ing, full, 0, full->n);
     return process(ing, full, 0, err);
   }
   if (prev != NULL)
