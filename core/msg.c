@@ -938,7 +938,12 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
     read_members(m);
     goto out;
   }
-  rc = tide_json_write(&text, m->root, TIDE_JSON_PRETTY);
+  /* One allocation for the text in the usual case: a message arrives in
+   * its canonical form, so the text is about as long as the input (and
+   * never longer than the bound). */
+  rc = tide_buf_reserve(&text, want.bytes < len + 64 ? want.bytes : len + 64);
+  if (rc == 0)
+    rc = tide_json_write(&text, m->root, TIDE_JSON_PRETTY);
   if (rc != 0)
     goto out;
   m->text_len = text.len;
