@@ -23,7 +23,8 @@
  *   ingest_1t_vs_js_validate     ingest_1t / js
  *   js_validate_cpu_per_s, ingest_1t_vs_js_validate_cpu   the single-thread
  *                                figures per CPU second of each process
- * Each timed phase runs on a fresh store; the best of 2 runs is kept.
+ * Each timed phase runs on a fresh store (closing it is timed: it
+ * checkpoints the WAL); the best of 2 runs is kept.
  * On a shared machine wall-clock rates mostly measure the neighbours, so
  * the single-thread phases are also reported per second of this process's
  * CPU time (getrusage: user + system; fsync waits are not CPU time):
