@@ -42,11 +42,16 @@ const char *tide_strerror(int code)
   case TIDE_E_STORE_SCHEMA: return "store schema version unknown";
   default: break;
   }
-  if (code <= -500 && code > -600) return "replication engine error";
-  if (code <= -600 && code > -700) return "frame error";
-  if (code <= -700 && code > -800) return "bundle error";
-  if (code <= -800 && code > -900) return "serial link error";
-  if (code <= -900 && code > -1000) return "tcp transport error";
+  if (code <= -500 && code > -600)
+    return "replication engine error";
+  if (code <= -600 && code > -700)
+    return "frame error";
+  if (code <= -700 && code > -800)
+    return "bundle error";
+  if (code <= -800 && code > -900)
+    return "serial link error";
+  if (code <= -900 && code > -1000)
+    return "tcp transport error";
   return "unknown error";
 }
 

@@ -22,7 +22,7 @@ fi
 
 debs=(build-essential cmake pkg-config ca-certificates
       libsodium-dev libzstd-dev libserialport-dev libsqlite3-dev libcunit1-dev libssl-dev
-      clang libclang-rt-dev sqlite3 zstd)
+      clang clang-format libclang-rt-dev sqlite3 zstd git)
 # Node.js and npm: only when the machine has none (a newer one may be there).
 if ! command -v node >/dev/null 2>&1; then debs+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then debs+=(npm); fi

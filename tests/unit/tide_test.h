@@ -27,8 +27,10 @@ char *tide_test_read_file(const char *path, size_t *len);
 /* The source tree root ($TIDE_SOURCE_DIR set by ctest, else "."). */
 const char *tide_test_source_dir(void);
 
-#define TIDE_SUITE(name_, tests_) \
-  { .pName = (name_), .pInitFunc = NULL, .pCleanupFunc = NULL, \
-    .pSetUpFunc = NULL, .pTearDownFunc = NULL, .pTests = (tests_) }
+#define TIDE_SUITE(name_, tests_)                                                                  \
+  {                                                                                                \
+    .pName = (name_), .pInitFunc = NULL, .pCleanupFunc = NULL, .pSetUpFunc = NULL,                 \
+    .pTearDownFunc = NULL, .pTests = (tests_)                                                      \
+  }
 
 #endif

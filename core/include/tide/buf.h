@@ -18,7 +18,10 @@ typedef struct tide_buf {
   size_t cap;
 } tide_buf;
 
-#define TIDE_BUF_INIT {NULL, 0, 0}
+#define TIDE_BUF_INIT                                                                              \
+  {                                                                                                \
+    NULL, 0, 0                                                                                     \
+  }
 
 /* Sets an empty buffer (no allocation). */
 void tide_buf_init(tide_buf *b);
