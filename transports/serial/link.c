@@ -711,6 +711,30 @@ static uint64_t retake_at(const tide_link *l)
   return l->turn_given_ms + idle_ms(l) + l->jitter_ms;
 }
 
+/* The random part of the wait before we retake a turn we handed over.
+ * Both sides of a half-duplex link time out with the same RTO, doubled in
+ * step, so after two transmissions collide (both sides reclaimed the turn
+ * after a silence, e.g. one of them was descheduled) their next attempts
+ * are only the jitter apart.  A jitter narrower than a frame's airtime
+ * makes them collide again and again, each attempt an RTO later, until
+ * the dead timer ends the call with nothing heard.  So, as in a binary
+ * exponential backoff, the spread doubles with every silent turn in a
+ * row after the first, from one packet's airtime plus half the silence
+ * timeout, so repeated collisions become unlikely fast. */
+static uint32_t retake_jitter(tide_link *l)
+{
+  uint64_t span = idle_ms(l) / 2 + 1;
+  if (l->waiting && l->backoff > 0) {
+    unsigned k = l->backoff < 6 ? (unsigned)l->backoff - 1u : 5u;
+    span = ((uint64_t)idle_ms(l) / 2 + frame_ms(l)) << k;
+    if (span > l->p.rto_max_ms)
+      span = l->p.rto_max_ms;
+    if (span == 0)
+      span = 1;
+  }
+  return (uint32_t)(rnd(l) % span);
+}
+
 static int outstanding(const tide_link *l)
 {
   return inflight(l) > 0 || (l->initiator && !l->persistent && !tide_link_ready(l)) ||
@@ -1020,7 +1044,7 @@ int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, si
      * peer that still has data. */
     l->waiting = k.type != TIDE_LINK_T_ACK || inflight(l) > 0 || !l->peer_idle;
     l->turn_given_ms = ms_of_us_ceil(l->tx_busy_us);
-    l->jitter_ms = rnd(l) % (idle_ms(l) / 2 + 1);
+    l->jitter_ms = retake_jitter(l);
     l->rx_in_turn = 0;
   }
   l->tx_unanswered++;

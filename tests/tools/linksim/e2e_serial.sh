@@ -20,6 +20,30 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
+# On failure: both sides' logs with headers, whether B still runs (and its
+# exit status if not), and linksim's counters (printed when it stops).
+dump_logs() {
+  echo "=== A (sync serial) stderr ===" >&2
+  cat "$W/a.err" >&2
+  if [ -n "$LIS" ]; then
+    if kill -0 "$LIS" 2>/dev/null; then
+      echo "=== B (--listen) still running, stopping it ===" >&2
+      kill "$LIS" 2>/dev/null; wait "$LIS" 2>/dev/null || true
+    else
+      st=0; wait "$LIS" || st=$?
+      echo "=== B (--listen) had exited with status $st ===" >&2
+    fi
+    LIS=
+  fi
+  echo "=== B (--listen) stderr ===" >&2
+  cat "$W/b.err" >&2
+  if [ -n "$SIM" ]; then
+    kill "$SIM" 2>/dev/null; wait "$SIM" 2>/dev/null || true
+    SIM=
+  fi
+  echo "=== linksim stderr ===" >&2
+  cat "$W/sim.err" >&2
+}
 # The shim is built without sanitizers; let an ASan tide accept it first.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0"
 PRELOAD="$TOOLS/libptyshim.so"
@@ -56,7 +80,7 @@ if [ "$MODE" = listen ]; then
   wait_count() { # HOME N: until HOME's store holds N messages (40 s at most)
     i=0
     while [ "$("$BIN" --home "$1" export | wc -l)" -lt "$2" ]; do
-      i=$((i + 1)); [ $i -gt 400 ] && { echo "$1 never reached $2 messages" >&2; cat "$W/a.err" "$W/b.err" >&2; exit 1; }
+      i=$((i + 1)); [ $i -gt 400 ] && { echo "$1 never reached $2 messages" >&2; dump_logs; exit 1; }
       sleep 0.1
     done
   }
@@ -75,10 +99,10 @@ if [ "$MODE" = listen ]; then
   echo "ok: $PROFILE, live message delivered over --listen"
   exit 0
 fi
-if ! LD_PRELOAD="$PRELOAD" timeout 55 "$BIN" --home "$W/A" sync serial "$PA" \
+if ! LD_PRELOAD="$PRELOAD" timeout 100 "$BIN" --home "$W/A" sync serial "$PA" \
      --profile "$PROFILE" --peer "$B_ID" 2>"$W/a.err"; then
   echo "tide sync serial failed:" >&2
-  cat "$W/a.err" "$W/b.err" "$W/sim.err" >&2
+  dump_logs
   exit 1
 fi
 kill "$LIS"; wait "$LIS" || true; LIS=
@@ -89,7 +113,7 @@ tail -n 1 "$W/a.err" >&2
 n=$(wc -l <"$W/a.all")
 if [ "$n" -ne $((2 * COUNT)) ] || ! cmp -s "$W/a.all" "$W/b.all"; then
   echo "stores differ: A has $n lines, B has $(wc -l <"$W/b.all"), want $((2 * COUNT)) each" >&2
-  cat "$W/a.err" "$W/b.err" >&2
+  dump_logs
   exit 1
 fi
 echo "ok: $PROFILE, $COUNT messages each way, loss $LOSS"
