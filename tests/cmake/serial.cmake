@@ -5,7 +5,7 @@ add_library(tide_linkmodel STATIC ${TIDE_LINKSIM_DIR}/linkmodel.c ${TIDE_LINKSIM
 target_include_directories(tide_linkmodel PUBLIC ${TIDE_LINKSIM_DIR})
 target_link_libraries(tide_linkmodel PUBLIC tide m)
 
-foreach(t test_link test_serial test_radio test_rsession)
+foreach(t test_link test_link_collide test_serial test_radio test_rsession)
   if(TARGET ${t})
     target_link_libraries(${t} PRIVATE tide_linkmodel)
   endif()

@@ -719,13 +719,14 @@ static uint64_t retake_at(const tide_link *l)
  * makes them collide again and again, each attempt an RTO later, until
  * the dead timer ends the call with nothing heard.  So, as in a binary
  * exponential backoff, the spread doubles with every silent turn in a
- * row after the first, from one packet's airtime plus half the silence
- * timeout, so repeated collisions become unlikely fast. */
+ * row, in slots of one packet's airtime plus half the silence timeout
+ * (two slots after the first silent turn), so repeated collisions become
+ * unlikely fast. */
 static uint32_t retake_jitter(tide_link *l)
 {
   uint64_t span = idle_ms(l) / 2 + 1;
   if (l->waiting && l->backoff > 0) {
-    unsigned k = l->backoff < 6 ? (unsigned)l->backoff - 1u : 5u;
+    unsigned k = l->backoff < 5 ? (unsigned)l->backoff : 5u;
     span = ((uint64_t)idle_ms(l) / 2 + frame_ms(l)) << k;
     if (span > l->p.rto_max_ms)
       span = l->p.rto_max_ms;

@@ -76,7 +76,12 @@ const vlink_tx *vlink_txlog(const vlink *v, int side, size_t *n)
 
 int vlink_restart(vlink *v, int side, uint64_t seed)
 {
-  tide_link_config cfg = {side == 0, seed, 0, 0};
+  return vlink_restart_as(v, side, seed, side == 0);
+}
+
+int vlink_restart_as(vlink *v, int side, uint64_t seed, int initiator)
+{
+  tide_link_config cfg = {initiator, seed, 0, 0};
   tide_link *n;
   int rc = tide_link_new(&n, &v->prof[side], &cfg, v->now, NULL);
   if (rc != 0)

@@ -38,6 +38,10 @@ uint64_t vlink_now(const vlink *v);
 /* Replaces side's link by a fresh one with another id (a restart). */
 int vlink_restart(vlink *v, int side, uint64_t seed);
 
+/* As vlink_restart, choosing whether the new link is an initiator (1 on
+ * both sides: both call at once, as `tide sync serial` does). */
+int vlink_restart_as(vlink *v, int side, uint64_t seed, int initiator);
+
 /* Runs until done(ctx) returns non-zero (checked every step), a pump or
  * link error (returned; *err_side says whose), or until_ms passes
  * (TIDE_E_TIMEOUT).  Link input returning TIDE_E_LINK_PEER_RESET is
