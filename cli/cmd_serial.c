@@ -21,7 +21,7 @@
 
 static const char serial_usage[] =
     "usage: tide sync serial PORT [--profile P] [--baud N] [--set KEY=VALUE]...\n"
-    "                             [--peer @ID] [--listen]\n"
+    "                             [--peer @ID] [--listen] [--encrypt]\n"
     "\n"
     "Replicates with the node at the other end of the serial port PORT (a\n"
     "cable, an RFD900 modem, an Ebyte LoRa module in transparent mode) until\n"
@@ -37,11 +37,15 @@ static const char serial_usage[] =
     "  --peer @ID       accept only this node, and replicate its feed\n"
     "  --listen         wait for the other side to call, keep the link open\n"
     "                   and keep syncing as new messages appear\n"
+    "  --encrypt        encrypt the session (XChaCha20-Poly1305, keys from an\n"
+    "                   ephemeral exchange signed by both identities); both\n"
+    "                   ends must use it, a mismatch ends the session\n"
     "\n"
-    "Radio sessions are signed, not encrypted (amateur radio rules forbid\n"
-    "encryption).\n";
+    "Radio sessions are signed, and not encrypted unless --encrypt is given:\n"
+    "amateur radio rules forbid encryption, so use --encrypt only on bands\n"
+    "that allow it.\n";
 
-enum { OPT_PROFILE = 1, OPT_BAUD, OPT_SET, OPT_PEER, OPT_LISTEN };
+enum { OPT_PROFILE = 1, OPT_BAUD, OPT_SET, OPT_PEER, OPT_LISTEN, OPT_ENCRYPT };
 
 static volatile sig_atomic_t stop_flag;
 
@@ -134,9 +138,13 @@ static void progress(const tide_cli *cli, tide_rsession *s, tide_link *l, uint64
 
 int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
 {
-  static const tide_cli_opt opts[] = {{"profile", 0, 1, OPT_PROFILE}, {"baud", 0, 1, OPT_BAUD},
-                                      {"set", 0, 1, OPT_SET},         {"peer", 0, 1, OPT_PEER},
-                                      {"listen", 0, 0, OPT_LISTEN},   {NULL, 0, 0, 0}};
+  static const tide_cli_opt opts[] = {{"profile", 0, 1, OPT_PROFILE},
+                                      {"baud", 0, 1, OPT_BAUD},
+                                      {"set", 0, 1, OPT_SET},
+                                      {"peer", 0, 1, OPT_PEER},
+                                      {"listen", 0, 0, OPT_LISTEN},
+                                      {"encrypt", 0, 0, OPT_ENCRYPT},
+                                      {NULL, 0, 0, 0}};
   tide_cli_getopt st;
   tide_link_profile prof;
   tide_error err;
@@ -144,7 +152,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   const char *baud = NULL, *profile = "lora-e22";
   size_t nsets = 0;
   uint8_t peer[TIDE_PK_BYTES];
-  int have_peer = 0, listen = 0, id, rc, status = TIDE_EXIT_FAIL;
+  int have_peer = 0, listen = 0, encrypt = 0, id, rc, status = TIDE_EXIT_FAIL;
   tide_serial *port = NULL;
   tide_link *link = NULL;
   tide_rsession *sess = NULL;
@@ -183,6 +191,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
       have_peer = 1;
       break;
     case OPT_LISTEN: listen = 1; break;
+    case OPT_ENCRYPT: encrypt = 1; break;
     default: return TIDE_EXIT_USAGE;
     }
   }
@@ -245,6 +254,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   cfg.ebt = e;
   cfg.dict = tide_bundle_dict(&cfg.dict_len, &(uint32_t){0});
   cfg.wall_ms = wall_ms();
+  cfg.encrypt = encrypt;
   if (rc == 0)
     rc = tide_rsession_new(&sess, link, &cfg, 0, &err);
   if (rc != 0) {

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "tide/rcrypt.h"
+
 typedef struct qframe {
   struct qframe *next;
   size_t len;
@@ -19,6 +21,8 @@ struct tide_radio_tx {
   uint8_t *out; /* compressed bytes not yet in the link */
   size_t out_off, out_len, out_cap;
   tide_radio_stats st;
+  tide_rcrypt *crypt; /* borrowed; NULL: plain stream */
+  tide_buf sealed;
 };
 
 struct tide_radio_rx {
@@ -26,7 +30,21 @@ struct tide_radio_rx {
   uint8_t *buf; /* decompressed, unconsumed */
   size_t off, len, cap;
   tide_radio_stats st;
+  tide_rcrypt *crypt; /* borrowed; NULL: plain stream */
+  tide_buf plain;     /* opened records of one link read */
+  uint8_t head[4];    /* the stream's first bytes */
+  size_t headn;
 };
+
+void tide_radio_tx_set_crypt(tide_radio_tx *t, tide_rcrypt *c)
+{
+  t->crypt = c;
+}
+
+void tide_radio_rx_set_crypt(tide_radio_rx *r, tide_rcrypt *c)
+{
+  r->crypt = c;
+}
 
 int tide_radio_tx_new(tide_radio_tx **out, const uint8_t *dict, size_t dict_len, int level)
 {
@@ -75,6 +93,7 @@ void tide_radio_tx_free(tide_radio_tx *t)
     }
   }
   ZSTD_freeCCtx(t->cctx);
+  tide_buf_free(&t->sealed);
   free(t->out);
   free(t);
 }
@@ -141,6 +160,8 @@ static int compress(tide_radio_tx *t, const uint8_t *in, size_t len, ZSTD_EndDir
 
 int tide_radio_tx_pump(tide_radio_tx *t, tide_link *l, tide_error *err)
 {
+  if (t->crypt && !tide_rcrypt_ready(t->crypt))
+    return 0; /* never a plain byte on an encrypted session */
   for (;;) {
     int rc;
     /* Hand over what is already compressed. */
@@ -176,6 +197,21 @@ int tide_radio_tx_pump(tide_radio_tx *t, tide_link *l, tide_error *err)
       t->st.raw_bytes += q->len;
       t->st.flushes++;
       free(q);
+      if (rc == 0 && t->crypt && t->out_len > 0) {
+        tide_buf_reset(&t->sealed);
+        rc = tide_rcrypt_seal(t->crypt, t->out, t->out_len, &t->sealed);
+        if (rc == 0 && t->sealed.len > t->out_cap) {
+          uint8_t *n = realloc(t->out, t->sealed.len);
+          if (n == NULL)
+            return TIDE_E_NOMEM;
+          t->out = n;
+          t->out_cap = t->sealed.len;
+        }
+        if (rc == 0) {
+          memcpy(t->out, t->sealed.data, t->sealed.len);
+          t->out_len = t->sealed.len;
+        }
+      }
       if (rc != 0)
         return rc;
     }
@@ -216,6 +252,7 @@ void tide_radio_rx_free(tide_radio_rx *r)
   if (r == NULL)
     return;
   ZSTD_freeDCtx(r->dctx);
+  tide_buf_free(&r->plain);
   free(r->buf);
   free(r);
 }
@@ -225,9 +262,28 @@ int tide_radio_rx_pump(tide_radio_rx *r, tide_link *l, tide_error *err)
   uint8_t in[4096];
   size_t n;
 
+  if (r->crypt && !tide_rcrypt_ready(r->crypt))
+    return 0; /* the session runs the key exchange first */
   while ((n = tide_link_recv(l, in, sizeof in)) > 0) {
     ZSTD_inBuffer ib = {in, n, 0};
     r->st.wire_bytes += n;
+    if (r->crypt) {
+      int rc;
+      tide_buf_reset(&r->plain);
+      rc = tide_rcrypt_open(r->crypt, in, n, &r->plain, err);
+      if (rc != 0)
+        return rc;
+      ib.src = r->plain.data;
+      ib.size = r->plain.len;
+    } else if (r->headn < 4) {
+      size_t k = 4 - r->headn < n ? 4 - r->headn : n;
+      memcpy(r->head + r->headn, in, k);
+      r->headn += k;
+      if (tide_rcrypt_is_kex(r->head, r->headn))
+        return tide_error_set(err, TIDE_E_RCRYPT_MISMATCH, 0,
+                              "encryption: the peer encrypts (--encrypt) but we do not; both "
+                              "ends need the same setting");
+    }
     while (ib.pos < ib.size) {
       ZSTD_outBuffer ob;
       size_t z;

@@ -10,6 +10,7 @@
 #include "tide/frame.h"
 #include "tide/msg.h"
 #include "tide/radio.h"
+#include "tide/rcrypt.h"
 
 /* Messages per MESSAGES frame: a few hundred bytes each, so a frame stays
  * a few KiB and priorities act at that grain. */
@@ -52,7 +53,15 @@ struct tide_rsession {
   size_t nfeeds, capfeeds;
   job *head[TIDE_RADIO_PRIOS], *tail[TIDE_RADIO_PRIOS];
   tide_rsession_stats st;
+  tide_rcrypt *crypt;    /* NULL: plain session */
+  size_t kex_tx, kex_rx; /* KEX bytes sent to / taken from the link */
+  /* A plain session whose peer encrypts: the error is held back until our
+   * HELLO reached the peer (or MISMATCH_WAIT_MS passed), so that the
+   * peer, which is waiting for a KEX, can report the mismatch too. */
+  int mismatch;
+  uint64_t mismatch_at;
 };
+#define MISMATCH_WAIT_MS 30000
 
 static int feed_index(tide_rsession *s, const uint8_t pk[TIDE_PK_BYTES], size_t *idx)
 {
@@ -110,6 +119,13 @@ int tide_rsession_new(tide_rsession **out, tide_link *l, const tide_rsession_con
     rc = tide_radio_tx_new(&s->tx, cfg->dict, cfg->dict_len, 0);
   if (rc == 0)
     rc = tide_radio_rx_new(&s->rx, cfg->dict, cfg->dict_len);
+  if (rc == 0 && cfg->encrypt) {
+    rc = tide_rcrypt_new(&s->crypt, cfg->kp, cfg->expect_peer);
+    if (rc == 0) {
+      tide_radio_tx_set_crypt(s->tx, s->crypt);
+      tide_radio_rx_set_crypt(s->rx, s->crypt);
+    }
+  }
   if (rc == 0) {
     randombytes_buf(nonce, sizeof nonce);
     rc = tide_frame_encode_hello(s->enc, &b, cfg->kp, cfg->expect_peer, cfg->wall_ms, nonce);
@@ -168,6 +184,7 @@ void tide_rsession_free(tide_rsession *s)
   tide_radio_rx_free(s->rx);
   tide_frame_codec_free(s->enc);
   tide_frame_codec_free(s->dec);
+  tide_rcrypt_free(s->crypt);
   free(s->feeds);
   free(s);
 }
@@ -191,6 +208,11 @@ static int on_hello(tide_rsession *s, const tide_frame_hello *h, uint64_t now_ms
   if (h->has_recipient && memcmp(h->recipient, s->cfg.kp->pk, TIDE_PK_BYTES) != 0)
     return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
                           "peer refused: HELLO from %s is addressed to another node", got);
+  if (s->crypt && memcmp(h->sender, tide_rcrypt_peer(s->crypt), TIDE_PK_BYTES) != 0)
+    return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
+                          "peer refused: HELLO from %s, but the key exchange was signed by "
+                          "another key",
+                          got);
   if (memcmp(h->sender, s->cfg.kp->pk, TIDE_PK_BYTES) == 0)
     return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
                           "peer refused: HELLO carries our own key (a loop or a replay)");
@@ -463,11 +485,55 @@ static int run_engine(tide_rsession *s, uint64_t now_ms)
   return rc;
 }
 
+/* Encrypted sessions: sends our KEX record and takes the peer's from the
+ * link before any stream byte; 1 when both are done. */
+static int kex_step(tide_rsession *s, tide_error *err)
+{
+  uint8_t in[TIDE_RCRYPT_KEX_BYTES];
+  size_t n, used;
+  int rc;
+
+  if (s->kex_tx < TIDE_RCRYPT_KEX_BYTES) {
+    size_t acc = 0;
+    rc = tide_link_send(s->link, tide_rcrypt_kex(s->crypt) + s->kex_tx,
+                        TIDE_RCRYPT_KEX_BYTES - s->kex_tx, 1, &acc);
+    if (rc != 0)
+      return rc;
+    s->kex_tx += acc;
+  }
+  while (s->kex_rx < TIDE_RCRYPT_KEX_BYTES &&
+         (n = tide_link_recv(s->link, in, TIDE_RCRYPT_KEX_BYTES - s->kex_rx)) > 0) {
+    rc = tide_rcrypt_kex_input(s->crypt, in, n, &used, err);
+    if (rc != 0)
+      return rc;
+    s->kex_rx += used;
+  }
+  return s->kex_tx == TIDE_RCRYPT_KEX_BYTES && tide_rcrypt_ready(s->crypt);
+}
+
 int tide_rsession_step(tide_rsession *s, uint64_t now_ms, tide_error *err)
 {
   int rc;
 
+  if (s->crypt && (s->kex_tx < TIDE_RCRYPT_KEX_BYTES || !tide_rcrypt_ready(s->crypt))) {
+    rc = kex_step(s, err);
+    if (rc <= 0)
+      return rc;
+  }
+  if (s->mismatch) {
+    rc = tide_radio_tx_pump(s->tx, s->link, err);
+    if (rc == 0 && (tide_link_drained(s->link) || now_ms >= s->mismatch_at + MISMATCH_WAIT_MS))
+      rc = tide_error_set(err, TIDE_E_RCRYPT_MISMATCH, 0,
+                          "encryption: the peer encrypts (--encrypt) but we do not; both ends "
+                          "need the same setting");
+    return rc;
+  }
   rc = tide_radio_rx_pump(s->rx, s->link, err);
+  if (rc == TIDE_E_RCRYPT_MISMATCH) {
+    s->mismatch = 1;
+    s->mismatch_at = now_ms;
+    return tide_radio_tx_pump(s->tx, s->link, err);
+  }
   if (rc != 0)
     return rc;
   for (;;) {

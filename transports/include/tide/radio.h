@@ -29,6 +29,7 @@
 
 #include "tide/common.h"
 #include "tide/link.h"
+#include "tide/rcrypt.h"
 
 enum {
   TIDE_RADIO_PRIO_CONTROL = 0, /* HELLO, CLOCK, NOTE, REQUEST, ACK */
@@ -76,6 +77,11 @@ int tide_radio_tx_idle(const tide_radio_tx *t);
 
 void tide_radio_tx_get_stats(const tide_radio_tx *t, tide_radio_stats *st);
 
+/* Encrypts the stream with c (borrowed; NULL: plain).  Nothing is handed
+ * to the link until c is ready; each flushed chunk of compressed bytes
+ * becomes rcrypt records (tide/rcrypt.h). */
+void tide_radio_tx_set_crypt(tide_radio_tx *t, tide_rcrypt *c);
+
 /* Creates a receiver; dict as for the sender.  TIDE_E_NOMEM,
  * TIDE_E_INVAL. */
 TIDE_WUR int tide_radio_rx_new(tide_radio_rx **out, const uint8_t *dict, size_t dict_len);
@@ -97,5 +103,12 @@ const uint8_t *tide_radio_rx_data(const tide_radio_rx *r, size_t *len);
 void tide_radio_rx_consume(tide_radio_rx *r, size_t n);
 
 void tide_radio_rx_get_stats(const tide_radio_rx *r, tide_radio_stats *st);
+
+/* Decrypts the stream with c (borrowed; NULL: plain).  Nothing is read
+ * from the link until c is ready (the session feeds the peer's KEX to c
+ * first); then tide_radio_rx_pump also fails with TIDE_E_RCRYPT_AUTH when
+ * a record does not authenticate.  A plain receiver fails with
+ * TIDE_E_RCRYPT_MISMATCH when the peer's stream starts with a KEX. */
+void tide_radio_rx_set_crypt(tide_radio_rx *r, tide_rcrypt *c);
 
 #endif

@@ -53,6 +53,8 @@ typedef struct tide_rsession_config {
   const uint8_t *dict;        /* zstd dictionary or NULL */
   size_t dict_len;
   uint64_t wall_ms; /* wall-clock time for the HELLO */
+  int encrypt;      /* 1: encrypt both streams (tide/rcrypt.h); both ends must
+                     * agree.  Off by default: amateur radio forbids it. */
 } tide_rsession_config;
 
 typedef struct tide_rsession_stats {
@@ -75,7 +77,10 @@ void tide_rsession_free(tide_rsession *s);
  * the engine, queues frames and feeds the link.  Call after every
  * tide_link_input and at tide_rsession_next_wakeup.  Errors end the
  * session: TIDE_E_RSESSION_PEER, TIDE_E_RSESSION_PROTO, TIDE_E_FRAME_*,
- * TIDE_E_LINK_FRAME (stream), TIDE_E_STORE, TIDE_E_NOMEM; err says more. */
+ * TIDE_E_LINK_FRAME (stream), TIDE_E_STORE, TIDE_E_NOMEM; with encryption
+ * also TIDE_E_RCRYPT_MISMATCH (one end encrypts, the other does not) and
+ * TIDE_E_RCRYPT_AUTH (bad key exchange, or a record that does not
+ * authenticate); err says more. */
 TIDE_WUR int tide_rsession_step(tide_rsession *s, uint64_t now_ms, tide_error *err);
 
 /* When the engine wants to be called (delayed notes, patience), or
