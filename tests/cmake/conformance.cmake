@@ -6,6 +6,8 @@
 # conformance.generated  vectors made at test time by ssb-validate/ssb-keys
 # conformance.reverse    messages made by tide, checked by ssb-validate
 # conformance.cli        the same vectors through `tide import/export/publish`
+# conformance.bundle     the valid vectors and go-ssb's feed through a bundle
+#                        (binary frames), rebuilt byte for byte
 
 set(TIDE_CONFORM_DIR ${CMAKE_CURRENT_SOURCE_DIR}/conformance)
 
@@ -19,11 +21,11 @@ set(TIDE_CONFORM_WORK ${PROJECT_BINARY_DIR}/conformance)
 
 add_test(NAME conformance.dataset
          COMMAND conform dataset ${PROJECT_SOURCE_DIR}/tests/js/node_modules/ssb-validation-dataset/data.json)
-foreach(part gossb generated reverse cli)
+foreach(part gossb generated reverse cli bundle)
   add_test(NAME conformance.${part}
            COMMAND bash ${TIDE_CONFORM_SH} ${part} $<TARGET_FILE:conform> $<TARGET_FILE:mkmsgs>
                    ${TIDE_CONFORM_WORK}/${part})
 endforeach()
 set_tests_properties(conformance.dataset conformance.gossb conformance.generated
-                     conformance.reverse conformance.cli
+                     conformance.reverse conformance.cli conformance.bundle
                      PROPERTIES ENVIRONMENT "${TIDE_TEST_ENV}" TIMEOUT 120 LABELS conformance)
