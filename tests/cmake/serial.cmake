@@ -57,3 +57,11 @@ add_test(NAME serial.e2e.listen
 # CPU part several times slower; the ctest limit stays above A's.
 set_tests_properties(serial.e2e.lora-e22 serial.e2e.cable serial.e2e.listen PROPERTIES
                      ENVIRONMENT "${TIDE_TEST_ENV}" TIMEOUT 120)
+
+# The same over plain /dev/pts/N names, without the preloaded shim: the
+# tide program itself copes with pseudo-terminals (cli/pty_ioctl.c and the
+# driver's /proc alias in transports/serial/serial.c).
+add_test(NAME serial.e2e.plainpty
+         COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh cable 200 0.0)
+set_tests_properties(serial.e2e.plainpty PROPERTIES
+                     ENVIRONMENT "${TIDE_TEST_ENV};TIDE_E2E_PLAIN_PTY=1" TIMEOUT 120)

@@ -2,12 +2,16 @@
 #include "tide/serial.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libserialport.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct tide_serial {
   struct sp_port *port;
@@ -52,12 +56,42 @@ static int errno_error(tide_error *err, int e, int opening, const char *name, co
   return code;
 }
 
+/* libserialport 0.1.1 looks a port up in /sys/class/tty/<name after
+ * "/dev/"> and wants a symbolic link there, which a pseudo-terminal
+ * (/dev/pts/N, as socat or a serial-over-network bridge makes) does not
+ * have, so it reports "no such port" for a device that exists.  For an
+ * existing character device we open it ourselves and name it by the alias
+ * "/dev/../../../proc/self/fd/N": open() of that path opens the same
+ * device again, and the lookup lands on the /proc symbolic link (read as a
+ * plain native port).  Returns the helper descriptor (the caller closes it
+ * once the port is open) and fills alias, or -1. */
+static int sysfs_alias(char *alias, size_t cap, const char *name)
+{
+  struct stat st;
+  int fd, n;
+
+  fd = open(name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode) || !isatty(fd)) {
+    close(fd);
+    return -1;
+  }
+  n = snprintf(alias, cap, "/dev/../../../proc/self/fd/%d", fd);
+  if (n <= 0 || (size_t)n >= cap) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 int tide_serial_open(tide_serial **out, const char *name, uint32_t baud, int rtscts,
                      tide_error *err)
 {
   tide_serial *s;
   struct sp_port_config *cfg = NULL;
-  int rc = 0;
+  enum sp_return opened;
+  int rc = 0, helper = -1;
 
   *out = NULL;
   if (name == NULL || *name == '\0')
@@ -72,11 +106,24 @@ int tide_serial_open(tide_serial **out, const char *name, uint32_t baud, int rts
     goto out;
   }
   if (sp_get_port_by_name(name, &s->port) != SP_OK) {
-    rc = tide_error_set(err, TIDE_E_SERIAL_NOPORT, 0, "open %s: no such serial port", name);
+    char alias[64];
+
     s->port = NULL;
-    goto out;
+    helper = sysfs_alias(alias, sizeof alias, name);
+    if (helper < 0 || sp_get_port_by_name(alias, &s->port) != SP_OK) {
+      if (helper >= 0)
+        close(helper);
+      s->port = NULL;
+      rc = tide_error_set(err, TIDE_E_SERIAL_NOPORT, 0, "open %s: no such serial port", name);
+      goto out;
+    }
   }
-  if (sp_open(s->port, SP_MODE_READ_WRITE) != SP_OK) {
+  opened = sp_open(s->port, SP_MODE_READ_WRITE);
+  if (helper >= 0) {
+    close(helper);
+    helper = -1;
+  }
+  if (opened != SP_OK) {
     rc = os_error(err, 1, name, "open");
     sp_free_port(s->port);
     s->port = NULL;

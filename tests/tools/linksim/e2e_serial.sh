@@ -67,6 +67,13 @@ while [ "$(wc -l <"$W/sim.out" || echo 0)" -lt 2 ]; do
 done
 PA=$(sed -n 1p "$W/sim.out")
 PB=$(sed -n 2p "$W/sim.out")
+if [ "${TIDE_E2E_PLAIN_PTY:-0}" = 1 ]; then
+  # What a user of socat or a serial-over-network bridge passes: the plain
+  # /dev/pts/N names and no preloaded shim (tide handles ptys itself).
+  PA=$(readlink -f "$PA")
+  PB=$(readlink -f "$PB")
+  PRELOAD=
+fi
 
 LD_PRELOAD="$PRELOAD" "$BIN" --home "$W/B" sync serial "$PB" --profile "$PROFILE" \
   --peer "$A_ID" --listen 2>"$W/b.err" &
