@@ -14,16 +14,18 @@ if(TARGET bench_radio)
   target_link_libraries(bench_radio PRIVATE tide_linkmodel ${CMAKE_DL_LIBS})
 endif()
 
-# ioctl shim so that libserialport can open pseudo-terminals (ptyshim.c).
+# ioctl shim so that libserialport can open pseudo-terminals: the same
+# source the tide program links (cli/pty_ioctl.c), as a preloadable library
+# and linked into the tests that drive the serial driver in-process.
 # Built without sanitizers: it is preloaded into the tide binary.
-add_library(ptyshim SHARED ${TIDE_LINKSIM_DIR}/ptyshim.c)
+add_library(ptyshim SHARED ${PROJECT_SOURCE_DIR}/cli/pty_ioctl.c)
 target_compile_options(ptyshim PRIVATE -fno-sanitize=all)
 target_link_options(ptyshim PRIVATE -fno-sanitize=all)
 target_link_libraries(ptyshim PRIVATE ${CMAKE_DL_LIBS})
 set_target_properties(ptyshim PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/tools)
 foreach(t test_serial bench_radio)
   if(TARGET ${t})
-    target_sources(${t} PRIVATE ${TIDE_LINKSIM_DIR}/ptyshim.c)
+    target_sources(${t} PRIVATE ${PROJECT_SOURCE_DIR}/cli/pty_ioctl.c)
     target_link_libraries(${t} PRIVATE ${CMAKE_DL_LIBS})
   endif()
 endforeach()

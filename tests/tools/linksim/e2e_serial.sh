@@ -2,7 +2,7 @@
 # e2e_serial.sh PROFILE COUNT LOSS [listen] - two homes with COUNT messages each sync
 # over two pseudo-terminals joined by linksim (paced at the profile's
 # rate, with LOSS packet loss), with the real tide binary and libserialport
-# (ptyshim.so preloaded: see ptyshim.c).  Home A runs `tide sync serial`,
+# (libptyshim.so preloaded: built from cli/pty_ioctl.c).  Home A runs `tide sync serial`,
 # home B `tide sync serial --listen`.  Passes when A exits 0 and both
 # stores then hold exactly the same messages.  With "listen" both sides
 # listen; after they converge, A publishes a new message, which must reach

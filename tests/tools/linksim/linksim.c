@@ -10,12 +10,12 @@
  * linksim makes a directory with symlinks A and B to the ptys and prints
  * them as "/dev/../../../<dir>/A": the same file for open(), and a
  * symlink for libserialport's /sys/class/tty/<name> lookup.  (The modem
- * line ioctls a pty lacks are the business of ptyshim.c.)  Bytes written to either are carried to
- * the other through the link model of linkmodel.h in real time: paced at the baud rate, cut into
- * modem packets, delayed, lost, corrupted, duplicated, destroyed by half-duplex collisions, all
- * drawn from the seeded generator.  The defaults come from the profile (lora-e22 unless given).
- * Stops cleanly on SIGTERM or SIGINT and prints the model's counters on
- * stderr.  Test tool: loopback only, no network. */
+ * line ioctls a pty lacks are the business of cli/pty_ioctl.c.)  Bytes written to either are
+ * carried to the other through the link model of linkmodel.h in real time: paced at the baud rate,
+ * cut into modem packets, delayed, lost, corrupted, duplicated, destroyed by half-duplex
+ * collisions, all drawn from the seeded generator.  The defaults come from the profile (lora-e22
+ * unless given). Stops cleanly on SIGTERM or SIGINT and prints the model's counters on stderr. Test
+ * tool: loopback only, no network. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
