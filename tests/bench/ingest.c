@@ -23,13 +23,21 @@
  *   ingest_1t_vs_js_validate     ingest_1t / js
  *   js_validate_cpu_per_s, ingest_1t_vs_js_validate_cpu   the single-thread
  *                                figures per CPU second of each process
- * Each timed phase runs on a fresh store (closing it is timed: it
- * checkpoints the WAL); the best of 2 runs is kept.
- * On a shared machine wall-clock rates mostly measure the neighbours, so
- * the single-thread phases are also reported per second of this process's
- * CPU time (getrusage: user + system; fsync waits are not CPU time):
- *   verify_cpu_per_s, ingest_1t_cpu_per_s, ingest_1t_vs_verify_cpu.  Exit status 1 when a phase
- * fails (a message not accepted, node missing is reported as a skipped figure on stderr).
+ *   verify_cpu_per_s, ingest_1t_vs_verify_cpu   the same single-thread
+ *                                ratio per second of this process's CPU
+ *                                time (getrusage: user + system; fsync
+ *                                waits are not CPU time)
+ * Each timed ingest runs on a fresh store (closing it is timed: it
+ * checkpoints the WAL).  The run is made of ROUNDS paired rounds:
+ *     verify, ingest 1 thread, verify, ingest all cores, verify, js
+ * and each ratio is taken within its round, against the verify passes
+ * right before and after the ingest it measures, so that a slow spell of
+ * a shared machine weighs on both sides of the ratio.  Every ratio is
+ * printed as the median over the rounds (NAME) with its spread (NAME_min,
+ * NAME_max); rates are medians too.  Per-round figures go to stderr.
+ * Exit status 1 when a phase fails (a message not accepted, a signature
+ * that does not verify); node missing is reported on stderr and the js
+ * figures are left out.
  * --only ingest_1t runs one single-thread ingest and nothing else (for
  * profilers: perf, callgrind). */
 #include <sodium.h>
@@ -45,7 +53,35 @@
 #include "tide/ingest.h"
 #include "tide/store.h"
 
-#define RUNS 2
+#define ROUNDS 3
+
+/* Median of the ROUNDS values of v (ROUNDS is odd). */
+static double median(const double *v)
+{
+  double s[ROUNDS];
+  memcpy(s, v, sizeof s);
+  for (int i = 1; i < ROUNDS; i++)
+    for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+      double t = s[j];
+      s[j] = s[j - 1];
+      s[j - 1] = t;
+    }
+  return s[ROUNDS / 2];
+}
+
+/* Prints the median of a ratio as NAME and its spread as NAME_min and
+ * NAME_max, with `digits` decimals. */
+static void print_ratio(const char *name, const double *v, int digits)
+{
+  double lo = v[0], hi = v[0];
+
+  for (int i = 1; i < ROUNDS; i++) {
+    lo = v[i] < lo ? v[i] : lo;
+    hi = v[i] > hi ? v[i] : hi;
+  }
+  printf("%s %.*f ratio\n%s_min %.*f ratio\n%s_max %.*f ratio\n", name, digits, median(v), name,
+         digits, lo, name, digits, hi);
+}
 
 static double cpu_s(void)
 {
@@ -130,6 +166,26 @@ static void remove_store(const char *path)
   unlink(p);
   snprintf(p, sizeof p, "%s-shm", path);
   unlink(p);
+}
+
+/* One timed pass of crypto_sign_verify_detached over every message;
+ * returns messages per second (per CPU second in *cpu_rate), or -1 when
+ * a signature does not verify. */
+static double verify_rate(const signed_msg *sm, size_t n, double *cpu_rate)
+{
+  double t0 = now_s(), c0 = cpu_s(), t;
+  size_t ok = 0;
+
+  for (size_t i = 0; i < n; i++)
+    ok += crypto_sign_verify_detached(sm[i].sig, (const unsigned char *)sm[i].bytes, sm[i].len,
+                                      sm[i].pk) == 0;
+  t = now_s() - t0;
+  *cpu_rate = (double)n / (cpu_s() - c0);
+  if (ok != n) {
+    fprintf(stderr, "bench: %zu of %zu signatures verify\n", ok, n);
+    return -1;
+  }
+  return (double)n / t;
 }
 
 /* One timed import into a fresh store; returns messages per second or a
@@ -219,14 +275,16 @@ static double js_rate(const char *script, const char *jsonl, double *cpu_rate)
 
 int main(int argc, char **argv)
 {
-  size_t nmsg = 20000, nfeeds = 100, n, ok = 0;
+  size_t nmsg = 20000, nfeeds = 100, n;
   const char *tmp = getenv("TMPDIR");
   const char *src = getenv("TIDE_SOURCE_DIR");
   char dir[256], jsonl[300], store[300], script[1024];
   char *buf = NULL, **lines = NULL;
   size_t *lens = NULL;
   signed_msg *sm = NULL;
-  double verify = 0, one = 0, all = 0, js, js_cpu = 0, verify_cpu = 0, one_cpu = 0, unused;
+  double verify[ROUNDS], one[ROUNDS], all[ROUNDS], js[ROUNDS], js_cpu[ROUNDS], verify_cpu[ROUNDS];
+  double r_1t[ROUNDS], r_all[ROUNDS], r_1t_cpu[ROUNDS], r_js[ROUNDS], r_1t_js[ROUNDS];
+  double r_1t_js_cpu[ROUNDS], unused;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   int rc = 1, only_1t = 0;
 
@@ -269,23 +327,6 @@ int main(int argc, char **argv)
       fprintf(stderr, "bench: cannot extract the signature of line %zu\n", i);
       goto out;
     }
-  for (int r = 0; r < (only_1t ? 0 : RUNS); r++) {
-    double t0 = now_s(), c0 = cpu_s(), rate, crate;
-    ok = 0;
-    for (size_t i = 0; i < n; i++)
-      ok += crypto_sign_verify_detached(sm[i].sig, (const unsigned char *)sm[i].bytes, sm[i].len,
-                                        sm[i].pk) == 0;
-    rate = (double)n / (now_s() - t0);
-    crate = (double)n / (cpu_s() - c0);
-    if (rate > verify)
-      verify = rate;
-    if (crate > verify_cpu)
-      verify_cpu = crate;
-  }
-  if (!only_1t && ok != n) {
-    fprintf(stderr, "bench: %zu of %zu signatures verify\n", ok, n);
-    goto out;
-  }
   if (only_1t) {
     /* Profiling aid: one single-thread ingest, nothing else. */
     double a_cpu = 0, a = ingest_rate(store, lines, lens, n, 1, &a_cpu);
@@ -293,40 +334,51 @@ int main(int argc, char **argv)
     rc = a < 0;
     goto out;
   }
-  for (int r = 0; r < RUNS; r++) {
-    double a_cpu = 0;
-    double a = ingest_rate(store, lines, lens, n, 1, &a_cpu);
-    double b = ingest_rate(store, lines, lens, n, 0, &unused);
-    if (a < 0 || b < 0)
+  /* Paired rounds: every ingest is set against the verify passes run
+   * just before and after it, so a slow spell of the machine weighs on
+   * both sides of its ratio.  The figures are medians over the rounds. */
+  for (int r = 0; r < ROUNDS; r++) {
+    double va, vb, vc, va_cpu, vb_cpu, vc_cpu, one_cpu = 0;
+    va = verify_rate(sm, n, &va_cpu);
+    one[r] = ingest_rate(store, lines, lens, n, 1, &one_cpu);
+    vb = verify_rate(sm, n, &vb_cpu);
+    all[r] = ingest_rate(store, lines, lens, n, 0, &unused);
+    vc = verify_rate(sm, n, &vc_cpu);
+    if (va < 0 || vb < 0 || vc < 0 || one[r] < 0 || all[r] < 0)
       goto out;
-    if (a_cpu > one_cpu)
-      one_cpu = a_cpu;
-    if (a > one)
-      one = a;
-    if (b > all)
-      all = b;
+    verify[r] = (va + vb + vc) / 3;
+    verify_cpu[r] = (va_cpu + vb_cpu) / 2;
+    r_1t[r] = one[r] / ((va + vb) / 2);
+    r_all[r] = all[r] / ((vb + vc) / 2 * (double)cores);
+    r_1t_cpu[r] = one_cpu / verify_cpu[r];
+    js_cpu[r] = -1;
+    js[r] = js_rate(script, jsonl, &js_cpu[r]);
+    r_js[r] = js[r] > 0 ? all[r] / js[r] : -1;
+    r_1t_js[r] = js[r] > 0 ? one[r] / js[r] : -1;
+    r_1t_js_cpu[r] = js[r] > 0 && js_cpu[r] > 0 ? one_cpu / js_cpu[r] : -1;
+    fprintf(stderr,
+            "round %d: verify %.0f/%.0f/%.0f msg/s, ingest 1 thread %.0f, all cores %.0f, "
+            "js %.0f\n",
+            r + 1, va, vb, vc, one[r], all[r], js[r]);
   }
-  js = js_rate(script, jsonl, &js_cpu);
 
   printf("messages %zu count\n", n);
   printf("feeds %zu count\n", nfeeds);
-  printf("verify_per_s %.0f msg/s\n", verify);
-  printf("ingest_1t_per_s %.0f msg/s\n", one);
-  printf("ingest_all_per_s %.0f msg/s\n", all);
+  printf("rounds %d count\n", ROUNDS);
   printf("cores %ld count\n", cores);
-  printf("ingest_1t_vs_verify %.3f ratio\n", one / verify);
-  printf("ingest_all_vs_verify_x_cores %.3f ratio\n", all / (verify * (double)cores));
-  printf("verify_cpu_per_s %.0f msg/s\n", verify_cpu);
-  printf("ingest_1t_cpu_per_s %.0f msg/s\n", one_cpu);
-  printf("ingest_1t_vs_verify_cpu %.3f ratio\n", one_cpu / verify_cpu);
-  if (js > 0) {
-    printf("js_validate_per_s %.0f msg/s\n", js);
-    printf("ingest_vs_js_validate %.2f ratio\n", all / js);
-    printf("ingest_1t_vs_js_validate %.2f ratio\n", one / js);
-    if (js_cpu > 0) {
-      printf("js_validate_cpu_per_s %.0f msg/s\n", js_cpu);
-      printf("ingest_1t_vs_js_validate_cpu %.2f ratio\n", one_cpu / js_cpu);
-    }
+  printf("verify_per_s %.0f msg/s\n", median(verify));
+  printf("ingest_1t_per_s %.0f msg/s\n", median(one));
+  printf("ingest_all_per_s %.0f msg/s\n", median(all));
+  print_ratio("ingest_1t_vs_verify", r_1t, 3);
+  print_ratio("ingest_all_vs_verify_x_cores", r_all, 3);
+  printf("verify_cpu_per_s %.0f msg/s\n", median(verify_cpu));
+  print_ratio("ingest_1t_vs_verify_cpu", r_1t_cpu, 3);
+  if (median(js) > 0) {
+    printf("js_validate_per_s %.0f msg/s\n", median(js));
+    print_ratio("ingest_vs_js_validate", r_js, 2);
+    print_ratio("ingest_1t_vs_js_validate", r_1t_js, 2);
+    if (median(r_1t_js_cpu) > 0)
+      print_ratio("ingest_1t_vs_js_validate_cpu", r_1t_js_cpu, 2);
   }
   rc = 0;
 out:
