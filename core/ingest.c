@@ -39,18 +39,25 @@
 
 typedef struct item {
   uint64_t tag;
-  char *json; /* raw text until parsed (owned) */
-  size_t len;
-  tide_msg *msg; /* parsed (owned) */
-  int sig;       /* TIDE_MSG_SIG_UNCHECKED, 0 or a negative code */
+  size_t off, len; /* raw text: the batch's text[off..off+len) until parsed */
+  tide_msg *msg;   /* parsed (owned) */
+  int sig;         /* TIDE_MSG_SIG_UNCHECKED, 0 or a negative code */
   int parse_code;
   char *parse_msg; /* owned, when parsing failed */
 } item;
 
+/* Raw texts are copied into one growing block per batch (`text`), not
+ * one allocation per input; the block is reused by the next batch. */
 typedef struct batch {
   item *items;
   size_t n, cap;
+  char *text;
+  size_t text_len, text_cap;
 } batch;
+
+/* A batch text block larger than this is released after use (one huge
+ * input must not pin its memory for the whole session). */
+#define TEXT_KEEP ((size_t)8 << 20)
 
 /* A verdict waiting for the batch's commit. */
 typedef struct verdict {
@@ -127,7 +134,6 @@ struct tide_ingest {
 
 static void item_clear(item *it)
 {
-  free(it->json);
   free(it->parse_msg);
   tide_msg_free(it->msg);
   memset(it, 0, sizeof *it);
@@ -138,6 +144,12 @@ static void batch_clear(batch *b)
   for (size_t i = 0; i < b->n; i++)
     item_clear(&b->items[i]);
   b->n = 0;
+  b->text_len = 0;
+  if (b->text_cap > TEXT_KEEP) {
+    free(b->text);
+    b->text = NULL;
+    b->text_cap = 0;
+  }
 }
 
 static char *vformat(const char *fmt, va_list ap) TIDE_PRINTF(1, 0);
@@ -184,20 +196,19 @@ static int probably_stored(tide_ingest *ing, const tide_msg *m)
   return seq <= known;
 }
 
-/* Parses one item (once). */
-static void parse_item(item *it)
+/* Parses one item of b (once). */
+static void parse_item(const batch *b, item *it)
 {
   tide_error e;
 
   if (it->msg == NULL && it->parse_code == 0) {
     tide_error_clear(&e);
-    it->parse_code = tide_msg_parse(&it->msg, it->json, it->len, &e);
+    it->parse_code =
+        tide_msg_parse(&it->msg, b->text != NULL ? b->text + it->off : "", it->len, &e);
     if (it->parse_code != 0) {
       it->msg = NULL;
       it->parse_msg = strdup(tide_error_text(&e, it->parse_code));
     }
-    free(it->json);
-    it->json = NULL;
   }
 }
 
@@ -216,7 +227,7 @@ static void check_item(tide_ingest *ing, item *it)
 static void prepare_range(tide_ingest *ing, batch *b, size_t from, size_t to)
 {
   for (size_t i = from; i < to; i++)
-    parse_item(&b->items[i]);
+    parse_item(b, &b->items[i]);
   for (size_t i = from; i < to; i++)
     check_item(ing, &b->items[i]);
 }
@@ -997,6 +1008,7 @@ void tide_ingest_free(tide_ingest *ing)
   for (int i = 0; i < 2; i++) {
     batch_clear(&ing->b[i]);
     free(ing->b[i].items);
+    free(ing->b[i].text);
   }
   for (size_t i = 0; i < ing->capfeeds; i++) {
     feed *f = ing->feeds[i];
@@ -1078,6 +1090,30 @@ static item *next_slot(tide_ingest *ing)
   return &b->items[b->n++];
 }
 
+/* Copies json[0..len) to the end of b's text block; *off is where. */
+static int text_append(batch *b, size_t *off, const char *json, size_t len)
+{
+  if (len > b->text_cap - b->text_len) {
+    size_t cap = b->text_cap == 0 ? (size_t)64 << 10 : b->text_cap;
+    char *p;
+    while (cap - b->text_len < len) {
+      if (cap > SIZE_MAX / 2)
+        return TIDE_E_NOMEM;
+      cap *= 2;
+    }
+    p = realloc(b->text, cap);
+    if (p == NULL)
+      return TIDE_E_NOMEM;
+    b->text = p;
+    b->text_cap = cap;
+  }
+  if (len > 0)
+    memcpy(b->text + b->text_len, json, len);
+  *off = b->text_len;
+  b->text_len += len;
+  return 0;
+}
+
 static int pushed(tide_ingest *ing, tide_error *err)
 {
   if (ing->filling->n >= ing->batch_size)
@@ -1096,13 +1132,10 @@ int tide_ingest_push(tide_ingest *ing, uint64_t tag, const char *json, size_t le
     return tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
   it->tag = tag;
   it->sig = TIDE_MSG_SIG_UNCHECKED;
-  it->json = malloc(len + 1);
-  if (it->json == NULL) {
+  if (text_append(ing->filling, &it->off, json, len) != 0) {
     ing->filling->n--;
     return tide_error_set(err, TIDE_E_NOMEM, 0, "ingest: out of memory");
   }
-  memcpy(it->json, json, len);
-  it->json[len] = '\0';
   it->len = len;
   return pushed(ing, err);
 }

@@ -73,6 +73,33 @@ struct tide_json_doc {
 /* Makes a document whose first chunk holds `hint` bytes.  NULL on OOM. */
 tide_json_doc *tide__json_doc_create(size_t hint);
 
+/* What a parse learns about the text beyond its value. */
+typedef struct tide__json_canon {
+  int indent;        /* in: the style to compare with (0..10), or -1: none */
+  int canonical;     /* out: the value's text is byte for byte what
+                        tide_json_write(root, indent) prints */
+  int tokens;        /* out: it differs from that at most in whitespace
+                        (strings, numbers and member order are
+                        canonical): tide__json_reindent() prints it */
+  int ascii;         /* out: the text has no byte >= 0x80 */
+  size_t start, end; /* out: the value is text[start..end) (whitespace
+                        around it excluded) */
+  size_t length;     /* out, when `tokens`: length of the canonical text */
+} tide__json_canon;
+
+/* Writes the canonical text of a value parsed from text with
+ * canon->tokens set: the value's tokens copied from text, laid out with
+ * canon->indent.  out has room for canon->length bytes (no NUL is
+ * written).  Returns the number of bytes written, canon->length. */
+size_t tide__json_reindent(char *out, const char *text, const tide__json_canon *canon);
+
+/* Parses text into doc, which must have no root yet (its arena may hold
+ * other allocations of the caller): tide_json_parse() without creating the
+ * document.  canon may be NULL.  On failure the document may hold partial
+ * allocations; the caller frees it.  Same errors as tide_json_parse(). */
+int tide__json_parse_doc(tide_json_doc *doc, const char *text, size_t len,
+                         const tide_json_limits *lim, tide__json_canon *canon, tide_error *err);
+
 #define TIDE__JSON_ALIGN      8
 #define TIDE__JSON_CHUNK_HEAD ((sizeof(tide__json_chunk) + 15) & ~(size_t)15)
 

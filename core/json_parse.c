@@ -5,7 +5,15 @@
  * scratch stack until the container closes, when they are laid out in
  * the arena at their exact size (objects in V8 order, see json.c).  Deep
  * input therefore cannot overflow the C stack, and a typical message
- * costs one malloc (the arena's first chunk). */
+ * costs one malloc (the arena's first chunk).
+ *
+ * On request the parser also checks, in the same pass, whether the text is
+ * already in the form tide_json_write() prints for a given indent (the
+ * "canonical" form SSB signs): whitespace exactly as the writer lays it
+ * out, strings escaped exactly as V8 escapes them, numbers spelt as
+ * Number::toString spells them, object members already in V8 order with
+ * no duplicates.  A message arrives in that form, so the caller can keep
+ * the received bytes instead of printing the value again. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +39,13 @@ typedef struct parser {
   size_t fn, fcap;
   void *sort_tmp;
   size_t sort_cap;
+  int canon_tok;   /* checking: strings, numbers, member order canonical so far */
+  int canon_ws;    /* checking: whitespace canonical so far */
+  int indent;      /* the indent of the canonical form checked */
+  size_t ws;       /* whitespace bytes skipped */
+  uint64_t layout; /* whitespace the canonical layout has (see close_container) */
+  int nonascii;    /* a byte >= 0x80 was seen */
+  size_t root_start, root_end;
   tide__json_member m_local[64];
   frame f_local[32];
 } parser;
@@ -64,7 +79,47 @@ static void skip_ws(parser *p)
 
   while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
     i++;
+  p->ws += i - p->pos;
   p->pos = i;
+}
+
+/* Whitespace expected before a token in the canonical form. */
+#define WS_ANY   0 /* not checked (around the root value) */
+#define WS_NONE  1 /* nothing */
+#define WS_COLON 2 /* after "key":, one space with an indent */
+#define WS_LINE  3 /* a line break and the indent of the current depth */
+
+/* 1 when the whitespace s[from..p->pos) is what the writer puts at this
+ * place; `depth` is the nesting of the line for WS_LINE. */
+static int ws_canonical(const parser *p, size_t from, int want, size_t depth)
+{
+  size_t n = p->pos - from;
+
+  switch (want) {
+  case WS_NONE: return n == 0;
+  case WS_COLON: return p->indent == 0 ? n == 0 : n == 1 && p->s[from] == ' ';
+  case WS_LINE:
+    if (p->indent == 0)
+      return n == 0;
+    if (n != (size_t)p->indent * depth + 1 || p->s[from] != '\n')
+      return 0;
+    /* skip_ws() took only whitespace: look for anything but spaces */
+    for (size_t i = from + 1; i < p->pos; i++)
+      if (p->s[i] != ' ')
+        return 0;
+    return 1;
+  default: return 1;
+  }
+}
+
+/* Skips whitespace and, while checking, compares it with `want`. */
+static void skip_ws_expect(parser *p, int want, size_t depth)
+{
+  size_t from = p->pos;
+
+  skip_ws(p);
+  if (p->canon_ws && !ws_canonical(p, from, want, depth))
+    p->canon_ws = 0;
 }
 
 static int grow_stack(void **stack, size_t *cap, void *local, size_t size)
@@ -155,6 +210,20 @@ static size_t put_utf8(char *o, unsigned long cp)
   return 4;
 }
 
+/* 1 when the \\u escape with hex digits h[0..4) and value cu is the one the
+ * writer prints: lowercase hex, for a control character that has no short
+ * escape, or for a lone surrogate.  Anything else is printed raw or with
+ * its short escape. */
+static int canonical_u_escape(const unsigned char *h, long cu)
+{
+  int ok = (cu < 0x20 && cu != '\b' && cu != '\t' && cu != '\n' && cu != '\f' && cu != '\r') ||
+           (cu >= 0xD800 && cu <= 0xDFFF);
+
+  for (int k = 0; ok && k < 4; k++)
+    ok = !(h[k] >= 'A' && h[k] <= 'F');
+  return ok;
+}
+
 /* Parses the string literal at p->pos (a '"') into the arena. */
 static int parse_string(parser *p, char **out, size_t *outlen)
 {
@@ -209,6 +278,7 @@ static int parse_string(parser *p, char **out, size_t *outlen)
       size_t k = tide__json_utf8_len(s + i, n - i, 0);
       if (k == 0)
         return bad_utf8(p, i);
+      p->nonascii = 1;
       i += k;
       continue;
     }
@@ -251,16 +321,23 @@ static int parse_string(parser *p, char **out, size_t *outlen)
         return syntax(p, i, "invalid \\u escape");
       if (cu >= 0xD800 && cu <= 0xDBFF && end - i >= 12 && s[i + 6] == '\\' && s[i + 7] == 'u' &&
           (lo = hex4(s + i + 8)) >= 0xDC00 && lo <= 0xDFFF) {
-        /* A surrogate pair: one astral code point. */
+        /* A surrogate pair: one astral code point (written raw). */
         o += put_utf8(d + o, 0x10000 + (((unsigned long)cu - 0xD800) << 10) +
                                  ((unsigned long)lo - 0xDC00));
+        p->canon_tok = 0;
         i += 12;
         continue;
       }
+      if (p->canon_tok && !canonical_u_escape(s + i + 2, cu))
+        p->canon_tok = 0;
       o += put_utf8(d + o, (unsigned long)cu);
       i += 6;
       continue;
-    default: d[o++] = (char)s[i + 1]; break; /* " \ / */
+    case '/':
+      d[o++] = '/';
+      p->canon_tok = 0;
+      break;                                 /* written raw */
+    default: d[o++] = (char)s[i + 1]; break; /* " \ */
     }
     i += 2;
   }
@@ -270,10 +347,31 @@ static int parse_string(parser *p, char **out, size_t *outlen)
   return 0;
 }
 
+/* 1 when the number token t[0..n) is how the writer prints its value d.
+ * An integer of at most 15 digits is exact in a double and prints as
+ * itself, except "-0" (printed "0"); other tokens are compared with the
+ * printed text (a non-finite value prints "null", never equal). */
+static int canonical_number(const unsigned char *t, size_t n, int plain, double d)
+{
+  char num[TIDE_JSON_NUMBER_BYTES];
+  size_t k;
+
+  if (plain) {
+    size_t digits = n - (t[0] == '-');
+    if (digits <= 15)
+      return !(n == 2 && t[0] == '-' && t[1] == '0');
+  }
+  if (d - d != 0)
+    return 0;
+  k = tide_json_format_number(num, d);
+  return k == n && memcmp(num, t, n) == 0;
+}
+
 static int parse_number(parser *p, tide_json **out)
 {
   const unsigned char *s = p->s;
   size_t i = p->pos, n = p->len, start = p->pos;
+  int plain = 1; /* an integer token: no fraction, no exponent */
   tide_json *v;
 
   if (s[i] == '-')
@@ -290,6 +388,7 @@ static int parse_number(parser *p, tide_json **out)
   }
   if (i < n && s[i] == '.') {
     i++;
+    plain = 0;
     if (i >= n || s[i] - (unsigned)'0' > 9)
       return unexpected(p, i, "expected digit after '.'");
     while (i < n && s[i] - (unsigned)'0' <= 9)
@@ -297,6 +396,7 @@ static int parse_number(parser *p, tide_json **out)
   }
   if (i < n && (s[i] | 0x20) == 'e') {
     i++;
+    plain = 0;
     if (i < n && (s[i] == '+' || s[i] == '-'))
       i++;
     if (i >= n || s[i] - (unsigned)'0' > 9)
@@ -308,6 +408,8 @@ static int parse_number(parser *p, tide_json **out)
   if (v == NULL)
     return TIDE_E_NOMEM;
   v->u.num = tide__json_parse_number((const char *)s + start, i - start);
+  if (p->canon_tok && !canonical_number(s + start, i - start, plain, v->u.num))
+    p->canon_tok = 0;
   p->pos = i;
   *out = v;
   return 0;
@@ -357,11 +459,15 @@ static int open_container(parser *p, tide_json_type type, tide_json **node)
   return 0;
 }
 
-/* Closes the innermost container: lays out its pending members. */
+/* Closes the innermost container: lays out its pending members.  While
+ * checking the canonical form, an object whose layout differs from the
+ * text (index keys moved to the front, or a duplicate key merged) is not
+ * canonical: the writer would print its members in another order. */
 static int close_container(parser *p, tide_json **out)
 {
   frame *f = &p->f[p->fn - 1];
   tide_json *v = f->node;
+  const tide__json_member *in = p->m + f->base;
   size_t n = p->mn - f->base;
   int rc = 0;
 
@@ -371,14 +477,33 @@ static int close_container(parser *p, tide_json **out)
       if (v->u.items == NULL)
         return TIDE_E_NOMEM;
       for (size_t i = 0; i < n; i++)
-        v->u.items[i] = p->m[f->base + i].value;
+        v->u.items[i] = in[i].value;
     }
     v->len = n;
     v->cap = n;
   } else {
-    rc = tide__json_object_finish(p->doc, v, p->m + f->base, n, &p->sort_tmp, &p->sort_cap);
+    rc = tide__json_object_finish(p->doc, v, in, n, &p->sort_tmp, &p->sort_cap);
     if (rc != 0)
       return rc;
+    if (p->canon_tok) {
+      if (v->len != n) {
+        p->canon_tok = 0;
+      } else {
+        for (size_t i = 0; i < n; i++)
+          if (v->u.members[i].key != in[i].key) {
+            p->canon_tok = 0;
+            break;
+          }
+      }
+    }
+  }
+  if (n > 0 && p->indent > 0) {
+    /* The canonical layout adds a line break and indent before each
+     * member and before the closing bracket, and a space after each ':'. */
+    uint64_t d = p->fn - 1;
+    p->layout += n * (1 + (uint64_t)p->indent * (d + 1)) + 1 + (uint64_t)p->indent * d;
+    if (v->type == TIDE_JSON_OBJECT)
+      p->layout += n;
   }
   p->mn = f->base;
   p->fn--;
@@ -402,20 +527,26 @@ static int parse_key(parser *p)
   rc = push_member(p, key, keylen, tide__json_key_index(key, keylen), NULL);
   if (rc != 0)
     return rc;
-  skip_ws(p);
+  skip_ws_expect(p, WS_NONE, 0);
   if (p->pos >= p->len || p->s[p->pos] != ':')
     return unexpected(p, p->pos, "expected ':'");
   p->pos++;
   return 0;
 }
 
+/* The grammar as a loop.  `want` is the whitespace the canonical form has
+ * before the next value; the members or items of a container are at depth
+ * p->fn (the number of open containers), its closing bracket at p->fn - 1. */
 static int run(parser *p)
 {
   tide_json *v = NULL;
-  int rc;
+  size_t from;
+  int want = WS_ANY, rc;
 
-value:
   skip_ws(p);
+  p->root_start = p->pos;
+value:
+  skip_ws_expect(p, want, p->fn);
   if (p->pos >= p->len)
     return syntax(p, p->pos, "expected a value");
   switch (p->s[p->pos]) {
@@ -423,28 +554,40 @@ value:
     rc = open_container(p, TIDE_JSON_OBJECT, &v);
     if (rc != 0)
       return rc;
+    from = p->pos;
     skip_ws(p);
     if (p->pos < p->len && p->s[p->pos] == '}') {
+      if (from != p->pos)
+        p->canon_ws = 0; /* the writer prints {} */
       rc = close_container(p, &v);
       if (rc != 0)
         return rc;
       goto after;
     }
+    if (p->canon_ws && !ws_canonical(p, from, WS_LINE, p->fn))
+      p->canon_ws = 0;
     rc = parse_key(p);
     if (rc != 0)
       return rc;
+    want = WS_COLON;
     goto value;
   case '[':
     rc = open_container(p, TIDE_JSON_ARRAY, &v);
     if (rc != 0)
       return rc;
+    from = p->pos;
     skip_ws(p);
     if (p->pos < p->len && p->s[p->pos] == ']') {
+      if (from != p->pos)
+        p->canon_ws = 0; /* the writer prints [] */
       rc = close_container(p, &v);
       if (rc != 0)
         return rc;
       goto after;
     }
+    if (p->canon_ws && !ws_canonical(p, from, WS_LINE, p->fn))
+      p->canon_ws = 0;
+    want = WS_NONE;
     goto value;
   case '"':
     v = tide__json_node(p->doc, TIDE_JSON_STRING);
@@ -477,6 +620,7 @@ after:
     frame *f;
     int is_obj;
     if (p->fn == 0) {
+      p->root_end = p->pos;
       skip_ws(p);
       if (p->pos != p->len)
         return unexpected(p, p->pos, "unexpected data after the JSON value");
@@ -492,18 +636,26 @@ after:
       if (rc != 0)
         return rc;
     }
+    from = p->pos;
     skip_ws(p);
     if (p->pos < p->len && p->s[p->pos] == ',') {
+      if (from != p->pos)
+        p->canon_ws = 0;
       p->pos++;
-      if (!is_obj)
+      if (!is_obj) {
+        want = WS_LINE;
         goto value;
-      skip_ws(p);
+      }
+      skip_ws_expect(p, WS_LINE, p->fn);
       rc = parse_key(p);
       if (rc != 0)
         return rc;
+      want = WS_COLON;
       goto value;
     }
     if (p->pos < p->len && p->s[p->pos] == (is_obj ? '}' : ']')) {
+      if (p->canon_ws && !ws_canonical(p, from, WS_LINE, p->fn - 1))
+        p->canon_ws = 0;
       rc = close_container(p, &v);
       if (rc != 0)
         return rc;
@@ -513,16 +665,13 @@ after:
   }
 }
 
-int tide_json_parse(tide_json_doc **out, const char *text, size_t len, const tide_json_limits *lim,
-                    tide_error *err)
+int tide__json_parse_doc(tide_json_doc *doc, const char *text, size_t len,
+                         const tide_json_limits *lim, tide__json_canon *canon, tide_error *err)
 {
-  size_t max_bytes = TIDE_JSON_DEFAULT_BYTES, hint;
+  size_t max_bytes = TIDE_JSON_DEFAULT_BYTES;
   parser p;
   int rc;
 
-  if (out == NULL)
-    return tide_error_set(err, TIDE_E_INVAL, 0, "no output pointer");
-  *out = NULL;
   if (text == NULL && len > 0)
     return tide_error_set(err, TIDE_E_INVAL, 0, "no input");
   tide_error_clear(err);
@@ -540,30 +689,129 @@ int tide_json_parse(tide_json_doc **out, const char *text, size_t len, const tid
   p.s = (const unsigned char *)text;
   p.len = len;
   p.err = err;
+  p.doc = doc;
   p.m = p.m_local;
   p.mcap = sizeof p.m_local / sizeof p.m_local[0];
   p.f = p.f_local;
   p.fcap = sizeof p.f_local / sizeof p.f_local[0];
-  /* Nodes, strings and member arrays take roughly three times the text. */
-  hint = len < ((size_t)1 << 18) ? len * 3 + 512 : (size_t)1 << 20;
-  p.doc = tide__json_doc_create(hint);
-  if (p.doc == NULL) {
-    rc = tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
-    goto out;
+  if (canon != NULL && canon->indent >= 0 && canon->indent <= 10) {
+    p.canon_tok = 1;
+    p.canon_ws = 1;
+    p.indent = canon->indent;
   }
   rc = run(&p);
   if (rc == TIDE_E_NOMEM || rc == TIDE_E_TOOBIG)
     (void)tide_error_set(err, rc, p.pos, "%s at byte %zu", tide_strerror(rc), p.pos);
-out:
   if (p.m != p.m_local)
     free(p.m);
   if (p.f != p.f_local)
     free(p.f);
   free(p.sort_tmp);
+  if (canon != NULL) {
+    canon->canonical = rc == 0 && p.canon_tok && p.canon_ws;
+    canon->tokens = rc == 0 && p.canon_tok;
+    canon->ascii = !p.nonascii;
+    canon->start = p.root_start;
+    canon->end = p.root_end;
+    canon->length = 0;
+    if (canon->tokens) {
+      /* The value's bytes less its whitespace (all whitespace outside it
+       * was skipped too), plus the canonical layout. */
+      uint64_t tokens =
+          (uint64_t)(p.root_end - p.root_start) - (p.ws - (len - p.root_end) - p.root_start);
+      if (p.layout > SIZE_MAX - tokens)
+        canon->tokens = 0;
+      else
+        canon->length = (size_t)(tokens + p.layout);
+    }
+  }
+  return rc;
+}
+
+/* Parses into a new document; canon may be NULL. */
+static int parse_new(tide_json_doc **out, const char *text, size_t len, const tide_json_limits *lim,
+                     tide__json_canon *canon, tide_error *err)
+{
+  size_t hint;
+  tide_json_doc *doc;
+  int rc;
+
+  if (out == NULL)
+    return tide_error_set(err, TIDE_E_INVAL, 0, "no output pointer");
+  *out = NULL;
+  if (text == NULL && len > 0)
+    return tide_error_set(err, TIDE_E_INVAL, 0, "no input");
+  if (lim != NULL && lim->max_bytes > 0 && len > lim->max_bytes)
+    return tide_error_set(err, TIDE_E_TOOBIG, 0, "input of %zu bytes exceeds the limit of %zu", len,
+                          lim->max_bytes);
+  if ((lim == NULL || lim->max_bytes == 0) && len > TIDE_JSON_DEFAULT_BYTES)
+    return tide_error_set(err, TIDE_E_TOOBIG, 0, "input of %zu bytes exceeds the limit of %zu", len,
+                          TIDE_JSON_DEFAULT_BYTES);
+  /* Nodes, strings and member arrays take roughly three times the text. */
+  hint = len < ((size_t)1 << 18) ? len * 3 + 512 : (size_t)1 << 20;
+  doc = tide__json_doc_create(hint);
+  if (doc == NULL)
+    return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
+  rc = tide__json_parse_doc(doc, text, len, lim, canon, err);
   if (rc != 0) {
-    tide_json_doc_free(p.doc);
+    tide_json_doc_free(doc);
     return rc;
   }
-  *out = p.doc;
+  *out = doc;
+  return 0;
+}
+
+int tide_json_parse(tide_json_doc **out, const char *text, size_t len, const tide_json_limits *lim,
+                    tide_error *err)
+{
+  return parse_new(out, text, len, lim, NULL, err);
+}
+
+int tide_json_parse_canonical(tide_json_doc **out, tide_buf *canon_text, int *canonical,
+                              const char *text, size_t len, int indent, const tide_json_limits *lim,
+                              tide_error *err)
+{
+  tide__json_canon c;
+  size_t start;
+  int rc;
+
+  if (canonical != NULL)
+    *canonical = 0;
+  if (indent < 0 || indent > 10) {
+    if (out != NULL)
+      *out = NULL;
+    return tide_error_set(err, TIDE_E_INVAL, 0, "indent %d is not 0..10", indent);
+  }
+  c.indent = indent;
+  rc = parse_new(out, text, len, lim, &c, err);
+  if (rc != 0)
+    return rc;
+  if (canonical != NULL)
+    *canonical = c.canonical && c.start == 0 && c.end == len;
+  if (canon_text == NULL)
+    return 0;
+  start = canon_text->len;
+  if (!c.tokens) {
+    rc = tide_json_write(canon_text, tide_json_root(*out), indent);
+  } else {
+    rc = tide_buf_reserve(canon_text, c.length);
+    if (rc == 0) {
+      if (c.canonical)
+        memcpy(canon_text->data + start, text + c.start, c.length);
+      else if (tide__json_reindent(canon_text->data + start, text, &c) != c.length)
+        rc = TIDE_E_INTERNAL;
+    }
+    if (rc == 0) {
+      canon_text->len = start + c.length;
+      canon_text->data[canon_text->len] = '\0';
+    }
+  }
+  if (rc != 0) {
+    tide_json_doc_free(*out);
+    *out = NULL;
+    if (canonical != NULL)
+      *canonical = 0;
+    return tide_error_set(err, rc, 0, "%s", tide_strerror(rc));
+  }
   return 0;
 }

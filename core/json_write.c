@@ -295,6 +295,106 @@ out:
   return rc;
 }
 
+/* --- Re-indenting canonical tokens --------------------------------------- */
+
+/* A line break and depth * indent spaces. */
+static char *put_line(char *o, int indent, size_t depth)
+{
+  size_t n = (size_t)indent * depth;
+
+  *o++ = '\n';
+  memset(o, ' ', n);
+  return o + n;
+}
+
+/* Index of the quote that closes the string literal whose contents start
+ * at s[i] (the text is valid JSON, so there is one before end). */
+static size_t string_end(const unsigned char *s, size_t i, size_t end)
+{
+  for (;;) {
+#if TIDE__JSON_SWAR
+    while (i + 8 <= end) {
+      uint64_t x = tide__json_load8(s + i);
+      uint64_t m = tide__json_eq8(x, '"') | tide__json_eq8(x, '\\');
+      if (m != 0) {
+        i += tide__json_first8(m);
+        break;
+      }
+      i += 8;
+    }
+#endif
+    if (s[i] == '"')
+      return i;
+    i += s[i] == '\\' ? 2 : 1;
+  }
+}
+
+size_t tide__json_reindent(char *out, const char *text, const tide__json_canon *canon)
+{
+  const unsigned char *s = (const unsigned char *)text;
+  size_t i = canon->start, end = canon->end, depth = 0;
+  int indent = canon->indent;
+  char *o = out;
+
+  while (i < end) {
+    unsigned c = s[i];
+    size_t j;
+
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r': i++; break;
+    case '"':
+      j = string_end(s, i + 1, end) + 1;
+      memcpy(o, s + i, j - i);
+      o += j - i;
+      i = j;
+      break;
+    case '{':
+    case '[':
+      *o++ = (char)c;
+      for (j = i + 1; s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'; j++)
+        ;
+      if (s[j] == c + 2) { /* '}' and ']' follow '{' and '[' by two */
+        *o++ = (char)s[j];
+        i = j + 1;
+        break;
+      }
+      depth++;
+      if (indent > 0)
+        o = put_line(o, indent, depth);
+      i = j;
+      break;
+    case '}':
+    case ']':
+      depth--;
+      if (indent > 0)
+        o = put_line(o, indent, depth);
+      *o++ = (char)c;
+      i++;
+      break;
+    case ',':
+      *o++ = ',';
+      if (indent > 0)
+        o = put_line(o, indent, depth);
+      i++;
+      break;
+    case ':':
+      *o++ = ':';
+      if (indent > 0)
+        *o++ = ' ';
+      i++;
+      break;
+    default: /* numbers and literals: their bytes as they are */
+      *o++ = (char)c;
+      i++;
+      break;
+    }
+  }
+  return (size_t)(o - out);
+}
+
 int tide_json_write_string(tide_buf *out, const char *s, size_t len)
 {
   size_t start;

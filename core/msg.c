@@ -9,6 +9,7 @@
  * the conversions on parsed JSON values (see docs/messages.md). */
 #include "tide/msg.h"
 
+#include "json_int.h"
 #include "msg_int.h"
 
 #if defined(TIDE_HAVE_LIBCRYPTO)
@@ -25,10 +26,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A message lives in the arena of its parsed document, with a copy of the
+ * received text: a message arrives in canonical form, and then its
+ * canonical text is that copy.  Otherwise the text is printed into a heap
+ * block (text_heap). */
 struct tide_msg {
-  tide_json_doc *doc;
+  tide_json_doc *doc; /* owns this struct too */
   const tide_json *root;
-  char *text; /* canonical JSON.stringify(msg, null, 2), UTF-8, owned */
+  const char *text; /* canonical JSON.stringify(msg, null, 2), UTF-8 */
+  char *text_heap;  /* the text when it was printed (owned), else NULL */
   size_t text_len;
   size_t utf16_len;   /* JS .length of the text */
   size_t signing_cut; /* text[0..cut) + "\n}" is the unsigned text; 0: none */
@@ -412,6 +418,21 @@ static int loose_ne_id(const tide_json *v, const char *str, size_t len)
   return rc;
 }
 
+/* `m.previous != id` in JavaScript, for the message id `id` given as its
+ * hash.  A string equals the id's text exactly when it is a well-formed
+ * id of that hash (tide_msg_id_parse() accepts only the canonical
+ * spelling, which tide_msg_id_format() prints), so strings are compared
+ * without printing the id.  Same return values as loose_ne_id(). */
+static int loose_ne_msg_id(const tide_msg *m, const uint8_t id[TIDE_HASH_BYTES])
+{
+  char text[TIDE_MSG_ID_LEN + 1];
+
+  if (m->previous != NULL && tide_json_typeof(m->previous) == TIDE_JSON_STRING)
+    return m->has_prev && memcmp(m->prev, id, TIDE_HASH_BYTES) == 0 ? LOOSE_EQ : LOOSE_NE;
+  tide_msg_id_format(text, id);
+  return loose_ne_id(m->previous, text, TIDE_MSG_ID_LEN);
+}
+
 /* ---- error text ------------------------------------------------------- */
 
 /* Builds err->msg from pieces, truncating at a UTF-8 boundary when the
@@ -505,21 +526,35 @@ typedef crypto_hash_sha256_state hash_state;
 /* Feeds Buffer.from(t, 'binary') - one byte per UTF-16 unit, its low 8
  * bits - to the hash, streaming through a small buffer, and returns the
  * number of UTF-16 units (the JS .length).  t is writer output: valid
- * WTF-8 made of whole sequences. */
+ * WTF-8 made of whole sequences.  ASCII, which maps to itself, is copied
+ * eight bytes at a time. */
 static size_t hash_latin1(hash_state *st, const unsigned char *t, size_t n)
 {
   size_t i = 0, k = 0, units = 0;
-  unsigned char chunk[512];
+  unsigned char chunk[1024 + 8];
 
   while (i < n) {
-    unsigned char c = t[i];
+    unsigned char c;
     uint32_t cp;
 
-    if (k > sizeof chunk - 2) {
+    if (k > sizeof chunk - 16) {
       hash_update(st, chunk, k);
       units += k;
       k = 0;
     }
+    /* Whole words of ASCII; the chunk has room for one more word. */
+    while (i + 8 <= n && k <= sizeof chunk - 16) {
+      uint64_t w;
+      memcpy(&w, t + i, 8);
+      if ((w & UINT64_C(0x8080808080808080)) != 0)
+        break;
+      memcpy(chunk + k, &w, 8);
+      k += 8;
+      i += 8;
+    }
+    if (i >= n)
+      break;
+    c = t[i];
     if (c < 0x80) {
       chunk[k++] = c;
       i++;
@@ -861,18 +896,47 @@ static int find_signing_cut(tide_msg *m)
   return 0;
 }
 
+/* The seven members of a message, found in one pass over the root (the
+ * parser merged duplicate keys, so each key occurs once). */
 static void read_members(tide_msg *m)
 {
+  size_t nm = tide_json_length(m->root);
   const char *s;
   size_t n;
 
-  m->author = tide_json_object_getz(m->root, "author");
-  m->sequence = tide_json_object_getz(m->root, "sequence");
-  m->previous = tide_json_object_getz(m->root, "previous");
-  m->timestamp = tide_json_object_getz(m->root, "timestamp");
-  m->hash = tide_json_object_getz(m->root, "hash");
-  m->content = tide_json_object_getz(m->root, "content");
-  m->signature = tide_json_object_getz(m->root, "signature");
+  for (size_t i = 0; i < nm; i++) {
+    size_t klen;
+    const char *k = tide_json_object_key(m->root, i, &klen);
+    const tide_json *v = tide_json_object_value(m->root, i);
+
+    switch (klen) {
+    case 4:
+      if (memcmp(k, "hash", 4) == 0)
+        m->hash = v;
+      break;
+    case 6:
+      if (memcmp(k, "author", 6) == 0)
+        m->author = v;
+      break;
+    case 7:
+      if (memcmp(k, "content", 7) == 0)
+        m->content = v;
+      break;
+    case 8:
+      if (memcmp(k, "sequence", 8) == 0)
+        m->sequence = v;
+      else if (memcmp(k, "previous", 8) == 0)
+        m->previous = v;
+      break;
+    case 9:
+      if (memcmp(k, "timestamp", 9) == 0)
+        m->timestamp = v;
+      else if (memcmp(k, "signature", 9) == 0)
+        m->signature = v;
+      break;
+    default: break;
+    }
+  }
 
   if (m->author != NULL && tide_json_typeof(m->author) == TIDE_JSON_STRING) {
     s = tide_json_string(m->author, &n);
@@ -889,27 +953,86 @@ static void read_members(tide_msg *m)
   }
 }
 
+/* Prints the canonical text of a message that did not arrive in canonical
+ * form (or is too long to keep), then hashes it. */
+static int print_text(tide_msg *m, size_t len)
+{
+  tide_buf text = TIDE_BUF_INIT;
+  text_len want;
+  int rc;
+
+  /* a cheap bound first; measure exactly only when it is over the cap */
+  rc = pretty_len(&want, m->root, 0);
+  if (rc == 0 && want.bytes > MSG_TEXT_MAX)
+    rc = pretty_len(&want, m->root, 1);
+  if (rc != 0)
+    return rc;
+  if (want.bytes > MSG_TEXT_MAX) {
+    /* never valid: keep the length, not the text (see MSG_TEXT_MAX) */
+    m->oversized = 1;
+    m->utf16_len = want.units;
+    m->text = "";
+    return 0;
+  }
+  /* The text is never longer than the bound, and rarely much longer than
+   * the input (escapes written differently, whitespace added). */
+  rc = tide_buf_reserve(&text, want.bytes < 2 * len + 64 ? want.bytes : 2 * len + 64);
+  if (rc == 0)
+    rc = tide_json_write(&text, m->root, TIDE_JSON_PRETTY);
+  if (rc != 0) {
+    tide_buf_free(&text);
+    return rc;
+  }
+  m->text_len = text.len;
+  m->text_heap = tide_buf_steal(&text, NULL);
+  if (m->text_heap == NULL)
+    return TIDE_E_INTERNAL;
+  m->text = m->text_heap;
+  hash_text(m, is_ascii(m->text, m->text_len));
+  return find_signing_cut(m);
+}
+
 int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err)
 {
-  tide_msg *m;
-  tide_buf text = TIDE_BUF_INIT;
+  tide_json_doc *doc;
+  tide_msg *m = NULL;
+  char *copy;
   tide_json_type t;
   /* Deeper than about 90 levels, the canonical text exceeds 8192 units
    * anyway; up to MSG_MAX_DEPTH tide still parses and reports the size
    * as ssb-validate does.  V8 itself throws RangeError a few thousand
    * levels down. */
   tide_json_limits lim = {.max_depth = MSG_MAX_DEPTH, .max_bytes = 0};
-  text_len want;
+  tide__json_canon canon = {.indent = TIDE_JSON_PRETTY};
   int rc;
 
   *out = NULL;
-  m = calloc(1, sizeof *m);
-  if (m == NULL)
+  if (json == NULL && len > 0)
+    return tide_error_set(err, TIDE_E_INVAL, 0, "no input");
+  if (len > TIDE_JSON_DEFAULT_BYTES)
+    return tide_error_set(err, TIDE_E_TOOBIG, 0, "input of %zu bytes exceeds the limit of %zu", len,
+                          TIDE_JSON_DEFAULT_BYTES);
+  /* One block for everything in the usual case: the message, a copy of
+   * the text, and the parsed nodes and strings (about three times the
+   * text). */
+  doc = tide__json_doc_create(len < ((size_t)1 << 18) ? 4 * len + 1024 : (size_t)1 << 20);
+  if (doc == NULL)
     return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
-  rc = tide_json_parse(&m->doc, json, len, &lim, err);
+  m = tide__json_alloc(doc, sizeof *m);
+  copy = tide__json_alloc(doc, len + 1);
+  if (m == NULL || copy == NULL) {
+    rc = TIDE_E_NOMEM;
+    goto out;
+  }
+  memset(m, 0, sizeof *m);
+  m->doc = doc;
+  if (len > 0)
+    memcpy(copy, json, len);
+  copy[len] = '\0';
+  rc = tide__json_parse_doc(doc, copy, len, &lim, &canon, err);
   if (rc != 0)
     goto out;
-  m->root = tide_json_root(m->doc);
+  m->root = tide_json_root(doc);
   t = tide_json_typeof(m->root);
   if (t != TIDE_JSON_OBJECT) {
     /* ssb-validate reads msg.author first: null throws, anything else has
@@ -920,40 +1043,31 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
       rc = fail(err, 0, "invalid message: must have author");
     goto out;
   }
-  /* a cheap bound first; measure exactly only when it is over the cap */
-  rc = pretty_len(&want, m->root, 0);
-  if (rc == 0 && want.bytes > MSG_TEXT_MAX)
-    rc = pretty_len(&want, m->root, 1);
-  if (rc != 0)
-    goto out;
-  if (want.bytes > MSG_TEXT_MAX) {
-    /* never valid: keep the length, not the text (see MSG_TEXT_MAX) */
-    m->oversized = 1;
-    m->utf16_len = want.units;
-    m->text = calloc(1, 1);
-    if (m->text == NULL) {
-      rc = TIDE_E_NOMEM;
-      goto out;
+  if (canon.tokens && canon.length <= MSG_TEXT_MAX) {
+    if (canon.canonical) {
+      /* The received text is the canonical text: keep it. */
+      m->text = copy + canon.start;
+    } else {
+      /* Only the layout differs (e.g. the message travelled compact):
+       * lay the received tokens out again. */
+      char *laid = tide__json_alloc(doc, canon.length + 1);
+      if (laid == NULL) {
+        rc = TIDE_E_NOMEM;
+        goto out;
+      }
+      if (tide__json_reindent(laid, copy, &canon) != canon.length) {
+        rc = TIDE_E_INTERNAL;
+        goto out;
+      }
+      laid[canon.length] = '\0';
+      m->text = laid;
     }
-    read_members(m);
-    goto out;
+    m->text_len = canon.length;
+    hash_text(m, canon.ascii);
+    rc = find_signing_cut(m);
+  } else {
+    rc = print_text(m, len);
   }
-  /* One allocation for the text in the usual case: a message arrives in
-   * its canonical form, so the text is about as long as the input (and
-   * never longer than the bound). */
-  rc = tide_buf_reserve(&text, want.bytes < len + 64 ? want.bytes : len + 64);
-  if (rc == 0)
-    rc = tide_json_write(&text, m->root, TIDE_JSON_PRETTY);
-  if (rc != 0)
-    goto out;
-  m->text_len = text.len;
-  m->text = tide_buf_steal(&text, NULL);
-  if (m->text == NULL) {
-    rc = TIDE_E_INTERNAL;
-    goto out;
-  }
-  hash_text(m, is_ascii(m->text, m->text_len));
-  rc = find_signing_cut(m);
   if (rc != 0)
     goto out;
   read_members(m);
@@ -961,8 +1075,9 @@ out:
   if (rc != 0) {
     if (rc == TIDE_E_NOMEM)
       tide_error_set(err, rc, 0, "out of memory");
-    tide_buf_free(&text);
-    tide_msg_free(m);
+    if (m != NULL)
+      free(m->text_heap);
+    tide_json_doc_free(doc);
     return rc;
   }
   *out = m;
@@ -973,9 +1088,8 @@ void tide_msg_free(tide_msg *m)
 {
   if (m == NULL)
     return;
-  tide_json_doc_free(m->doc);
-  free(m->text);
-  free(m);
+  free(m->text_heap);
+  tide_json_doc_free(m->doc); /* m itself lives in the document */
 }
 
 const char *tide_msg_text(const tide_msg *m, size_t *len)
@@ -1013,11 +1127,8 @@ int tide_msg_previous(const tide_msg *m, uint8_t hash[TIDE_HASH_BYTES])
 
 int tide_msg_previous_matches(const tide_msg *m, const uint8_t id[TIDE_HASH_BYTES])
 {
-  char want[TIDE_MSG_ID_LEN + 1];
-  int rc;
+  int rc = loose_ne_msg_id(m, id);
 
-  tide_msg_id_format(want, id);
-  rc = loose_ne_id(m->previous, want, TIDE_MSG_ID_LEN);
   if (rc == TIDE_E_NOMEM)
     return rc;
   return rc == LOOSE_EQ;
@@ -1320,7 +1431,6 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
   /* 3. position in the feed */
   if (state != NULL) {
     double want = (double)state->sequence + 1;
-    char id[TIDE_MSG_ID_LEN + 1];
 
     rc = loose_ne_number(m->sequence, want);
     if (rc == LOOSE_THROW)
@@ -1340,8 +1450,7 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
       reason_add(&r, author, author_len);
       return TIDE_E_MSG_INVALID;
     }
-    tide_msg_id_format(id, state->id);
-    rc = loose_ne_id(m->previous, id, TIDE_MSG_ID_LEN);
+    rc = loose_ne_msg_id(m, state->id);
     if (rc == LOOSE_THROW)
       return fail(err, 0, TYPEERROR_PRIMITIVE);
     if (rc == TIDE_E_NOMEM)

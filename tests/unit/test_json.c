@@ -791,6 +791,312 @@ static void test_js_measures(void)
   CU_ASSERT(!tide_json_valid_wtf8("\xe0\x9f\xbf", 3));
 }
 
+/* --- Canonical form check ------------------------------------------------- */
+
+/* tide_json_parse_canonical(text, indent) must say 1 exactly when
+ * printing the parsed value again gives the text back, and the canonical
+ * text it makes must be what the writer prints. */
+static int canonical_oracle(const char *text, size_t len, int indent, int *parsed)
+{
+  tide_json_doc *doc = NULL;
+  tide_buf out = TIDE_BUF_INIT, made = TIDE_BUF_INIT;
+  int canon = -1, want, ok;
+
+  CU_ASSERT_FATAL(tide_buf_append(&made, "<", 1) == 0); /* appends after this */
+  *parsed = tide_json_parse_canonical(&doc, &made, &canon, text, len, indent, NULL, NULL) == 0;
+  if (!*parsed) {
+    CU_ASSERT_EQUAL(canon, 0);
+    CU_ASSERT_PTR_NULL(doc);
+    CU_ASSERT_EQUAL(made.len, 1);
+    tide_buf_free(&made);
+    return 1;
+  }
+  CU_ASSERT_FATAL(tide_json_write(&out, tide_json_root(doc), indent) == 0);
+  want = out.len == len && memcmp(out.data, text, len) == 0;
+  ok = canon == want && made.len == out.len + 1 && memcmp(made.data + 1, out.data, out.len) == 0 &&
+       made.data[made.len] == '\0';
+  if (!ok)
+    fprintf(stderr,
+            "\n  canonical check says %d, writer says %d (indent %d) for:\n%.*s\n"
+            "  made:\n%.*s\n  printed:\n%.*s\n",
+            canon, want, indent, (int)len, text, (int)made.len - 1, made.data + 1, (int)out.len,
+            out.data);
+  tide_buf_free(&out);
+  tide_buf_free(&made);
+  tide_json_doc_free(doc);
+  return ok;
+}
+
+static void check_canonical(const char *text, int indent, int want)
+{
+  tide_json_doc *doc = NULL;
+  int canon = -1, parsed;
+
+  CU_ASSERT_EQUAL_FATAL(
+      tide_json_parse_canonical(&doc, NULL, &canon, text, strlen(text), indent, NULL, NULL), 0);
+  if (canon != want)
+    fprintf(stderr, "\n  %s (indent %d): canonical %d, want %d\n", text, indent, canon, want);
+  CU_ASSERT_EQUAL(canon, want);
+  tide_json_doc_free(doc);
+  CU_ASSERT(canonical_oracle(text, strlen(text), indent, &parsed));
+}
+
+static void test_canonical_cases(void)
+{
+  tide_json_doc *doc = NULL;
+  int canon = 1;
+
+  check_canonical("{\n  \"a\": 1,\n  \"b\": [\n    true,\n    null\n  ],\n  \"c\": {}\n}", 2, 1);
+  check_canonical("{\"a\":1,\"b\":[true,null],\"c\":{}}", 0, 1);
+  check_canonical("{\"a\":1,\"b\":[true,null],\"c\":{}}", 2, 0);
+  check_canonical("{\n  \"a\": 1\n}", 0, 0);
+  check_canonical("{\n  \"a\": 1\n}\n", 2, 0); /* trailing newline */
+  check_canonical(" {\n  \"a\": 1\n}", 2, 0);  /* leading space */
+  check_canonical("{\n  \"a\":1\n}", 2, 0);    /* no space after ':' */
+  check_canonical("{\n  \"a\" : 1\n}", 2, 0);  /* space before ':' */
+  check_canonical("{\n  \"a\": 1 ,\n  \"b\": 2\n}", 2, 0);
+  check_canonical("{\n   \"a\": 1\n}", 2, 0); /* three spaces */
+  check_canonical("{\n\t\"a\": 1\n}", 2, 0);
+  check_canonical("{\r\n  \"a\": 1\n}", 2, 0);
+  check_canonical("{\n  \"a\": 1\n  }", 2, 0);
+  check_canonical("{ }", 2, 0);
+  check_canonical("[\n]", 2, 0);
+  check_canonical("[\n      1\n]", 6, 1);
+  check_canonical("[\n      1\n]", 2, 0);
+  /* member order: index keys first, ascending; no duplicates */
+  check_canonical("{\"1\":1,\"2\":2,\"a\":3}", 0, 1);
+  check_canonical("{\"2\":1,\"1\":2,\"a\":3}", 0, 0);
+  check_canonical("{\"a\":1,\"1\":2}", 0, 0);
+  check_canonical("{\"a\":1,\"a\":2}", 0, 0);
+  check_canonical("{\"01\":1,\"a\":2,\"4294967295\":3}", 0, 1);
+  /* numbers */
+  check_canonical("[1,-1,0,123456789012345,1.5,1e+21,1e-7,0.000001]", 0, 1);
+  check_canonical("[-0]", 0, 0);
+  check_canonical("[1.0]", 0, 0);
+  check_canonical("[1E+21]", 0, 0);
+  check_canonical("[1e21]", 0, 0);
+  check_canonical("[100e-2]", 0, 0);
+  check_canonical("[1e400]", 0, 0); /* Infinity prints null */
+  check_canonical("[12345678901234567890]", 0, 0);
+  check_canonical("[123456789012345680000]", 0, 1);
+  check_canonical("[9007199254740993]", 0, 0);
+  check_canonical("[1514871658466.001]", 0, 1);
+  /* strings */
+  check_canonical("[\"a\\\"b\\\\c\\b\\f\\n\\r\\t\"]", 0, 1);
+  check_canonical("[\"\\u0000\\u001f\\u0007\"]", 0, 1);
+  check_canonical("[\"\\u001F\"]", 0, 0);
+  check_canonical("[\"\\u000a\"]", 0, 0);
+  check_canonical("[\"\\u0041\"]", 0, 0);
+  check_canonical("[\"\\u007f\"]", 0, 0);
+  check_canonical("[\"\\/\"]", 0, 0);
+  check_canonical("[\"/\\u00e9\"]", 0, 0);
+  check_canonical("[\"/\xc3\xa9\xe2\x80\xa8\x7f\"]", 0, 1);
+  check_canonical("[\"\\ud800\",\"\\udfff\",\"\\udbff\\ud800\"]", 0, 1);
+  check_canonical("[\"\\uD800\"]", 0, 0);
+  check_canonical("[\"\\ud83d\\ude00\"]", 0, 0);
+  check_canonical("[\"\xf0\x9f\x98\x80\"]", 0, 1);
+  check_canonical("{\"\\u0041\":1}", 0, 0);
+  /* scalars print the same with any indent */
+  check_canonical("\"x\"", 2, 1);
+  check_canonical("17", 10, 1);
+  check_canonical("[]", 2, 1);
+  /* arguments */
+  CU_ASSERT_EQUAL(tide_json_parse_canonical(&doc, NULL, &canon, "1", 1, 11, NULL, NULL),
+                  TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(canon, 0);
+  CU_ASSERT_PTR_NULL(doc);
+  canon = 1;
+  CU_ASSERT_EQUAL(tide_json_parse_canonical(&doc, NULL, &canon, "[1,]", 4, 0, NULL, NULL),
+                  TIDE_E_JSON_SYNTAX);
+  CU_ASSERT_EQUAL(canon, 0);
+  CU_ASSERT_PTR_NULL(doc);
+  /* neither output wanted: a plain parse */
+  CU_ASSERT_EQUAL(tide_json_parse_canonical(&doc, NULL, NULL, "[1]", 3, 0, NULL, NULL), 0);
+  CU_ASSERT_EQUAL(tide_json_length(tide_json_root(doc)), 1);
+  tide_json_doc_free(doc);
+}
+
+/* A small deterministic generator (xorshift64*). */
+static uint64_t rng_next(uint64_t *s)
+{
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * UINT64_C(2685821657736338717);
+}
+
+static unsigned rng_below(uint64_t *s, unsigned n)
+{
+  return (unsigned)(rng_next(s) % n);
+}
+
+static void put(tide_buf *b, const char *s)
+{
+  CU_ASSERT_FATAL(tide_buf_puts(b, s) == 0);
+}
+
+/* Pieces of strings: each is written in its canonical spelling or, now
+ * and then, in another spelling JSON.parse reads as the same text. */
+static const struct {
+  const char *canon, *other;
+} str_pieces[] = {
+    {"a", "\\u0061"},
+    {"Z", "\\u005A"},
+    {"/", "\\/"},
+    {"\\\"", "\\u0022"},
+    {"\\\\", "\\u005c"},
+    {"\\n", "\\u000a"},
+    {"\\t", "\\u0009"},
+    {"\\b", "\\u0008"},
+    {"\\u0000", "\\u0000"},
+    {"\\u001f", "\\u001F"},
+    {"\\u0001", "\\u0001"},
+    {"\x7f", "\\u007f"},
+    {"\xc3\xa9", "\\u00e9"},
+    {"\xe2\x82\xac", "\\u20AC"},
+    {"\xe2\x80\xa8", "\\u2028"},
+    {"\xf0\x9f\x98\x80", "\\ud83d\\ude00"},
+    {"\\ud800", "\\uD800"},
+    {"\\udc00", "\\uDC00"},
+    {"0", "0"},
+    {" ", " "},
+};
+
+static void put_rand_string(tide_buf *b, uint64_t *rs, int odd)
+{
+  unsigned n = rng_below(rs, 6);
+
+  put(b, "\"");
+  for (unsigned i = 0; i < n; i++) {
+    unsigned k = rng_below(rs, sizeof str_pieces / sizeof str_pieces[0]);
+    put(b, odd && rng_below(rs, 8) == 0 ? str_pieces[k].other : str_pieces[k].canon);
+  }
+  put(b, "\"");
+}
+
+static void put_rand_number(tide_buf *b, uint64_t *rs, int odd)
+{
+  char num[TIDE_JSON_NUMBER_BYTES];
+  double d;
+  uint64_t bits;
+
+  switch (rng_below(rs, 5)) {
+  case 0: d = (double)(int)rng_below(rs, 2000) - 1000; break;
+  case 1: d = (double)(rng_next(rs) >> rng_below(rs, 64)); break;
+  case 2: d = (double)(rng_next(rs) % 100000000) / 1000.0; break;
+  case 3:
+    do {
+      bits = rng_next(rs);
+      memcpy(&d, &bits, sizeof d);
+    } while (d - d != 0);
+    break;
+  default: d = ldexp(1.0, (int)rng_below(rs, 200) - 100); break;
+  }
+  tide_json_format_number(num, d);
+  if (odd && rng_below(rs, 6) == 0) {
+    static const char *const other[] = {"-0", "1.0", "1E2", "1e+2", "100", "0.5e1", "12e-1"};
+    put(b, other[rng_below(rs, 7)]);
+    return;
+  }
+  put(b, num);
+}
+
+/* Whitespace before a line of depth `depth`, sometimes misspelt. */
+static void put_line(tide_buf *b, uint64_t *rs, int indent, size_t depth, int odd)
+{
+  if (odd && rng_below(rs, 12) == 0) {
+    static const char *const other[] = {"", " ", "\n", "\t", "\r\n", "\n "};
+    put(b, other[rng_below(rs, 6)]);
+    return;
+  }
+  if (indent == 0)
+    return;
+  put(b, "\n");
+  for (size_t i = 0; i < depth * (size_t)indent; i++)
+    put(b, " ");
+}
+
+static const char *const rand_keys[] = {"a", "b", "type", "0", "1", "7", "10", "01", "-1", "x\\n"};
+
+/* Writes a random value in (mostly) the writer's layout; with `odd`,
+ * occasional deviations that JSON.parse still accepts. */
+static void put_rand_value(tide_buf *b, uint64_t *rs, int indent, size_t depth, int odd)
+{
+  unsigned kind = depth == 0   ? 5 + rng_below(rs, 2)
+                  : depth >= 4 ? rng_below(rs, 5)
+                               : rng_below(rs, 7);
+  unsigned n;
+
+  switch (kind) {
+  case 0: put(b, "null"); return;
+  case 1: put(b, rng_below(rs, 2) ? "true" : "false"); return;
+  case 2:
+  case 3: put_rand_number(b, rs, odd); return;
+  case 4: put_rand_string(b, rs, odd); return;
+  default: break;
+  }
+  n = rng_below(rs, 4);
+  put(b, kind == 5 ? "[" : "{");
+  if (n == 0) {
+    if (odd && rng_below(rs, 10) == 0)
+      put(b, " ");
+    put(b, kind == 5 ? "]" : "}");
+    return;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    if (i > 0)
+      put(b, ",");
+    put_line(b, rs, indent, depth + 1, odd);
+    if (kind == 6) {
+      /* keys in random order: index keys out of place and duplicates
+       * are not canonical */
+      put(b, "\"");
+      put(b, rand_keys[rng_below(rs, sizeof rand_keys / sizeof rand_keys[0])]);
+      put(b, "\":");
+      if (indent > 0)
+        put(b, odd && rng_below(rs, 20) == 0 ? "" : " ");
+      else if (odd && rng_below(rs, 20) == 0)
+        put(b, " ");
+    }
+    put_rand_value(b, rs, indent, depth + 1, odd);
+  }
+  put_line(b, rs, indent, depth, odd);
+  put(b, kind == 5 ? "]" : "}");
+}
+
+/* Random texts, canonical or nearly so, against the writer. */
+static void test_canonical_random(void)
+{
+  uint64_t rs = UINT64_C(0x9e3779b97f4a7c15);
+  size_t parsed_n = 0, canonical_n = 0, failures = 0;
+
+  for (int round = 0; round < 20000; round++) {
+    tide_buf b = TIDE_BUF_INIT;
+    int indent = round % 3 == 0 ? 0 : round % 3 == 1 ? 2 : 4, parsed;
+    int odd = round % 4 != 0;
+    tide_json_doc *doc = NULL;
+    int canon = 0;
+
+    put_rand_value(&b, &rs, indent, 0, odd);
+    if (!canonical_oracle(b.data, b.len, indent, &parsed))
+      failures++;
+    /* other layouts of the same tokens are laid out again */
+    if (!canonical_oracle(b.data, b.len, indent == 2 ? 0 : 2, &parsed))
+      failures++;
+    if (parsed &&
+        tide_json_parse_canonical(&doc, NULL, &canon, b.data, b.len, indent, NULL, NULL) == 0) {
+      parsed_n++;
+      canonical_n += (size_t)canon;
+    }
+    tide_json_doc_free(doc);
+    tide_buf_free(&b);
+  }
+  CU_ASSERT_EQUAL(failures, 0);
+  /* both outcomes are well represented */
+  CU_ASSERT(parsed_n > 19000);
+  CU_ASSERT(canonical_n > 3000 && canonical_n < parsed_n - 3000);
+}
+
 static CU_TestInfo number_tests[] = {
     {"format", test_number_format},
     {"format_vs_reference", test_number_reference},
@@ -813,6 +1119,8 @@ static CU_TestInfo object_tests[] = {
 };
 
 static CU_TestInfo parse_tests[] = {
+    {"canonical_cases", test_canonical_cases},
+    {"canonical_random", test_canonical_random},
     {"syntax_errors", test_syntax_errors},
     {"limits", test_limits},
     {"read_api", test_read_api},

@@ -75,6 +75,27 @@ typedef struct tide_json_limits {
 TIDE_WUR int tide_json_parse(tide_json_doc **out, const char *text, size_t len,
                              const tide_json_limits *lim, tide_error *err);
 
+/* Parses like tide_json_parse() and, in the same pass, finds out how the
+ * text compares with JSON.stringify(root, null, indent) as
+ * tide_json_write(root, indent) prints it (the "canonical" text):
+ *   - *canonical (when not NULL) is set to 1 when the text is the
+ *     canonical text byte for byte, else to 0 (also on error);
+ *   - canon_text (when not NULL) gets the canonical text appended.  When
+ *     the text differs from it only in whitespace (strings escaped and
+ *     numbers spelt as the writer does, object members in V8 order
+ *     without duplicates: e.g. any message printed by JSON.stringify with
+ *     another indent), the tokens are copied and laid out again instead
+ *     of being printed from the values, which is several times cheaper;
+ *     otherwise the value is printed with tide_json_write().
+ * SSB signs and hashes the indent-2 text of messages that travel compact
+ * or indented, so this is how a message's canonical text is made.
+ * indent is 0..10 (TIDE_JSON_COMPACT, TIDE_JSON_PRETTY ...).  Ownership
+ * and errors as tide_json_parse(), plus TIDE_E_INVAL for a bad indent;
+ * on error *out is NULL and nothing is appended. */
+TIDE_WUR int tide_json_parse_canonical(tide_json_doc **out, tide_buf *canon_text, int *canonical,
+                                       const char *text, size_t len, int indent,
+                                       const tide_json_limits *lim, tide_error *err);
+
 /* An empty document for building values; NULL when out of memory. */
 tide_json_doc *tide_json_doc_new(void);
 
