@@ -358,6 +358,11 @@ int tide_ebt_new(tide_ebt **out)
   if (!e)
     return TIDE_E_NOMEM;
   tide__feedmap_init(&e->fmap);
+  if (tide__feedmap_index_prefixes(&e->fmap) != 0) {
+    tide__feedmap_free(&e->fmap);
+    free(e);
+    return TIDE_E_NOMEM;
+  }
   *out = e;
   return 0;
 }
@@ -443,6 +448,24 @@ int tide_ebt_replicates(const tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES])
 {
   long f = tide__feedmap_find(&e->fmap, feed);
   return f >= 0 && e->feeds[f].replicate;
+}
+
+int tide_ebt_find_prefix(const tide_ebt *e, uint8_t key[TIDE_PK_BYTES], const uint8_t *prefix,
+                         size_t len)
+{
+  size_t f = 0;
+  int n;
+  if (!e || !key || !prefix || len < TIDE_EBT_PREFIX_MIN || len > TIDE_PK_BYTES)
+    return TIDE_E_INVAL;
+  n = tide__feedmap_find_prefix(&e->fmap, &f, prefix, len);
+  if (n == 1)
+    memcpy(key, e->fmap.keys[f], TIDE_PK_BYTES);
+  return n;
+}
+
+size_t tide_ebt_prefix_collisions(const tide_ebt *e)
+{
+  return e ? e->fmap.ncollide : 0;
 }
 
 /* The first notes of a session: request skipping. */

@@ -21,7 +21,16 @@ typedef struct tide__feedmap {
   uint32_t *slots; /* index + 1, 0 = empty */
   size_t nslots;   /* power of two (or 0) */
   unsigned char hkey[16];
+  /* Optional prefix index (tide__feedmap_index_prefixes): index + 1 by
+   * the first TIDE__FEEDMAP_PREFIX_BYTES of the key, same size as slots;
+   * NULL when not enabled. */
+  uint32_t *pslots;
+  size_t ncollide; /* keys whose prefix another key has too: n - distinct prefixes */
 } tide__feedmap;
+
+/* Bytes of a key that the prefix index hashes: the short key of a CLOCK
+ * frame (docs/frames.md). */
+#define TIDE__FEEDMAP_PREFIX_BYTES 8
 
 /* Initialises an empty map (no allocation). */
 void tide__feedmap_init(tide__feedmap *m);
@@ -38,6 +47,17 @@ long tide__feedmap_find(const tide__feedmap *m, const uint8_t key[TIDE_PK_BYTES]
 /* Adds key when absent; *idx gets its index, *added (may be NULL) 1 when
  * new.  Indices of other keys do not change.  TIDE_E_NOMEM. */
 int tide__feedmap_add(tide__feedmap *m, size_t *idx, int *added, const uint8_t key[TIDE_PK_BYTES]);
+
+/* Enables the prefix index (built over the keys already present), so
+ * that tide__feedmap_find_prefix works; costs one more slot array.
+ * TIDE_E_NOMEM. */
+int tide__feedmap_index_prefixes(tide__feedmap *m);
+
+/* Keys starting with prefix[0..len), len TIDE__FEEDMAP_PREFIX_BYTES..
+ * TIDE_PK_BYTES: returns how many (0, 1, or 2 meaning "two or more") and,
+ * when exactly one, sets *idx.  Needs the prefix index (else 0). */
+int tide__feedmap_find_prefix(const tide__feedmap *m, size_t *idx, const uint8_t *prefix,
+                              size_t len);
 
 /* Removes key: returns 1 and sets *idx to its old index and *moved to the
  * index of the entry that was moved into *idx (the former last one; equal

@@ -22,6 +22,12 @@
 
 #define HELLO_DOMAIN        "tide-frame-hello-1"
 #define HELLO_HAS_RECIPIENT 0x01u
+#define HELLO_SHORT_KEYS    0x02u
+
+/* CLOCK kind byte: bit 7 says the frame uses short keys; the rest is
+ * the kind. */
+#define CLOCK_SHORT_KEYS 0x80u
+#define CLOCK_KIND_MASK  0x7fu
 
 typedef struct feed_state {
   uint8_t pk[TIDE_PK_BYTES];
@@ -29,6 +35,8 @@ typedef struct feed_state {
   int has_id;
   int64_t last_seq;
   int64_t last_ts;
+  int unresolved; /* decoder: pk holds only a short key (not in slots) */
+  int from_short; /* decoder: pk was resolved from a short key */
 } feed_state;
 
 struct tide_frame_codec {
@@ -42,6 +50,8 @@ struct tide_frame_codec {
   tide_buf side_out; /* encoder: side-stream bytes not yet taken */
   tide_buf side_in;  /* decoder: side-stream bytes given, not yet used */
   size_t side_in_pos;
+  tide_frame_resolver resolve; /* decoder: short keys -> keys */
+  void *resolve_ctx;
 };
 
 /* ---------------------------------------------------------------- varints */
@@ -146,6 +156,12 @@ void tide_frame_codec_use_side_stream(tide_frame_codec *c)
   c->detached = 1;
 }
 
+void tide_frame_codec_set_resolver(tide_frame_codec *c, tide_frame_resolver fn, void *ctx)
+{
+  c->resolve = fn;
+  c->resolve_ctx = ctx;
+}
+
 int tide_frame_codec_take_side(tide_frame_codec *c, tide_buf *out)
 {
   int rc = 0;
@@ -184,6 +200,34 @@ static long feed_find(const tide_frame_codec *c, const uint8_t pk[TIDE_PK_BYTES]
   }
 }
 
+/* 1 when a key in the table starts with prefix (its first
+ * TIDE_FRAME_SHORT_KEY_BYTES bytes).  pk_hash() reads only those bytes,
+ * so such keys share prefix's home slot and its probe run. */
+static int feed_prefix_taken(const tide_frame_codec *c, const uint8_t *prefix)
+{
+  for (size_t i = pk_hash(prefix) & c->mask;; i = (i + 1) & c->mask) {
+    uint32_t s = c->slots[i];
+    if (s == 0)
+      return 0;
+    if (memcmp(c->feeds[s - 1].pk, prefix, TIDE_FRAME_SHORT_KEY_BYTES) == 0)
+      return 1;
+  }
+}
+
+long tide_frame_codec_index(const tide_frame_codec *c, const uint8_t pk[TIDE_PK_BYTES])
+{
+  return feed_find(c, pk);
+}
+
+/* Puts feed k (resolved) into the slot table. */
+static void slot_put(tide_frame_codec *c, size_t k)
+{
+  size_t i = pk_hash(c->feeds[k].pk) & c->mask;
+  while (c->slots[i] != 0)
+    i = (i + 1) & c->mask;
+  c->slots[i] = (uint32_t)(k + 1);
+}
+
 static int slots_grow(tide_frame_codec *c)
 {
   size_t ncap = (c->mask + 1) * 2;
@@ -191,23 +235,20 @@ static int slots_grow(tide_frame_codec *c)
 
   if (ns == NULL)
     return TIDE_E_NOMEM;
-  for (size_t k = 0; k < c->n_feeds; k++) {
-    size_t i = pk_hash(c->feeds[k].pk) & (ncap - 1);
-    while (ns[i] != 0)
-      i = (i + 1) & (ncap - 1);
-    ns[i] = (uint32_t)(k + 1);
-  }
   free(c->slots);
   c->slots = ns;
   c->mask = ncap - 1;
+  for (size_t k = 0; k < c->n_feeds; k++)
+    if (!c->feeds[k].unresolved)
+      slot_put(c, k);
   return 0;
 }
 
-/* Appends pk as a new feed (caller checked it is absent). */
-static int feed_add(tide_frame_codec *c, const uint8_t pk[TIDE_PK_BYTES], size_t *index)
+/* Appends pk as a new feed (caller checked it is absent); with
+ * unresolved set, pk is only a short key (the rest zero) and stays out
+ * of the slot table. */
+static int feed_add_as(tide_frame_codec *c, const uint8_t *pk, int unresolved, size_t *index)
 {
-  size_t i;
-
   if (c->n_feeds >= TIDE_FRAME_MAX_FEEDS)
     return TIDE_E_FRAME_LIMIT;
   if (c->n_feeds == c->cap_feeds) {
@@ -224,18 +265,76 @@ static int feed_add(tide_frame_codec *c, const uint8_t pk[TIDE_PK_BYTES], size_t
       return rc;
   }
   memset(&c->feeds[c->n_feeds], 0, sizeof c->feeds[0]);
-  memcpy(c->feeds[c->n_feeds].pk, pk, TIDE_PK_BYTES);
-  i = pk_hash(pk) & c->mask;
-  while (c->slots[i] != 0)
-    i = (i + 1) & c->mask;
-  c->slots[i] = (uint32_t)(c->n_feeds + 1);
+  memcpy(c->feeds[c->n_feeds].pk, pk, unresolved ? TIDE_FRAME_SHORT_KEY_BYTES : TIDE_PK_BYTES);
+  c->feeds[c->n_feeds].unresolved = unresolved;
+  if (!unresolved)
+    slot_put(c, c->n_feeds);
   *index = c->n_feeds++;
   return 0;
 }
 
-/* Writes a feed reference: 0 + key for a new feed, index + 1 otherwise. */
-static int put_feedref(tide_frame_codec *c, tide_buf *out, const uint8_t pk[TIDE_PK_BYTES],
-                       size_t *index)
+static int feed_add(tide_frame_codec *c, const uint8_t pk[TIDE_PK_BYTES], size_t *index)
+{
+  return feed_add_as(c, pk, 0, index);
+}
+
+/* Tries to resolve unresolved feed k through the resolver: 1 when it now
+ * holds a full key.  A key the table already holds (under another index)
+ * does not count: the sender would have used that index, so its short
+ * key names another feed. */
+static int feed_resolve(tide_frame_codec *c, size_t k)
+{
+  feed_state *fs = &c->feeds[k];
+  uint8_t key[TIDE_PK_BYTES];
+
+  if (!fs->unresolved)
+    return 1;
+  if (c->resolve == NULL || c->resolve(c->resolve_ctx, key, fs->pk) != TIDE_FRAME_PREFIX_FOUND ||
+      memcmp(key, fs->pk, TIDE_FRAME_SHORT_KEY_BYTES) != 0 || feed_find(c, key) >= 0)
+    return 0;
+  memcpy(fs->pk, key, TIDE_PK_BYTES);
+  fs->unresolved = 0;
+  fs->from_short = 1;
+  slot_put(c, k); /* feed_add_as() kept room for every feed, resolved or not */
+  return 1;
+}
+
+int tide_frame_codec_known(tide_frame_codec *c, size_t i)
+{
+  if (i >= c->n_feeds)
+    return -1;
+  return feed_resolve(c, i);
+}
+
+/* A full key arrived that the table holds as feed j, resolved from a
+ * short key.  The sender would have referred to j if it meant this key,
+ * so j's short key named another feed (one whose key shares its first
+ * bytes, which we do not know): j becomes unresolved again and the full
+ * key gets the new index.  The slot that pointed at j points at it. */
+static int feed_take_over(tide_frame_codec *c, size_t j, const uint8_t pk[TIDE_PK_BYTES],
+                          size_t *index)
+{
+  int rc = feed_add_as(c, pk, 1, index); /* kept out of the slots for now */
+  size_t i;
+
+  if (rc != 0)
+    return rc;
+  memcpy(c->feeds[*index].pk, pk, TIDE_PK_BYTES);
+  c->feeds[*index].unresolved = 0;
+  for (i = pk_hash(pk) & c->mask; c->slots[i] != j + 1; i = (i + 1) & c->mask) {
+  }
+  c->slots[i] = (uint32_t)(*index + 1);
+  memset(c->feeds[j].pk + TIDE_FRAME_SHORT_KEY_BYTES, 0,
+         TIDE_PK_BYTES - TIDE_FRAME_SHORT_KEY_BYTES);
+  c->feeds[j].unresolved = 1;
+  c->feeds[j].from_short = 0;
+  return 0;
+}
+
+/* Writes a feed reference: 0 + key for a new feed (its short key when
+ * short is set), index + 1 otherwise. */
+static int put_feedref_as(tide_frame_codec *c, tide_buf *out, const uint8_t pk[TIDE_PK_BYTES],
+                          int short_key, size_t *index)
 {
   long i = feed_find(c, pk);
   int rc;
@@ -249,8 +348,14 @@ static int put_feedref(tide_frame_codec *c, tide_buf *out, const uint8_t pk[TIDE
     return rc;
   rc = tide_varint_put(out, 0);
   if (rc == 0)
-    rc = put_raw(c, out, pk, TIDE_PK_BYTES);
+    rc = put_raw(c, out, pk, short_key ? TIDE_FRAME_SHORT_KEY_BYTES : TIDE_PK_BYTES);
   return rc;
+}
+
+static int put_feedref(tide_frame_codec *c, tide_buf *out, const uint8_t pk[TIDE_PK_BYTES],
+                       size_t *index)
+{
+  return put_feedref_as(c, out, pk, 0, index);
 }
 
 /* ------------------------------------------------------------- reading */
@@ -302,7 +407,10 @@ static int rd_raw(tide_frame_codec *c, rd *r, const uint8_t **out, size_t n, con
   return 0;
 }
 
-static int rd_feedref(tide_frame_codec *c, rd *r, size_t *index)
+/* Reads a feed reference into *index.  With short_keys (a CLOCK with
+ * short keys), a new feed is named by its short key and may stay
+ * unresolved: callers check with feed_resolve(). */
+static int rd_feedref_as(tide_frame_codec *c, rd *r, int short_keys, size_t *index)
 {
   uint64_t v;
   const uint8_t *pk = NULL;
@@ -310,13 +418,26 @@ static int rd_feedref(tide_frame_codec *c, rd *r, size_t *index)
 
   if (rc != 0)
     return rc;
+  if (v == 0 && short_keys) {
+    rc = rd_raw(c, r, &pk, TIDE_FRAME_SHORT_KEY_BYTES, "short key");
+    if (rc != 0)
+      return rc;
+    rc = feed_add_as(c, pk, 1, index);
+    if (rc == TIDE_E_FRAME_LIMIT)
+      return rd_fail(r, rc, "too many feeds in one stream");
+    if (rc == 0)
+      (void)feed_resolve(c, *index);
+    return rc;
+  }
   if (v == 0) {
+    long j;
     rc = rd_raw(c, r, &pk, TIDE_PK_BYTES, "feed key");
     if (rc != 0)
       return rc;
-    if (feed_find(c, pk) >= 0)
+    j = feed_find(c, pk);
+    if (j >= 0 && !c->feeds[j].from_short)
       return rd_fail(r, TIDE_E_FRAME_FEED, "feed key defined twice");
-    rc = feed_add(c, pk, index);
+    rc = j >= 0 ? feed_take_over(c, (size_t)j, pk, index) : feed_add(c, pk, index);
     if (rc == TIDE_E_FRAME_LIMIT)
       return rd_fail(r, rc, "too many feeds in one stream");
     return rc;
@@ -325,6 +446,15 @@ static int rd_feedref(tide_frame_codec *c, rd *r, size_t *index)
     return rd_fail(r, TIDE_E_FRAME_FEED, "undefined feed index");
   *index = (size_t)(v - 1);
   return 0;
+}
+
+/* A feed reference that must name a known feed (MESSAGES, REQUEST). */
+static int rd_feedref(tide_frame_codec *c, rd *r, size_t *index)
+{
+  int rc = rd_feedref_as(c, r, 0, index);
+  if (rc == 0 && !feed_resolve(c, *index))
+    return rd_fail(r, TIDE_E_FRAME_FEED, "feed named by a short key that does not resolve here");
+  return rc;
 }
 
 /* --------------------------------------------------------- frame basics */
@@ -392,12 +522,9 @@ static void snapshot_end(tide_frame_codec *c, snapshot *s, int restore)
   if (restore && c->n_feeds > s->n) {
     c->n_feeds = s->n;
     memset(c->slots, 0, (c->mask + 1) * sizeof *c->slots);
-    for (size_t k = 0; k < c->n_feeds; k++) {
-      size_t i = pk_hash(c->feeds[k].pk) & c->mask;
-      while (c->slots[i] != 0)
-        i = (i + 1) & c->mask;
-      c->slots[i] = (uint32_t)(k + 1);
-    }
+    for (size_t k = 0; k < c->n_feeds; k++)
+      if (!s->feeds[k].unresolved)
+        slot_put(c, k);
   }
   if (restore && s->n > 0)
     memcpy(c->feeds, s->feeds, s->n * sizeof *s->feeds);
@@ -431,7 +558,8 @@ static int hello_body(tide_buf *b, const tide_frame_hello *h)
   if (rc == 0)
     rc = tide_buf_putc(b, (char)h->version);
   if (rc == 0)
-    rc = tide_buf_putc(b, h->has_recipient ? HELLO_HAS_RECIPIENT : 0);
+    rc = tide_buf_putc(b, (char)((h->has_recipient ? HELLO_HAS_RECIPIENT : 0) |
+                                 ((h->caps & TIDE_FRAME_CAP_SHORT_KEYS) ? HELLO_SHORT_KEYS : 0)));
   if (rc == 0)
     rc = tide_buf_append(b, h->sender, TIDE_PK_BYTES);
   if (rc == 0 && h->has_recipient)
@@ -455,12 +583,22 @@ int tide_frame_encode_hello(tide_frame_codec *c, tide_buf *out, const tide_keypa
                             const uint8_t *recipient, uint64_t time_ms,
                             const uint8_t nonce[TIDE_FRAME_NONCE_BYTES])
 {
+  return tide_frame_encode_hello_caps(c, out, kp, recipient, time_ms, nonce, 0);
+}
+
+int tide_frame_encode_hello_caps(tide_frame_codec *c, tide_buf *out, const tide_keypair *kp,
+                                 const uint8_t *recipient, uint64_t time_ms,
+                                 const uint8_t nonce[TIDE_FRAME_NONCE_BYTES], unsigned caps)
+{
   tide_frame_hello h;
   tide_buf sb = TIDE_BUF_INIT, body = TIDE_BUF_INIT;
   int rc;
 
   (void)c; /* HELLO does not touch the stream state */
+  if ((caps & ~TIDE_FRAME_CAP_SHORT_KEYS) != 0)
+    return TIDE_E_INVAL;
   memset(&h, 0, sizeof h);
+  h.caps = caps;
   h.version = TIDE_FRAME_VERSION;
   memcpy(h.sender, kp->pk, TIDE_PK_BYTES);
   h.has_recipient = recipient != NULL;
@@ -498,8 +636,9 @@ static int decode_hello(rd *r, tide_frame *f)
   flags = p[1];
   if (h->version != TIDE_FRAME_VERSION)
     return rd_fail(r, TIDE_E_FRAME_TYPE, "unsupported hello version");
-  if ((flags & ~HELLO_HAS_RECIPIENT) != 0)
+  if ((flags & ~(HELLO_HAS_RECIPIENT | HELLO_SHORT_KEYS)) != 0)
     return rd_fail(r, TIDE_E_FRAME_MALFORMED, "unknown hello flags");
+  h->caps = (flags & HELLO_SHORT_KEYS) ? TIDE_FRAME_CAP_SHORT_KEYS : 0;
   if ((rc = rd_bytes(r, &p, TIDE_PK_BYTES, "hello sender")) != 0)
     return rc;
   memcpy(h->sender, p, TIDE_PK_BYTES);
@@ -528,7 +667,43 @@ static int decode_hello(rd *r, tide_frame *f)
 
 /* ------------------------------------------------- CLOCK, NOTE, ACK, REQUEST */
 
-static int encode_entries(tide_frame_codec *c, tide_buf *out, int type, int kind,
+static int cmp_key(const void *a, const void *b)
+{
+  return memcmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b, TIDE_PK_BYTES);
+}
+
+/* 1 when the keys new to the stream among e[0..n) have distinct short
+ * keys, none of which a key already in the stream has: then each short
+ * key names one feed from the sender's side.  TIDE_E_NOMEM. */
+static int short_keys_distinct(const tide_frame_codec *c, const tide_frame_entry *e, size_t n)
+{
+  const uint8_t **fresh = malloc((n ? n : 1) * sizeof *fresh);
+  size_t m = 0;
+  int ok = 1;
+
+  if (fresh == NULL)
+    return TIDE_E_NOMEM;
+  for (size_t i = 0; i < n && ok; i++) {
+    if (feed_find(c, e[i].feed) >= 0)
+      continue;
+    if (feed_prefix_taken(c, e[i].feed))
+      ok = 0;
+    fresh[m++] = e[i].feed;
+  }
+  /* sorted by key, keys sharing a short key are neighbours */
+  if (ok && m > 1)
+    qsort(fresh, m, sizeof *fresh, cmp_key);
+  for (size_t i = 1; ok && i < m; i++)
+    if (memcmp(fresh[i - 1], fresh[i], TIDE_FRAME_SHORT_KEY_BYTES) == 0 &&
+        memcmp(fresh[i - 1], fresh[i], TIDE_PK_BYTES) != 0)
+      ok = 0;
+  free(fresh);
+  return ok;
+}
+
+/* kind < 0: no kind byte (NOTE, ACK).  short_keys: a CLOCK with short
+ * keys when they are unambiguous from our side. */
+static int encode_entries(tide_frame_codec *c, tide_buf *out, int type, int kind, int short_keys,
                           const tide_frame_entry *e, size_t n, int64_t min, int64_t max)
 {
   tide_buf body = TIDE_BUF_INIT;
@@ -540,15 +715,20 @@ static int encode_entries(tide_frame_codec *c, tide_buf *out, int type, int kind
   for (size_t i = 0; i < n; i++)
     if (e[i].value < min || e[i].value > max)
       return TIDE_E_INVAL;
+  if (short_keys) {
+    short_keys = short_keys_distinct(c, e, n);
+    if (short_keys < 0)
+      return short_keys;
+  }
   if ((rc = snapshot_take(c, &snap)) != 0)
     return rc;
   rc = tide_buf_putc(&body, (char)type);
   if (rc == 0 && kind >= 0)
-    rc = tide_buf_putc(&body, (char)kind);
+    rc = tide_buf_putc(&body, (char)(kind | (short_keys ? CLOCK_SHORT_KEYS : 0)));
   if (rc == 0)
     rc = tide_varint_put(&body, n);
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    rc = put_feedref(c, &body, e[i].feed, &idx);
+    rc = put_feedref_as(c, &body, e[i].feed, short_keys, &idx);
     if (rc == 0)
       rc = tide_varint_put(&body, (uint64_t)(e[i].value - min));
   }
@@ -566,19 +746,27 @@ int tide_frame_encode_clock(tide_frame_codec *c, tide_buf *out, tide_frame_clock
 {
   if (kind != TIDE_FRAME_CLOCK_SENDER && kind != TIDE_FRAME_CLOCK_BASE)
     return TIDE_E_INVAL;
-  return encode_entries(c, out, TIDE_FRAME_CLOCK, (int)kind, entries, n, -1, CLOCK_MAX);
+  return encode_entries(c, out, TIDE_FRAME_CLOCK, (int)kind, 0, entries, n, -1, CLOCK_MAX);
+}
+
+int tide_frame_encode_clock_short(tide_frame_codec *c, tide_buf *out, tide_frame_clock_kind kind,
+                                  const tide_frame_entry *entries, size_t n)
+{
+  if (kind != TIDE_FRAME_CLOCK_SENDER && kind != TIDE_FRAME_CLOCK_BASE)
+    return TIDE_E_INVAL;
+  return encode_entries(c, out, TIDE_FRAME_CLOCK, (int)kind, 1, entries, n, -1, CLOCK_MAX);
 }
 
 int tide_frame_encode_note(tide_frame_codec *c, tide_buf *out, const tide_frame_entry *entries,
                            size_t n)
 {
-  return encode_entries(c, out, TIDE_FRAME_NOTE, -1, entries, n, -1, CLOCK_MAX);
+  return encode_entries(c, out, TIDE_FRAME_NOTE, -1, 0, entries, n, -1, CLOCK_MAX);
 }
 
 int tide_frame_encode_ack(tide_frame_codec *c, tide_buf *out, const tide_frame_entry *entries,
                           size_t n)
 {
-  return encode_entries(c, out, TIDE_FRAME_ACK, -1, entries, n, 0, TIDE_FRAME_MAX_SEQ);
+  return encode_entries(c, out, TIDE_FRAME_ACK, -1, 0, entries, n, 0, TIDE_FRAME_MAX_SEQ);
 }
 
 int tide_frame_encode_request(tide_frame_codec *c, tide_buf *out, const tide_frame_request *reqs,
@@ -627,7 +815,10 @@ static int rd_count(rd *r, size_t *n, size_t min_each)
   return 0;
 }
 
-static int decode_entries(tide_frame_codec *c, rd *r, tide_frame *f, int64_t min, int64_t max)
+/* Entries of a CLOCK, NOTE or ACK; those whose feed is an unresolved
+ * short key are left out (counted in f->n_unresolved). */
+static int decode_entries(tide_frame_codec *c, rd *r, tide_frame *f, int short_keys, int64_t min,
+                          int64_t max)
 {
   size_t n = 0, idx = 0;
   uint64_t v;
@@ -638,15 +829,18 @@ static int decode_entries(tide_frame_codec *c, rd *r, tide_frame *f, int64_t min
   if (n > 0 && (f->entries = calloc(n, sizeof *f->entries)) == NULL)
     return TIDE_E_NOMEM;
   for (size_t i = 0; i < n; i++) {
-    if ((rc = rd_feedref(c, r, &idx)) != 0)
+    if ((rc = rd_feedref_as(c, r, short_keys, &idx)) != 0)
       return rc;
     if ((rc = rd_varint(r, &v, "clock value")) != 0)
       return rc;
     if (v > (uint64_t)(max - min))
       return rd_fail(r, TIDE_E_FRAME_LIMIT, "clock value out of range");
-    memcpy(f->entries[i].feed, c->feeds[idx].pk, TIDE_PK_BYTES);
-    f->entries[i].value = (int64_t)v + min;
-    f->n_entries = i + 1;
+    if (!feed_resolve(c, idx)) {
+      f->n_unresolved++;
+      continue;
+    }
+    memcpy(f->entries[f->n_entries].feed, c->feeds[idx].pk, TIDE_PK_BYTES);
+    f->entries[f->n_entries++].value = (int64_t)v + min;
   }
   return 0;
 }
@@ -1455,16 +1649,17 @@ int tide_frame_decode(tide_frame_codec *c, tide_frame *f, const uint8_t *in, siz
       rc = rd_fail(&r, TIDE_E_FRAME_MALFORMED, "clock kind missing");
       break;
     }
-    if (r.p[1] > TIDE_FRAME_CLOCK_BASE) {
+    if ((r.p[1] & CLOCK_KIND_MASK) > TIDE_FRAME_CLOCK_BASE) {
       rc = rd_fail(&r, TIDE_E_FRAME_TYPE, "unknown clock kind");
       break;
     }
-    f->clock_kind = (tide_frame_clock_kind)r.p[1];
+    f->clock_kind = (tide_frame_clock_kind)(r.p[1] & CLOCK_KIND_MASK);
+    f->short_keys = (r.p[1] & CLOCK_SHORT_KEYS) != 0;
     r.pos = 2;
-    rc = decode_entries(c, &r, f, -1, CLOCK_MAX);
+    rc = decode_entries(c, &r, f, f->short_keys, -1, CLOCK_MAX);
     break;
-  case TIDE_FRAME_NOTE: rc = decode_entries(c, &r, f, -1, CLOCK_MAX); break;
-  case TIDE_FRAME_ACK: rc = decode_entries(c, &r, f, 0, TIDE_FRAME_MAX_SEQ); break;
+  case TIDE_FRAME_NOTE: rc = decode_entries(c, &r, f, 0, -1, CLOCK_MAX); break;
+  case TIDE_FRAME_ACK: rc = decode_entries(c, &r, f, 0, 0, TIDE_FRAME_MAX_SEQ); break;
   case TIDE_FRAME_REQUEST: rc = decode_request(c, &r, f); break;
   case TIDE_FRAME_MESSAGES: rc = decode_messages(c, &r, f); break;
   default: return tide_error_set(err, TIDE_E_FRAME_TYPE, 0, "frame: unknown frame type %u", r.p[0]);

@@ -13,7 +13,17 @@
  *   ebt_clock_share_k<k>                 CLOCK bytes / message bytes: the
  *                                        clocks that open each session
  *                                        (first contact: the full clock,
- *                                        with each feed's 32-byte key)
+ *                                        each feed named by the 8-byte
+ *                                        short key, docs/frames.md)
+ *   ebt_clock_share_full_keys_k<k>       the same clocks with 32-byte keys
+ *                                        (the reference: what they cost
+ *                                        without short keys)
+ *   ebt_unresolved_k<k>                  clock/note entries receivers
+ *                                        dropped (short keys of feeds they
+ *                                        do not know; 0 here: every node
+ *                                        follows every feed)
+ *   ebt_stream_errors_k<k>               messages of a feed left unresolved
+ *                                        (would fail the stream; must be 0)
  *   ebt_control_share_k<k>               both together
  *   ebt_control_share_json_k<k>          both, encoded as EBT JSON notes
  *   flood_rounds_k<k> / ebt_rounds_k<k>  worst dissemination delay of a
@@ -21,7 +31,8 @@
  *   *_mean_rounds_k<k>                   mean delay of a message to a node
  *   ebt_delivery_k<k>                    delivered share (1 = all)
  *   ebt_note_share, ebt_clock_share,     the largest value of each over k
- *   ebt_control_share
+ *   ebt_control_share,
+ *   ebt_clock_share_full_keys
  *   ebt_delivery_churn                   delivery with 10% of nodes dying
  *                                        mid-run (k = 5)
  *   ebt_copies_churn                     copies per live node per message
@@ -149,7 +160,7 @@ int main(int argc, char **argv)
    * CLOCK frames that open a session (a first contact sends the full clock)
    * and NOTE frames after that (lazy announcements, mode switches).  Both
    * are printed; ebt_note_share is the NOTE part, ebt_control_share all. */
-  double worst_note = 0, worst_clock = 0, worst_control = 0;
+  double worst_note = 0, worst_clock = 0, worst_control = 0, worst_full = 0;
   for (int k = kmin; k <= kmax; k++) {
     const job *fj = &jobs[1 + 2 * (k - kmin)], *ej = &jobs[2 + 2 * (k - kmin)];
     const tide_sim_stats *f = &fj->st, *e = &ej->st;
@@ -157,6 +168,9 @@ int main(int argc, char **argv)
     double control = (double)e->note_bytes_bin / (double)e->msg_bytes;
     double clock = (double)e->first_note_bytes_bin / (double)e->msg_bytes;
     double note = control - clock;
+    double full = (double)e->first_note_bytes_bin_full / (double)e->msg_bytes;
+    if (full > worst_full)
+      worst_full = full;
     if (note > worst_note)
       worst_note = note;
     if (clock > worst_clock)
@@ -168,6 +182,9 @@ int main(int argc, char **argv)
     printf("ebt_note_share_k%d %.4f ratio\n", k, note);
     printf("ebt_clock_share_k%d %.4f ratio\n", k, clock);
     printf("ebt_control_share_k%d %.4f ratio\n", k, control);
+    printf("ebt_clock_share_full_keys_k%d %.4f ratio\n", k, full);
+    printf("ebt_unresolved_k%d %llu entries\n", k, (unsigned long long)e->unresolved_entries);
+    printf("ebt_stream_errors_k%d %llu messages\n", k, (unsigned long long)e->stream_errors);
     printf("ebt_control_share_json_k%d %.4f ratio\n", k,
            (double)e->note_bytes_json / (double)e->msg_bytes);
     printf("flood_rounds_k%d %.1f latencies\n", k, (double)f->max_delay_ms / LAT);
@@ -182,6 +199,7 @@ int main(int argc, char **argv)
   printf("ebt_note_share %.4f ratio\n", worst_note);
   printf("ebt_clock_share %.4f ratio\n", worst_clock);
   printf("ebt_control_share %.4f ratio\n", worst_control);
+  printf("ebt_clock_share_full_keys %.4f ratio\n", worst_full);
   const job *c = &jobs[0];
   printf("ebt_delivery_churn %.4f ratio\n", c->delivery);
   printf("ebt_copies_churn %.3f copies/node/msg\n",

@@ -12,7 +12,19 @@
  *   first_meeting_note_bytes        notes of the first meeting (JSON)
  *   reconnect_note_bytes            notes of the second meeting (JSON)
  *   reconnect_bytes_vs_full_clock   the ratio of the two (JSON)
- *   reconnect_bytes_vs_full_clock_bin  same with binary NOTE frames
+ *   reconnect_note_bytes_bin        notes of the second meeting, binary
+ *                                   frames (the real codec: each meeting
+ *                                   opens with a CLOCK with short keys,
+ *                                   as on the radio, then NOTE frames)
+ *   first_meeting_note_bytes_bin    the same for the first meeting
+ *   full_clock_bytes_bin            a whole 10,000-feed clock as first
+ *                                   contact sends it: a CLOCK with short
+ *                                   keys (8 bytes per feed)
+ *   full_clock_bytes_bin_full_keys  the same clock with 32-byte keys (to a
+ *                                   peer without short keys)
+ *   reconnect_bytes_vs_full_clock_bin  reconnect / full clock (short keys)
+ *   reconnect_bytes_vs_full_clock_bin_full_keys  reconnect (full keys) /
+ *                                   full clock (full keys)
  *   reconnect_messages              messages sent on the second meeting
  *   reconnect_round_trips           flights / 2 until both are quiet
  *   reconnect_round_trips_1k        the same with 1,000 feeds
@@ -24,6 +36,7 @@
 
 #include "tide/clock.h"
 #include "tide/ebt.h"
+#include "tide/frame.h"
 #include "tide/store.h"
 
 typedef struct side {
@@ -31,7 +44,10 @@ typedef struct side {
   tide_store *st;
   uint8_t id[32];
   tide_ebt_peer peer;
-  tide_clock *fidx; /* binary per-stream feed index of what this side sends */
+  tide_frame_codec *enc; /* the binary stream this side sends (one meeting) */
+  tide_frame_codec *dec; /* the stream it receives */
+  int opened;            /* its opening clock went out */
+  int full_keys;         /* open with full keys (a peer without short keys) */
 } side;
 
 typedef struct tally {
@@ -47,20 +63,18 @@ static uint64_t rnd(void)
   return z ^ (z >> 31);
 }
 
-static size_t varint_len(uint64_t v)
+/* The receiver resolves short keys among the keys its engine knows. */
+static int resolve_prefix(void *ctx, uint8_t key[32], const uint8_t prefix[8])
 {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
+  int r = tide_ebt_find_prefix(ctx, key, prefix, TIDE_FRAME_SHORT_KEY_BYTES);
+  return r == 1   ? TIDE_FRAME_PREFIX_FOUND
+         : r == 2 ? TIDE_FRAME_PREFIX_AMBIGUOUS
+                  : TIDE_FRAME_PREFIX_UNKNOWN;
 }
 
 /* What one side put on the link in one flight. */
 typedef struct load {
-  tide_ebt_note *notes;
-  size_t n;
+  tide_buf wire; /* the encoded note frames */
   struct {
     uint8_t feed[32];
     int64_t from, to;
@@ -69,7 +83,9 @@ typedef struct load {
   size_t actions;
 } load;
 
-/* Takes everything `from` queued, sizing the notes. */
+/* Takes everything `from` queued, encoding the notes with the real
+ * codec: the meeting's first notes as a CLOCK with short keys (unless
+ * full_keys), then NOTE frames. */
 static int collect(side *from, load *ld, tally *t)
 {
   tide_ebt_action a;
@@ -77,32 +93,29 @@ static int collect(side *from, load *ld, tally *t)
   while (tide_ebt_poll(from->e, &a)) {
     ld->actions++;
     if (a.type == TIDE_EBT_NOTES) {
-      size_t json = 2, bin = 0;
+      size_t json = 2, before = ld->wire.len;
+      tide_frame_entry *e = malloc((a.n_notes + 1) * sizeof *e);
+      int rc;
+      if (!e)
+        return 1;
       for (size_t i = 0; i < a.n_notes; i++) {
-        int64_t idx;
         json += tide_clock_json_entry_bytes(a.notes[i].value);
-        if (tide_clock_get(from->fidx, &idx, a.notes[i].feed) != 0) {
-          idx = (int64_t)tide_clock_count(from->fidx);
-          if (tide_clock_set(from->fidx, a.notes[i].feed, idx))
-            return 1;
-          bin += 33;
-        } else {
-          bin += varint_len((uint64_t)idx + 1);
-        }
-        bin += varint_len((uint64_t)(a.notes[i].value + 1));
+        memcpy(e[i].feed, a.notes[i].feed, 32);
+        e[i].value = a.notes[i].value;
       }
       if (a.n_notes)
         json--;
-      bin += 1 + varint_len(a.n_notes);
-      bin += varint_len(bin);
-      t->json += json;
-      t->bin += bin;
-      tide_ebt_note *nb = realloc(ld->notes, (ld->n + a.n_notes + 1) * sizeof *nb);
-      if (!nb)
+      if (!from->opened && !from->full_keys)
+        rc = tide_frame_encode_clock_short(from->enc, &ld->wire, TIDE_FRAME_CLOCK_SENDER, e,
+                                           a.n_notes);
+      else
+        rc = tide_frame_encode_note(from->enc, &ld->wire, e, a.n_notes);
+      from->opened = 1;
+      free(e);
+      if (rc)
         return 1;
-      ld->notes = nb;
-      memcpy(ld->notes + ld->n, a.notes, a.n_notes * sizeof *nb);
-      ld->n += a.n_notes;
+      t->json += json;
+      t->bin += ld->wire.len - before;
     } else if (ld->ns < 64) {
       memcpy(ld->sends[ld->ns].feed, a.feed, 32);
       ld->sends[ld->ns].from = a.from_seq;
@@ -114,20 +127,45 @@ static int collect(side *from, load *ld, tally *t)
   return 0;
 }
 
-/* Hands a load to `to`: notes, then the messages (appended as new). */
+/* Hands a load to `to`: the notes its decoder gives (entries about
+ * feeds it does not know are left out), then the messages (appended as
+ * new). */
 static int deliver(side *to, load *ld, tally *t, int64_t now)
 {
   int err = 0;
-  if (ld->actions && tide_ebt_on_notes(to->e, to->peer, ld->notes, ld->n, now))
+  tide_ebt_note *notes = NULL;
+  size_t n = 0, pos = 0;
+  while (!err && pos < ld->wire.len) {
+    tide_frame f;
+    size_t used = 0;
+    tide_frame_init(&f);
+    if (tide_frame_decode(to->dec, &f, (const uint8_t *)ld->wire.data + pos, ld->wire.len - pos,
+                          &used, NULL) != 0) {
+      err = 1;
+    } else {
+      tide_ebt_note *nb = realloc(notes, (n + f.n_entries + 1) * sizeof *nb);
+      if (!nb)
+        err = 1;
+      else
+        notes = nb;
+      for (size_t i = 0; !err && i < f.n_entries; i++) {
+        memcpy(notes[n].feed, f.entries[i].feed, 32);
+        notes[n++].value = f.entries[i].value;
+      }
+      pos += used;
+    }
+    tide_frame_clear(&f);
+  }
+  if (!err && ld->actions && tide_ebt_on_notes(to->e, to->peer, notes, n, now))
     err = 1;
+  free(notes);
+  tide_buf_free(&ld->wire);
   for (size_t i = 0; i < ld->ns; i++)
     for (int64_t q = ld->sends[i].from; q <= ld->sends[i].to; q++) {
       t->msgs++;
       if (tide_ebt_on_message(to->e, to->peer, ld->sends[i].feed, q, TIDE_EBT_RX_NEW, now))
         err = 1;
     }
-  free(ld->notes);
-  ld->notes = NULL;
   return err;
 }
 
@@ -137,8 +175,14 @@ static int meet(side *s, tally *t, int *flights)
   for (int k = 0; k < 2; k++) {
     side *me = &s[k], *other = &s[1 - k];
     tide_clock *th = NULL, *ou = NULL;
-    if (tide_clock_new(&th) || tide_clock_new(&ou) || tide_clock_new(&me->fidx))
+    if (tide_clock_new(&th) || tide_clock_new(&ou))
       return 1;
+    me->enc = tide_frame_codec_new();
+    me->dec = tide_frame_codec_new();
+    me->opened = 0;
+    if (!me->enc || !me->dec)
+      return 1;
+    tide_frame_codec_set_resolver(me->dec, resolve_prefix, me->e);
     if (tide_clock_load(th, me->st, other->id, TIDE_CLOCK_THEIRS, NULL) ||
         tide_clock_load(ou, me->st, other->id, TIDE_CLOCK_OURS, NULL))
       return 1;
@@ -157,8 +201,8 @@ static int meet(side *s, tally *t, int *flights)
     err |= collect(&s[0], &l0, t);
     err |= collect(&s[1], &l1, t);
     if (l0.actions + l1.actions == 0 || err) {
-      free(l0.notes);
-      free(l1.notes);
+      tide_buf_free(&l0.wire);
+      tide_buf_free(&l1.wire);
       break;
     }
     (*flights)++;
@@ -179,14 +223,18 @@ static int meet(side *s, tally *t, int *flights)
       return 1;
     tide_clock_free(th);
     tide_clock_free(ou);
-    tide_clock_free(me->fidx);
-    me->fidx = NULL;
+    tide_frame_codec_free(me->enc);
+    tide_frame_codec_free(me->dec);
+    me->enc = me->dec = NULL;
   }
   return 0;
 }
 
-static int scenario(int nfeeds, int changes, tally *first, tally *second, int *flights,
-                    uint64_t *full_json)
+/* full_keys: both sides open their meetings with full keys.  full_bin /
+ * full_bin_keys (may be NULL): the whole clock as a short-key CLOCK / a
+ * full-key frame, encoded by the real codec. */
+static int scenario(int nfeeds, int changes, int full_keys, tally *first, tally *second,
+                    int *flights, uint64_t *full_json, uint64_t *full_bin, uint64_t *full_bin_keys)
 {
   side s[2];
   uint8_t(*feeds)[32] = malloc((size_t)nfeeds * 32);
@@ -197,6 +245,7 @@ static int scenario(int nfeeds, int changes, tally *first, tally *second, int *f
   if (!feeds || !seqs || tide_clock_new(&full))
     goto out;
   for (int k = 0; k < 2; k++) {
+    s[k].full_keys = full_keys;
     for (int i = 0; i < 32; i++)
       s[k].id[i] = (uint8_t)(rnd() & 0xff);
     if (tide_ebt_new(&s[k].e) || tide_store_open(&s[k].st, TIDE_STORE_MEMORY, 0, NULL))
@@ -217,6 +266,29 @@ static int scenario(int nfeeds, int changes, tally *first, tally *second, int *f
     goto out;
   *full_json = b.len;
   tide_buf_free(&b);
+  if (full_bin) {
+    /* the whole clock in binary, both ways, by the real encoder */
+    tide_frame_entry *e = malloc((size_t)nfeeds * sizeof *e);
+    tide_frame_codec *c1 = tide_frame_codec_new(), *c2 = tide_frame_codec_new();
+    tide_buf b1 = TIDE_BUF_INIT, b2 = TIDE_BUF_INIT;
+    int bad = !e || !c1 || !c2;
+    for (int i = 0; !bad && i < nfeeds; i++) {
+      memcpy(e[i].feed, feeds[i], 32);
+      e[i].value = tide_clock_value(seqs[i], 1);
+    }
+    bad = bad ||
+          tide_frame_encode_clock_short(c1, &b1, TIDE_FRAME_CLOCK_SENDER, e, (size_t)nfeeds) ||
+          tide_frame_encode_note(c2, &b2, e, (size_t)nfeeds);
+    *full_bin = b1.len;
+    *full_bin_keys = b2.len;
+    free(e);
+    tide_frame_codec_free(c1);
+    tide_frame_codec_free(c2);
+    tide_buf_free(&b1);
+    tide_buf_free(&b2);
+    if (bad)
+      goto out;
+  }
   if (meet(s, first, &f1))
     goto out;
   for (int c = 0; c < changes; c++) {
@@ -235,7 +307,8 @@ out:
   for (int k = 0; k < 2; k++) {
     tide_ebt_free(s[k].e);
     tide_store_close(s[k].st);
-    tide_clock_free(s[k].fidx);
+    tide_frame_codec_free(s[k].enc);
+    tide_frame_codec_free(s[k].dec);
   }
   tide_clock_free(full);
   free(feeds);
@@ -246,27 +319,35 @@ out:
 int main(void)
 {
   tally first = {0, 0, 0}, second = {0, 0, 0}, f1k = {0, 0, 0}, s1k = {0, 0, 0};
-  int flights = 0, flights1k = 0;
-  uint64_t full = 0, full1k = 0;
+  tally ffirst = {0, 0, 0}, fsecond = {0, 0, 0};
+  int flights = 0, flights1k = 0, fflights = 0;
+  uint64_t full = 0, full1k = 0, full_bin = 0, full_bin_keys = 0, ffull = 0;
   if (tide_init() != 0)
     return 1;
-  int rc = scenario(10000, 10, &first, &second, &flights, &full);
+  int rc = scenario(10000, 10, 0, &first, &second, &flights, &full, &full_bin, &full_bin_keys);
   if (!rc)
-    rc = scenario(1000, 10, &f1k, &s1k, &flights1k, &full1k);
+    rc = scenario(1000, 10, 0, &f1k, &s1k, &flights1k, &full1k, NULL, NULL);
+  /* the reference run: the same feeds and meetings, with full keys */
+  rng = 42;
+  if (!rc)
+    rc = scenario(10000, 10, 1, &ffirst, &fsecond, &fflights, &ffull, NULL, NULL);
   if (rc) {
     fprintf(stderr, "reconnect: %s\n", rc == 2 ? "clocks differ after the meeting" : "failure");
     return 1;
   }
-  /* A full clock in binary: per entry the key (with its feedref) and the value. */
-  uint64_t full_bin = 0;
-  full_bin = (uint64_t)10000 * (33 + 2) + 1 + varint_len(10000) + 3;
   printf("full_clock_bytes %llu bytes\n", (unsigned long long)full);
   printf("first_meeting_note_bytes %llu bytes\n", (unsigned long long)first.json);
   printf("reconnect_note_bytes %llu bytes\n", (unsigned long long)second.json);
   printf("reconnect_bytes_vs_full_clock %.5f ratio\n", (double)second.json / (double)full);
   printf("reconnect_note_bytes_bin %llu bytes\n", (unsigned long long)second.bin);
+  printf("first_meeting_note_bytes_bin %llu bytes\n", (unsigned long long)first.bin);
   printf("full_clock_bytes_bin %llu bytes\n", (unsigned long long)full_bin);
   printf("reconnect_bytes_vs_full_clock_bin %.5f ratio\n", (double)second.bin / (double)full_bin);
+  printf("reconnect_note_bytes_bin_full_keys %llu bytes\n", (unsigned long long)fsecond.bin);
+  printf("first_meeting_note_bytes_bin_full_keys %llu bytes\n", (unsigned long long)ffirst.bin);
+  printf("full_clock_bytes_bin_full_keys %llu bytes\n", (unsigned long long)full_bin_keys);
+  printf("reconnect_bytes_vs_full_clock_bin_full_keys %.5f ratio\n",
+         (double)fsecond.bin / (double)full_bin_keys);
   printf("reconnect_messages %llu messages\n", (unsigned long long)second.msgs);
   printf("reconnect_round_trips %.1f round_trips\n", flights / 2.0);
   printf("reconnect_round_trips_1k %.1f round_trips\n", flights1k / 2.0);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tide/clock.h"
+#include "tide/frame.h"
 #include "tide/graph.h"
 #include "tide/json.h"
 #include "tide/keys.h"
@@ -22,7 +23,9 @@ typedef struct frame {
   size_t len;
   uint8_t feed[TIDE_PK_BYTES];
   int64_t seq;
-  int author; /* node index of the feed's author */
+  int author;    /* node index of the feed's author */
+  uint8_t *wire; /* FR_NOTES: the encoded frame */
+  size_t wire_len;
 } frame;
 
 typedef struct event {
@@ -41,8 +44,8 @@ typedef struct sim_link {
   uint32_t gen;
   tide_ebt_peer h[2]; /* h[0]: handle at a for b; h[1]: at b for a */
   int64_t busy[2], last[2];
-  tide_clock *fidx[2]; /* per-direction binary feed index, dir 0 = a->b */
-  int spoke[2];        /* the session's first notes went out */
+  tide_frame_codec *enc[2], *dec[2]; /* binary note streams, dir 0 = a->b */
+  int spoke[2];                      /* the session's first notes went out */
 } sim_link;
 
 typedef struct held {
@@ -164,6 +167,7 @@ static void frame_free(frame *f)
   if (!f)
     return;
   free(f->notes);
+  free(f->wire);
   free(f);
 }
 
@@ -318,10 +322,11 @@ void tide_sim_free(tide_sim *s)
     free(s->nodes[i].lid);
     tide_keys_wipe(&s->nodes[i].kp);
   }
-  for (size_t i = 0; i < s->nlinks; i++) {
-    tide_clock_free(s->links[i].fidx[0]);
-    tide_clock_free(s->links[i].fidx[1]);
-  }
+  for (size_t i = 0; i < s->nlinks; i++)
+    for (int d = 0; d < 2; d++) {
+      tide_frame_codec_free(s->links[i].enc[d]);
+      tide_frame_codec_free(s->links[i].dec[d]);
+    }
   for (size_t i = 0; i < s->nheap; i++)
     frame_free(s->heap[i].f);
   for (int i = 0; s->times && i < s->cfg.nodes; i++) {
@@ -368,21 +373,45 @@ static int link_get(tide_sim *s, int a, int b)
   memset(L, 0, sizeof *L);
   L->a = a;
   L->b = b;
-  if (tide_clock_new(&L->fidx[0]) || tide_clock_new(&L->fidx[1]))
-    return TIDE_E_NOMEM;
   s->adj[(size_t)a * (size_t)s->cfg.nodes + (size_t)b] = 1;
   s->adj[(size_t)b * (size_t)s->cfg.nodes + (size_t)a] = 1;
   return (int)s->nlinks++;
 }
 
-static size_t varint_len(uint64_t v)
+/* Encodes notes frame f for direction dir with the real codec: the
+ * session's first notes as a CLOCK with short keys (unless cfg.full_keys),
+ * later ones as NOTE frames.  Keeps the bytes in f for the receiver's
+ * decoder; *full gets the size of the first frame with full keys. */
+static int encode_notes(tide_sim *s, sim_link *L, int dir, frame *f, size_t *full)
 {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
+  tide_frame_entry *e = malloc((f->n ? f->n : 1) * sizeof *e);
+  tide_buf b = TIDE_BUF_INIT, ref = TIDE_BUF_INIT;
+  int first = !L->spoke[dir], rc = e ? 0 : TIDE_E_NOMEM;
+  for (size_t i = 0; !rc && i < f->n; i++) {
+    memcpy(e[i].feed, f->notes[i].feed, TIDE_PK_BYTES);
+    e[i].value = f->notes[i].value;
   }
-  return n;
+  if (!rc && first && !s->cfg.full_keys)
+    rc = tide_frame_encode_clock_short(L->enc[dir], &b, TIDE_FRAME_CLOCK_SENDER, e, f->n);
+  else if (!rc)
+    rc = tide_frame_encode_note(L->enc[dir], &b, e, f->n);
+  *full = b.len;
+  if (!rc && first && !s->cfg.full_keys) {
+    /* the reference: the same first frame of a fresh stream, full keys */
+    tide_frame_codec *c = tide_frame_codec_new();
+    rc = c ? tide_frame_encode_note(c, &ref, e, f->n) : TIDE_E_NOMEM;
+    *full = ref.len;
+    tide_frame_codec_free(c);
+  }
+  if (!rc) {
+    f->wire = (uint8_t *)tide_buf_steal(&b, &f->wire_len);
+    if (!f->wire)
+      rc = TIDE_E_NOMEM;
+  }
+  tide_buf_free(&b);
+  tide_buf_free(&ref);
+  free(e);
+  return rc;
 }
 
 /* Puts f on link l in direction dir (0: a->b), taking ownership. */
@@ -391,33 +420,26 @@ static int transmit(tide_sim *s, int l, int dir, frame *f)
   sim_link *L = &s->links[l];
   size_t bytes;
   if (f->type == FR_NOTES) {
-    size_t json = 2, bin = 0;
-    for (size_t i = 0; i < f->n; i++) {
-      int64_t idx;
+    size_t json = 2, full = 0;
+    for (size_t i = 0; i < f->n; i++)
       json += tide_clock_json_entry_bytes(f->notes[i].value);
-      if (tide_clock_get(L->fidx[dir], &idx, f->notes[i].feed) != 0) {
-        idx = (int64_t)tide_clock_count(L->fidx[dir]);
-        if (tide_clock_set(L->fidx[dir], f->notes[i].feed, idx))
-          return TIDE_E_NOMEM;
-        bin += 1 + TIDE_PK_BYTES; /* feedref 0 + the key */
-      } else {
-        bin += varint_len((uint64_t)idx + 1);
-      }
-      bin += varint_len((uint64_t)(f->notes[i].value + 1));
-    }
     if (f->n)
       json -= 1;
-    bin += 1 + varint_len(f->n);
-    bin += varint_len(bin);
+    int rc = encode_notes(s, L, dir, f, &full);
+    if (rc) {
+      frame_free(f);
+      return rc;
+    }
     s->st.note_bytes_json += json;
-    s->st.note_bytes_bin += bin;
+    s->st.note_bytes_bin += f->wire_len;
     s->st.note_frames++;
     if (!L->spoke[dir]) {
       L->spoke[dir] = 1;
-      s->st.first_note_bytes_bin += bin;
+      s->st.first_note_bytes_bin += f->wire_len;
+      s->st.first_note_bytes_bin_full += full;
       s->st.first_note_bytes_json += json;
     }
-    bytes = bin;
+    bytes = f->wire_len;
   } else {
     bytes = f->len;
     s->st.msg_bytes += f->len;
@@ -507,6 +529,18 @@ static int pump(tide_sim *s, int i)
   return rc;
 }
 
+/* A receiving node resolves short keys among the keys its engine knows,
+ * as the radio session does. */
+static int resolve_prefix(void *ctx, uint8_t key[TIDE_PK_BYTES],
+                          const uint8_t prefix[TIDE_FRAME_SHORT_KEY_BYTES])
+{
+  const sim_node *n = ctx;
+  int r = n->e ? tide_ebt_find_prefix(n->e, key, prefix, TIDE_FRAME_SHORT_KEY_BYTES) : 0;
+  return r == 1   ? TIDE_FRAME_PREFIX_FOUND
+         : r == 2 ? TIDE_FRAME_PREFIX_AMBIGUOUS
+                  : TIDE_FRAME_PREFIX_UNKNOWN;
+}
+
 static int session_start(tide_sim *s, int l)
 {
   sim_link *L = &s->links[l];
@@ -515,8 +549,16 @@ static int session_start(tide_sim *s, int l)
   L->up = 1;
   L->gen++;
   L->busy[0] = L->busy[1] = L->last[0] = L->last[1] = s->now;
-  tide_clock_clear(L->fidx[0]);
-  tide_clock_clear(L->fidx[1]);
+  for (int d = 0; d < 2; d++) {
+    /* fresh streams: both ends start with empty feed tables */
+    tide_frame_codec_free(L->enc[d]);
+    tide_frame_codec_free(L->dec[d]);
+    L->enc[d] = tide_frame_codec_new();
+    L->dec[d] = tide_frame_codec_new();
+    if (!L->enc[d] || !L->dec[d])
+      return TIDE_E_NOMEM;
+    tide_frame_codec_set_resolver(L->dec[d], resolve_prefix, &s->nodes[d == 0 ? L->b : L->a]);
+  }
   L->spoke[0] = L->spoke[1] = 0;
   if (s->cfg.mode == TIDE_SIM_FLOOD)
     return 0;
@@ -795,7 +837,7 @@ static int flood_receive(tide_sim *s, int i, int l, frame *f)
     if (h.author != f->author || h.seq != f->seq + 1)
       continue;
     n->held[k] = n->held[--n->nheld];
-    frame g = {FR_MSG, NULL, 0, h.text, h.len, {0}, h.seq, h.author};
+    frame g = {FR_MSG, NULL, 0, h.text, h.len, {0}, h.seq, h.author, NULL, 0};
     memcpy(g.feed, h.feed, TIDE_PK_BYTES);
     return flood_receive(s, i, h.from_link, &g);
   }
@@ -846,10 +888,32 @@ static int deliver(tide_sim *s, event *ev)
     s->st.msg_frames++;
     if (s->cfg.mode == TIDE_SIM_FLOOD)
       return flood_receive(s, to, ev->a, f);
+    /* In the binary stream the message names its feed by the index the
+     * notes gave it; one the receiver left unresolved fails the stream. */
+    long idx = tide_frame_codec_index(L->enc[ev->dir], f->feed);
+    if (idx >= 0 && tide_frame_codec_known(L->dec[ev->dir], (size_t)idx) == 0) {
+      s->st.stream_errors++;
+      return 0;
+    }
     rc = ebt_receive(s, to, L->h[side], f);
   } else {
-    s->st.note_entries += f->n;
-    rc = tide_ebt_on_notes(n->e, L->h[side], f->notes, f->n, s->now);
+    tide_frame fr;
+    size_t used = 0;
+    tide_frame_init(&fr);
+    rc = tide_frame_decode(L->dec[ev->dir], &fr, f->wire, f->wire_len, &used, NULL);
+    if (rc || used != f->wire_len) {
+      tide_frame_clear(&fr);
+      return TIDE_E_INTERNAL; /* our own encoder's frame must decode */
+    }
+    s->st.unresolved_entries += fr.n_unresolved;
+    s->st.note_entries += fr.n_entries;
+    /* same layout as the engine's notes; copied to be type-correct */
+    for (size_t i = 0; i < fr.n_entries; i++) {
+      memcpy(f->notes[i].feed, fr.entries[i].feed, TIDE_PK_BYTES);
+      f->notes[i].value = fr.entries[i].value;
+    }
+    rc = tide_ebt_on_notes(n->e, L->h[side], f->notes, fr.n_entries, s->now);
+    tide_frame_clear(&fr);
   }
   if (!rc)
     rc = pump(s, to);

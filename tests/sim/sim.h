@@ -17,10 +17,14 @@
  * Byte accounting: message bytes are the canonical JSON text (what the
  * store keeps and EBT over TCP carries); note bytes are counted twice:
  * as EBT JSON note objects (tide_clock_json_entry_bytes) and as binary
- * NOTE frames (varint length, type byte, varint count, per entry a
- * varint per-stream feed index, plus the 32-byte key the first time the
- * stream names the feed, and a varint of value + 1).  See
- * docs/replication.md. */
+ * frames, encoded by the real frame codec (tide/frame.h) with one codec
+ * per link direction and session: each session opens with a CLOCK with
+ * short keys (8 bytes of each feed key new to the stream, as the radio
+ * session sends it to a peer that offers them), later notes are NOTE
+ * frames.  The receiver decodes them with the real decoder, resolving
+ * short keys among the keys its engine knows (tide_ebt_find_prefix);
+ * entries it cannot resolve are dropped, as a real receiver drops them.
+ * See docs/replication.md. */
 #ifndef TIDE_SIM_H
 #define TIDE_SIM_H
 
@@ -45,6 +49,8 @@ typedef struct tide_sim_config {
   int64_t patience_ms;   /* EBT patience (default 10 x latency) */
   int text_bytes;        /* length of each post's text (default 200) */
   int64_t note_delay_ms; /* EBT lazy-note batching delay (0 = none) */
+  int full_keys;         /* 1: sessions open with full keys (a NOTE frame, as to
+                            a peer without short keys) */
 } tide_sim_config;
 
 typedef struct tide_sim_stats {
@@ -58,11 +64,18 @@ typedef struct tide_sim_stats {
   uint64_t note_frames;
   uint64_t first_note_bytes_json; /* of which: each session's first notes */
   uint64_t first_note_bytes_bin;
-  uint64_t store_dups;  /* appends the store refused as already stored */
-  uint64_t gaps;        /* messages that arrived after a hole */
-  uint64_t invalid;     /* messages rejected by validation */
-  int64_t max_delay_ms; /* over messages: last reception - publication */
-  int64_t delay_sum_ms; /* over new receptions: reception - publication */
+  uint64_t first_note_bytes_bin_full; /* the same first notes with full keys
+                                         (what they cost without short keys) */
+  uint64_t unresolved_entries;        /* note entries a receiver dropped: short keys
+                                         of feeds it does not know */
+  uint64_t stream_errors;             /* messages of a feed whose short key the
+                                         receiving stream left unresolved (a real
+                                         stream would fail): dropped, counted */
+  uint64_t store_dups;                /* appends the store refused as already stored */
+  uint64_t gaps;                      /* messages that arrived after a hole */
+  uint64_t invalid;                   /* messages rejected by validation */
+  int64_t max_delay_ms;               /* over messages: last reception - publication */
+  int64_t delay_sum_ms;               /* over new receptions: reception - publication */
   uint64_t delay_n;
   int64_t last_new_ms; /* time of the last new message anywhere */
 } tide_sim_stats;

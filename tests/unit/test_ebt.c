@@ -711,6 +711,65 @@ static void test_reference_trace(void)
   tide_ebt_free(b);
 }
 
+/* Short keys: a prefix resolves to the one known key, or says none or
+ * ambiguous; collisions are counted. */
+static void test_find_prefix(void)
+{
+  tide_ebt *e = NULL;
+  uint8_t a[32], b[32], twin[32], got[32];
+  CU_ASSERT_EQUAL_FATAL(tide_ebt_new(&e), 0);
+  memset(a, 0xa1, 32);
+  memset(b, 0xb2, 32);
+  memcpy(twin, a, 32);
+  twin[31] = 0x00;
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, a, 8), 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, a, 1, 0, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, b, 0, 0, 0), 0); /* known, not replicated */
+  memset(got, 0, 32);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, a, 8), 1);
+  CU_ASSERT_EQUAL(memcmp(got, a, 32), 0);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, b, 8), 1);
+  CU_ASSERT_EQUAL(memcmp(got, b, 32), 0);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, b, 32), 1);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, twin, 32), 0);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, a, 7), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, a, 33), TIDE_E_INVAL);
+  CU_ASSERT_EQUAL(tide_ebt_prefix_collisions(e), 0);
+  /* a feed a peer mentions is known too; one sharing a's 8 bytes makes
+   * a's prefix ambiguous */
+  tide_ebt_peer p;
+  tide_ebt_note n;
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  memcpy(n.feed, twin, 32);
+  n.value = 2;
+  CU_ASSERT_EQUAL(tide_ebt_on_notes(e, p, &n, 1, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_prefix_collisions(e), 1);
+  memset(got, 0, 32);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, a, 8), 2);
+  CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, twin, 32), 1);
+  CU_ASSERT_EQUAL(memcmp(got, twin, 32), 0);
+  /* many keys: each resolves to itself (the index grows with the map) */
+  for (int i = 0; i < 300; i++) {
+    uint8_t k[32];
+    memset(k, 0, 32);
+    k[0] = (uint8_t)i;
+    k[1] = (uint8_t)(i >> 8);
+    k[7] = 0x77;
+    CU_ASSERT_EQUAL(tide_ebt_set_feed(e, k, 1, 0, 0), 0);
+  }
+  for (int i = 0; i < 300; i++) {
+    uint8_t k[32];
+    memset(k, 0, 32);
+    k[0] = (uint8_t)i;
+    k[1] = (uint8_t)(i >> 8);
+    k[7] = 0x77;
+    CU_ASSERT_EQUAL(tide_ebt_find_prefix(e, got, k, 8), 1);
+    CU_ASSERT_EQUAL(memcmp(got, k, 32), 0);
+  }
+  CU_ASSERT_EQUAL(tide_ebt_prefix_collisions(e), 1);
+  tide_ebt_free(e);
+}
+
 static CU_TestInfo ebt_tests[] = {
     {"pair state fits in 32 bytes", test_pair_size},
     {"first contact sends the full clock", test_first_contact_full_clock},
@@ -736,6 +795,7 @@ static CU_TestInfo ebt_tests[] = {
     {"client meets a wiped server", test_wait_then_wiped},
     {"reset keeps what this session said", test_reset_keeps_this_session},
     {"reference trace [1] (epidemic-broadcast-trees)", test_reference_trace},
+    {"short keys: prefix lookup and collisions", test_find_prefix},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};

@@ -624,6 +624,471 @@ static void test_malformed(void)
   CU_ASSERT_EQUAL(decode_bytes(dup, sizeof dup), TIDE_E_FRAME_FEED);
 }
 
+/* --- short keys -------------------------------------------------------- */
+
+/* A resolver over a small list of known keys (linear scan). */
+typedef struct known {
+  uint8_t keys[8][TIDE_PK_BYTES];
+  size_t n;
+  int calls;
+} known;
+
+static int known_resolve(void *ctx, uint8_t key[TIDE_PK_BYTES],
+                         const uint8_t prefix[TIDE_FRAME_SHORT_KEY_BYTES])
+{
+  known *k = ctx;
+  int found = 0;
+  k->calls++;
+  for (size_t i = 0; i < k->n; i++)
+    if (memcmp(k->keys[i], prefix, TIDE_FRAME_SHORT_KEY_BYTES) == 0) {
+      if (found++)
+        return TIDE_FRAME_PREFIX_AMBIGUOUS;
+      memcpy(key, k->keys[i], TIDE_PK_BYTES);
+    }
+  return found ? TIDE_FRAME_PREFIX_FOUND : TIDE_FRAME_PREFIX_UNKNOWN;
+}
+
+static void known_add(known *k, const uint8_t *key)
+{
+  memcpy(k->keys[k->n++], key, TIDE_PK_BYTES);
+}
+
+/* Decodes one frame from b, returning the error (no assertion). */
+static int decode_rc(tide_frame_codec *c, tide_frame *f, const tide_buf *b)
+{
+  size_t used = 0;
+  tide_error e;
+  tide_error_clear(&e);
+  int rc = tide_frame_decode(c, f, (const uint8_t *)b->data, b->len, &used, &e);
+  if (rc != 0)
+    CU_ASSERT(e.msg[0] != '\0');
+  return rc;
+}
+
+static void test_short_keys_roundtrip(void)
+{
+  tide_keypair k[3];
+  tide_frame_entry e[3];
+  tide_frame_codec *enc = tide_frame_codec_new(), *dec = tide_frame_codec_new();
+  tide_frame_codec *fenc = tide_frame_codec_new();
+  tide_buf b = TIDE_BUF_INIT, full = TIDE_BUF_INIT;
+  tide_frame f;
+  known kn;
+
+  memset(&kn, 0, sizeof kn);
+  for (int i = 0; i < 3; i++) {
+    fx_keys(&k[i], 20 + i);
+    memcpy(e[i].feed, k[i].pk, 32);
+    e[i].value = 2 * i;
+    known_add(&kn, k[i].pk);
+  }
+  tide_frame_codec_set_resolver(dec, known_resolve, &kn);
+  tide_frame_init(&f);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(enc, &b, TIDE_FRAME_CLOCK_SENDER, e, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock(fenc, &full, TIDE_FRAME_CLOCK_SENDER, e, 3), 0);
+  /* len, type, kind, n, 3 x (feedref 0, 8 bytes, value) */
+  CU_ASSERT_EQUAL(b.len, 4 + 3 * 10);
+  CU_ASSERT_EQUAL(full.len, b.len + 3 * 24);
+  CU_ASSERT_EQUAL((uint8_t)b.data[2], 0x80); /* kind 0 with the short-keys bit */
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.type, TIDE_FRAME_CLOCK);
+  CU_ASSERT_EQUAL(f.clock_kind, TIDE_FRAME_CLOCK_SENDER);
+  CU_ASSERT_EQUAL(f.short_keys, 1);
+  CU_ASSERT_EQUAL(f.n_unresolved, 0);
+  CU_ASSERT_EQUAL_FATAL(f.n_entries, 3);
+  for (int i = 0; i < 3; i++) {
+    CU_ASSERT_EQUAL(memcmp(f.entries[i].feed, k[i].pk, 32), 0);
+    CU_ASSERT_EQUAL(f.entries[i].value, 2 * i);
+    CU_ASSERT_EQUAL(tide_frame_codec_known(dec, (size_t)i), 1);
+  }
+  CU_ASSERT_EQUAL(tide_frame_codec_known(dec, 3), -1);
+  CU_ASSERT_EQUAL(tide_frame_codec_index(enc, k[2].pk), 2);
+  /* later frames use the index; a base clock with short keys works too */
+  tide_buf_reset(&b);
+  e[1].value = 9;
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_note(enc, &b, &e[1], 1), 0);
+  CU_ASSERT_EQUAL(b.len, 5);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(memcmp(f.entries[0].feed, k[1].pk, 32), 0);
+  CU_ASSERT_EQUAL(f.entries[0].value, 9);
+  tide_buf_reset(&b);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(enc, &b, TIDE_FRAME_CLOCK_BASE, e, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.clock_kind, TIDE_FRAME_CLOCK_BASE);
+  CU_ASSERT_EQUAL(f.n_entries, 3);
+  /* an empty clock with short keys */
+  tide_buf_reset(&b);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(enc, &b, TIDE_FRAME_CLOCK_SENDER, NULL, 0),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.n_entries, 0);
+  CU_ASSERT_EQUAL(tide_frame_encode_clock_short(enc, &b, (tide_frame_clock_kind)2, e, 1),
+                  TIDE_E_INVAL);
+
+  /* the side stream carries the 8 bytes like any key */
+  {
+    tide_frame_codec *se = tide_frame_codec_new(), *sd = tide_frame_codec_new();
+    tide_buf side = TIDE_BUF_INIT;
+    tide_frame_codec_use_side_stream(se);
+    tide_frame_codec_use_side_stream(sd);
+    tide_frame_codec_set_resolver(sd, known_resolve, &kn);
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(se, &b, TIDE_FRAME_CLOCK_SENDER, e, 3), 0);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_codec_take_side(se, &side), 0);
+    CU_ASSERT_EQUAL(side.len, 3 * TIDE_FRAME_SHORT_KEY_BYTES);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_codec_give_side(sd, (const uint8_t *)side.data, side.len), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_all(sd, &f, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n_entries, 3);
+    CU_ASSERT_EQUAL(memcmp(f.entries[2].feed, k[2].pk, 32), 0);
+    tide_buf_free(&side);
+    tide_frame_codec_free(se);
+    tide_frame_codec_free(sd);
+  }
+  tide_frame_clear(&f);
+  tide_buf_free(&b);
+  tide_buf_free(&full);
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(fenc);
+  tide_frame_codec_free(dec);
+}
+
+/* A message of author kp, sequence 1. */
+static tide_msg *first_post(const tide_keypair *kp)
+{
+  return fx_post(kp, NULL, "short keys");
+}
+
+static void test_short_keys_unresolved(void)
+{
+  tide_keypair k[3];
+  tide_frame_entry e[3];
+  tide_frame_request rq;
+  tide_frame_codec *enc = tide_frame_codec_new(), *dec = tide_frame_codec_new();
+  tide_buf b = TIDE_BUF_INIT, clk = TIDE_BUF_INIT;
+  tide_frame f;
+  tide_msg *m;
+  known kn;
+
+  memset(&kn, 0, sizeof kn);
+  for (int i = 0; i < 3; i++) {
+    fx_keys(&k[i], 30 + i);
+    memcpy(e[i].feed, k[i].pk, 32);
+    e[i].value = 4;
+  }
+  known_add(&kn, k[0].pk);
+  known_add(&kn, k[1].pk); /* k[2] is unknown to the receiver */
+  tide_frame_codec_set_resolver(dec, known_resolve, &kn);
+  tide_frame_init(&f);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(enc, &clk, TIDE_FRAME_CLOCK_SENDER, e, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &clk), 0);
+  CU_ASSERT_EQUAL(f.n_entries, 2);
+  CU_ASSERT_EQUAL(f.n_unresolved, 1);
+  CU_ASSERT_EQUAL(tide_frame_codec_feeds(dec), 3);
+  CU_ASSERT_EQUAL(tide_frame_codec_known(dec, 2), 0);
+  /* NOTE and ACK entries about it are left out; others stay */
+  tide_buf_reset(&b);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_note(enc, &b, e, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.n_entries, 2);
+  CU_ASSERT_EQUAL(f.n_unresolved, 1);
+  tide_buf_reset(&b);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_ack(enc, &b, &e[2], 1), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.n_entries, 0);
+  CU_ASSERT_EQUAL(f.n_unresolved, 1);
+  /* MESSAGES of it while unresolved: a stream error */
+  m = first_post(&k[2]);
+  tide_buf_reset(&b);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_messages(enc, &b, &m, 1, NULL), 0);
+  CU_ASSERT_EQUAL(decode_rc(dec, &f, &b), TIDE_E_FRAME_FEED);
+  CU_ASSERT_EQUAL(f.n_msgs, 0);
+  /* REQUEST of it too (a fresh stream: the error ended the last one) */
+  {
+    tide_frame_codec *d2 = tide_frame_codec_new();
+    tide_frame_codec *e2 = tide_frame_codec_new();
+    tide_frame_codec_set_resolver(d2, known_resolve, &kn);
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(e2, &b, TIDE_FRAME_CLOCK_SENDER, e, 3), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_all(d2, &f, &b), 0);
+    memcpy(rq.feed, k[2].pk, 32);
+    rq.from = 1;
+    rq.limit = 0;
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_request(e2, &b, &rq, 1), 0);
+    CU_ASSERT_EQUAL(decode_rc(d2, &f, &b), TIDE_E_FRAME_FEED);
+    tide_frame_codec_free(d2);
+    tide_frame_codec_free(e2);
+  }
+  /* The receiver learns the feed: the next reference resolves it, and
+   * messages of it decode. */
+  {
+    tide_frame_codec *d3 = tide_frame_codec_new();
+    tide_frame_codec *e3 = tide_frame_codec_new();
+    tide_frame_codec_set_resolver(d3, known_resolve, &kn);
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(e3, &b, TIDE_FRAME_CLOCK_SENDER, e, 3), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_all(d3, &f, &b), 0);
+    CU_ASSERT_EQUAL(f.n_unresolved, 1);
+    known_add(&kn, k[2].pk);
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_note(e3, &b, &e[2], 1), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_all(d3, &f, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n_entries, 1);
+    CU_ASSERT_EQUAL(memcmp(f.entries[0].feed, k[2].pk, 32), 0);
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_messages(e3, &b, &m, 1, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_all(d3, &f, &b), 0);
+    CU_ASSERT_EQUAL_FATAL(f.n_msgs, 1);
+    CU_ASSERT_EQUAL(memcmp(tide_msg_id(f.msgs[0]), tide_msg_id(m), TIDE_HASH_BYTES), 0);
+    tide_frame_codec_free(d3);
+    tide_frame_codec_free(e3);
+    kn.n--;
+  }
+  /* without a resolver every short key is unresolved */
+  {
+    tide_frame_codec *d4 = tide_frame_codec_new();
+    CU_ASSERT_EQUAL_FATAL(decode_all(d4, &f, &clk), 0);
+    CU_ASSERT_EQUAL(f.n_entries, 0);
+    CU_ASSERT_EQUAL(f.n_unresolved, 3);
+    tide_frame_codec_free(d4);
+  }
+  tide_msg_free(m);
+  tide_frame_clear(&f);
+  tide_buf_free(&b);
+  tide_buf_free(&clk);
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(dec);
+}
+
+static void test_short_keys_ambiguous(void)
+{
+  tide_keypair k[2];
+  tide_frame_entry e[2];
+  uint8_t twin[32], twin2[32];
+  tide_frame_codec *enc = tide_frame_codec_new(), *dec = tide_frame_codec_new();
+  tide_buf b = TIDE_BUF_INIT;
+  tide_frame f;
+  known kn;
+
+  memset(&kn, 0, sizeof kn);
+  fx_keys(&k[0], 40);
+  fx_keys(&k[1], 41);
+  memcpy(twin, k[0].pk, 32); /* shares k[0]'s 8 first bytes */
+  twin[31] ^= 0x55;
+  known_add(&kn, k[0].pk);
+  known_add(&kn, twin);
+  known_add(&kn, k[1].pk);
+  tide_frame_codec_set_resolver(dec, known_resolve, &kn);
+  tide_frame_init(&f);
+  memcpy(e[0].feed, k[0].pk, 32);
+  memcpy(e[1].feed, k[1].pk, 32);
+  e[0].value = e[1].value = 0;
+  /* two known keys share k[0]'s short key: ambiguous, so unresolved */
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(enc, &b, TIDE_FRAME_CLOCK_SENDER, e, 2), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL_FATAL(f.n_entries, 1);
+  CU_ASSERT_EQUAL(f.n_unresolved, 1);
+  CU_ASSERT_EQUAL(memcmp(f.entries[0].feed, k[1].pk, 32), 0);
+  CU_ASSERT_EQUAL(tide_frame_codec_known(dec, 0), 0);
+
+  /* The sender never sends a short key that is ambiguous on its side:
+   * two new keys sharing a short key, or one shared with a key already in
+   * the stream, make it send the frame with full keys. */
+  {
+    tide_frame_codec *e2 = tide_frame_codec_new(), *d2 = tide_frame_codec_new();
+    tide_frame_entry t[2];
+    memcpy(t[0].feed, k[0].pk, 32);
+    memcpy(t[1].feed, twin, 32);
+    t[0].value = t[1].value = 2;
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(e2, &b, TIDE_FRAME_CLOCK_SENDER, t, 2), 0);
+    CU_ASSERT_EQUAL((uint8_t)b.data[2], 0x00);        /* the kind byte without the bit */
+    CU_ASSERT_EQUAL_FATAL(decode_all(d2, &f, &b), 0); /* no resolver needed */
+    CU_ASSERT_EQUAL_FATAL(f.n_entries, 2);
+    CU_ASSERT_EQUAL(f.short_keys, 0);
+    CU_ASSERT_EQUAL(memcmp(f.entries[1].feed, twin, 32), 0);
+    /* twin2 shares the short key of k[0], already in the stream */
+    memcpy(twin2, k[0].pk, 32);
+    twin2[20] ^= 0x11;
+    memcpy(t[0].feed, twin2, 32);
+    memcpy(t[1].feed, k[1].pk, 32);
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(e2, &b, TIDE_FRAME_CLOCK_SENDER, t, 2), 0);
+    CU_ASSERT_EQUAL_FATAL(decode_all(d2, &f, &b), 0);
+    CU_ASSERT_EQUAL(f.short_keys, 0);
+    CU_ASSERT_EQUAL_FATAL(f.n_entries, 2);
+    CU_ASSERT_EQUAL(memcmp(f.entries[0].feed, twin2, 32), 0);
+    /* the same key twice in one frame is not a collision */
+    memcpy(t[0].feed, k[1].pk, 32);
+    fx_keys(&k[0], 42);
+    memcpy(t[1].feed, k[0].pk, 32);
+    tide_frame_entry u[3] = {t[1], t[1], t[0]};
+    tide_buf_reset(&b);
+    CU_ASSERT_EQUAL_FATAL(tide_frame_encode_clock_short(e2, &b, TIDE_FRAME_CLOCK_SENDER, u, 3), 0);
+    CU_ASSERT_EQUAL((uint8_t)b.data[2], 0x80);
+    tide_frame_codec_free(e2);
+    tide_frame_codec_free(d2);
+  }
+  tide_frame_clear(&f);
+  tide_buf_free(&b);
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(dec);
+}
+
+/* A short key resolves to a key the stream already holds: the sender
+ * meant another feed, so it stays unresolved.  A full key that the
+ * stream holds only by resolving a short key takes that key over. */
+static void test_short_keys_conflicts(void)
+{
+  tide_keypair k, o;
+  uint8_t other[32];
+  tide_frame_codec *dec = tide_frame_codec_new();
+  tide_frame f;
+  known kn;
+  uint8_t p[64];
+  size_t n = 0, used;
+
+  memset(&kn, 0, sizeof kn);
+  fx_keys(&k, 50);
+  fx_keys(&o, 51);
+  memcpy(other, k.pk, 32); /* the sender's feed: k's short key, another key */
+  other[31] ^= 1;
+  known_add(&kn, k.pk);
+  tide_frame_codec_set_resolver(dec, known_resolve, &kn);
+  tide_frame_init(&f);
+  /* NOTE {k: 0} with a full key */
+  p[n++] = 36;
+  p[n++] = TIDE_FRAME_NOTE;
+  p[n++] = 1;
+  p[n++] = 0;
+  memcpy(p + n, k.pk, 32);
+  n += 32;
+  p[n++] = 1;
+  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, p, n, &used, NULL), 0);
+  /* CLOCK short {other: 0}: resolves to k, which index 0 holds */
+  n = 0;
+  p[n++] = 13;
+  p[n++] = TIDE_FRAME_CLOCK;
+  p[n++] = 0x80;
+  p[n++] = 1;
+  p[n++] = 0;
+  memcpy(p + n, other, 8);
+  n += 8;
+  p[n++] = 1;
+  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, p, n, &used, NULL), 0);
+  CU_ASSERT_EQUAL(f.n_entries, 0);
+  CU_ASSERT_EQUAL(f.n_unresolved, 1);
+  CU_ASSERT_EQUAL(tide_frame_codec_known(dec, 1), 0);
+  tide_frame_codec_free(dec);
+
+  /* take-over: short key of `other` resolves to k (all we know) ... */
+  dec = tide_frame_codec_new();
+  tide_frame_codec_set_resolver(dec, known_resolve, &kn);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, p, n, &used, NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(f.n_entries, 1);
+  CU_ASSERT_EQUAL(memcmp(f.entries[0].feed, k.pk, 32), 0);
+  /* ... then the sender names k in full: k takes index 1, index 0 is
+   * unresolved again (it was `other`, which we do not know) */
+  n = 0;
+  p[n++] = 38;
+  p[n++] = TIDE_FRAME_NOTE;
+  p[n++] = 2;
+  p[n++] = 0;
+  memcpy(p + n, k.pk, 32);
+  n += 32;
+  p[n++] = 5;
+  p[n++] = 1; /* index 0 */
+  p[n++] = 3;
+  CU_ASSERT_EQUAL_FATAL(tide_frame_decode(dec, &f, p, n, &used, NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(f.n_entries, 1);
+  CU_ASSERT_EQUAL(f.n_unresolved, 1);
+  CU_ASSERT_EQUAL(memcmp(f.entries[0].feed, k.pk, 32), 0);
+  CU_ASSERT_EQUAL(f.entries[0].value, 4);
+  CU_ASSERT_EQUAL(tide_frame_codec_known(dec, 0), 0);
+  CU_ASSERT_EQUAL(tide_frame_codec_known(dec, 1), 1);
+  /* a full key defined twice is still an error */
+  CU_ASSERT_EQUAL(tide_frame_decode(dec, &f, p, n, &used, NULL), TIDE_E_FRAME_FEED);
+  tide_frame_clear(&f);
+  tide_frame_codec_free(dec);
+  (void)o;
+}
+
+static void test_short_keys_malformed(void)
+{
+  /* short CLOCK, n = 1, feedref 0 and only 5 of the 8 bytes */
+  const uint8_t cut[] = {0x09, 0x02, 0x80, 0x01, 0x00, 1, 2, 3, 4, 5};
+  /* the count check: 2 entries in 2 bytes are fine by count but cut */
+  const uint8_t cut2[] = {0x06, 0x02, 0x80, 0x02, 0x00, 1, 2};
+  const uint8_t kind82[] = {0x03, 0x02, 0x82, 0x00}; /* kind 2 with the bit */
+  const uint8_t kind40[] = {0x03, 0x02, 0x40, 0x00}; /* a reserved bit */
+  const uint8_t kind81[] = {0x03, 0x02, 0x81, 0x00}; /* base clock, short keys, empty: fine */
+  /* a short key on a NOTE is not a thing: feedref 0 takes 32 bytes */
+  const uint8_t note[] = {0x0c, 0x03, 0x01, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 0x01};
+  /* a short CLOCK whose value is out of range */
+  uint8_t big[32];
+  size_t n = 0;
+
+  CU_ASSERT_EQUAL(decode_bytes(cut, sizeof cut), TIDE_E_FRAME_MALFORMED);
+  CU_ASSERT_EQUAL(decode_bytes(cut2, sizeof cut2), TIDE_E_FRAME_MALFORMED);
+  CU_ASSERT_EQUAL(decode_bytes(kind82, sizeof kind82), TIDE_E_FRAME_TYPE);
+  CU_ASSERT_EQUAL(decode_bytes(kind40, sizeof kind40), TIDE_E_FRAME_TYPE);
+  CU_ASSERT_EQUAL(decode_bytes(kind81, sizeof kind81), 0);
+  CU_ASSERT_EQUAL(decode_bytes(note, sizeof note), TIDE_E_FRAME_MALFORMED);
+  big[n++] = 0;
+  big[n++] = 0x02;
+  big[n++] = 0x80;
+  big[n++] = 0x01;
+  big[n++] = 0x00;
+  memset(big + n, 9, 8);
+  n += 8;
+  for (int i = 0; i < 8; i++)
+    big[n++] = 0xff;
+  big[n++] = 0x7f; /* 2^63 - 1 */
+  big[0] = (uint8_t)(n - 1);
+  CU_ASSERT_EQUAL(decode_bytes(big, n), TIDE_E_FRAME_LIMIT);
+}
+
+static void test_hello_caps(void)
+{
+  tide_keypair a;
+  tide_frame_codec *enc = tide_frame_codec_new(), *dec = tide_frame_codec_new();
+  tide_buf b = TIDE_BUF_INIT, plain = TIDE_BUF_INIT;
+  tide_frame f;
+  uint8_t nonce[TIDE_FRAME_NONCE_BYTES];
+  size_t used;
+
+  fx_keys(&a, 60);
+  memset(nonce, 1, sizeof nonce);
+  tide_frame_init(&f);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_frame_encode_hello_caps(enc, &b, &a, NULL, 9, nonce, TIDE_FRAME_CAP_SHORT_KEYS), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.hello.caps, TIDE_FRAME_CAP_SHORT_KEYS);
+  CU_ASSERT_EQUAL((uint8_t)b.data[3], 0x02); /* length, type, version, flags */
+  /* caps 0 is the plain HELLO, byte for byte */
+  tide_buf_reset(&b);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_hello_caps(enc, &b, &a, NULL, 9, nonce, 0), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_frame_encode_hello(enc, &plain, &a, NULL, 9, nonce), 0);
+  CU_ASSERT_EQUAL(b.len, plain.len);
+  CU_ASSERT_EQUAL(memcmp(b.data, plain.data, b.len), 0);
+  CU_ASSERT_EQUAL_FATAL(decode_all(dec, &f, &b), 0);
+  CU_ASSERT_EQUAL(f.hello.caps, 0);
+  CU_ASSERT_EQUAL(tide_frame_encode_hello_caps(enc, &b, &a, NULL, 9, nonce, 0x2), TIDE_E_INVAL);
+  /* the flag is signed: setting it on a plain HELLO breaks the signature;
+   * an unknown flag bit is malformed */
+  plain.data[3] |= 0x02;
+  CU_ASSERT_EQUAL(tide_frame_decode(dec, &f, (const uint8_t *)plain.data, plain.len, &used, NULL),
+                  TIDE_E_FRAME_SIGNATURE);
+  plain.data[3] ^= 0x06;
+  CU_ASSERT_EQUAL(tide_frame_decode(dec, &f, (const uint8_t *)plain.data, plain.len, &used, NULL),
+                  TIDE_E_FRAME_MALFORMED);
+  tide_frame_clear(&f);
+  tide_buf_free(&b);
+  tide_buf_free(&plain);
+  tide_frame_codec_free(enc);
+  tide_frame_codec_free(dec);
+}
+
 /* A MESSAGES frame cut short inside (with its length fixed up) or with
  * bad content is rejected, never crashes. */
 static void test_corrupt_messages(void)
@@ -682,6 +1147,12 @@ static CU_TestInfo frame_tests[] = {
     {"streaming decode", test_streaming},
     {"malformed frames", test_malformed},
     {"corrupt messages frames", test_corrupt_messages},
+    {"short keys round trip", test_short_keys_roundtrip},
+    {"short keys: unknown feeds dropped, messages an error", test_short_keys_unresolved},
+    {"short keys: ambiguous, sender-side fallback", test_short_keys_ambiguous},
+    {"short keys: conflicts with the feed table", test_short_keys_conflicts},
+    {"short keys: malformed frames", test_short_keys_malformed},
+    {"hello capabilities", test_hello_caps},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("frame", frame_tests), CU_SUITE_INFO_NULL};

@@ -104,7 +104,8 @@ static int both_sync(void *ctx)
   return tide_rsession_in_sync(p->h[0]->s) && tide_rsession_in_sync(p->h[1]->s);
 }
 
-static void start(home *h, tide_link *l, const uint8_t *expect, const tide_keypair *as)
+static void start_keys(home *h, tide_link *l, const uint8_t *expect, const tide_keypair *as,
+                       int full_keys)
 {
   tide_rsession_config cfg;
   size_t dlen;
@@ -117,7 +118,13 @@ static void start(home *h, tide_link *l, const uint8_t *expect, const tide_keypa
   cfg.dict = tide_bundle_dict(&dlen, &did);
   cfg.dict_len = dlen;
   cfg.wall_ms = 1700000000000ull;
+  cfg.full_keys = full_keys;
   CU_ASSERT_EQUAL_FATAL(tide_rsession_new(&h->s, l, &cfg, 0, NULL), 0);
+}
+
+static void start(home *h, tide_link *l, const uint8_t *expect, const tide_keypair *as)
+{
+  start_keys(h, l, expect, as, 0);
 }
 
 static void declare(home *h, const home *o, int64_t mine, int64_t theirs)
@@ -257,11 +264,100 @@ static void test_wrong_key(void)
   home_free(&stranger);
 }
 
+/* A feed key for the short-key runs (distinct first 8 bytes). */
+static void some_key(uint8_t k[32], int i, uint8_t tag)
+{
+  memset(k, tag, 32);
+  k[0] = (uint8_t)i;
+  k[1] = (uint8_t)(i >> 8);
+}
+
+/* Two homes with 20 messages each, 100 more feeds both know and 30
+ * that only a knows, sync over a cable; a_full / b_full: that side does
+ * not offer short keys.  Returns both sides' stats. */
+static void short_keys_run(int a_full, int b_full, tide_rsession_stats *sa, tide_rsession_stats *sb)
+{
+  home a, b;
+  pair p = {{&a, &b}};
+  tide_link_profile prof;
+  linkmodel_params mp;
+  vlink *v;
+  uint8_t k[32];
+  int rc, side;
+
+  home_init(&a, 1, 20);
+  home_init(&b, 2, 20);
+  declare(&a, &b, 20, 0);
+  declare(&b, &a, 20, 0);
+  for (int i = 0; i < 100; i++) {
+    some_key(k, i, 0x5c);
+    CU_ASSERT_EQUAL_FATAL(tide_ebt_set_feed(a.e, k, 1, 0, 0), 0);
+    CU_ASSERT_EQUAL_FATAL(tide_ebt_set_feed(b.e, k, 1, 0, 0), 0);
+  }
+  for (int i = 0; i < 30; i++) {
+    some_key(k, i, 0xa3);
+    CU_ASSERT_EQUAL_FATAL(tide_ebt_set_feed(a.e, k, 1, 0, 0), 0);
+  }
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&prof, "cable"), 0);
+  memset(&mp, 0, sizeof mp);
+  mp.baud = prof.baud;
+  mp.packet_bytes = prof.packet_bytes;
+  mp.latency_us = 5000;
+  mp.loss = 0.02;
+  mp.seed = 5;
+  v = vlink_new(&prof, &prof, &mp, 5);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  start_keys(&a, vlink_link(v, 0), b.kp.pk, NULL, a_full);
+  start_keys(&b, vlink_link(v, 1), a.kp.pk, NULL, b_full);
+  rc = vlink_run(v, pump, both_sync, &p, 600000, &side);
+  if (rc != 0)
+    fprintf(stderr, "short keys %d/%d: rc %d side %d: %s / %s\n", a_full, b_full, rc, side,
+            a.errd.msg, b.errd.msg);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  same_feed(&a, &b, a.kp.pk, 20);
+  same_feed(&a, &b, b.kp.pk, 20);
+  tide_rsession_get_stats(a.s, sa);
+  tide_rsession_get_stats(b.s, sb);
+  CU_ASSERT_EQUAL(tide_rsession_close(a.s, vlink_now(v), NULL), 0);
+  CU_ASSERT_EQUAL(tide_rsession_close(b.s, vlink_now(v), NULL), 0);
+  vlink_free(v);
+  home_free(&a);
+  home_free(&b);
+}
+
+/* The session-opening clock names feeds by short keys when the peer's
+ * HELLO offers them, by full keys when it does not; the peer ignores
+ * the feeds it does not know, and replication completes either way. */
+static void test_short_keys(void)
+{
+  tide_rsession_stats sa, sb, fa, fb, xa, xb;
+
+  short_keys_run(0, 0, &sa, &sb);
+  CU_ASSERT_EQUAL(sa.short_keys_tx, 1);
+  CU_ASSERT_EQUAL(sb.short_keys_tx, 1);
+  CU_ASSERT(sb.unresolved_rx >= 30); /* a's 30 feeds b does not know */
+  CU_ASSERT_EQUAL(sa.unresolved_rx, 0);
+  /* b does not offer short keys: a names its 132 feeds in full */
+  short_keys_run(0, 1, &fa, &fb);
+  CU_ASSERT_EQUAL(fa.short_keys_tx, 0);
+  CU_ASSERT_EQUAL(fb.short_keys_tx, 1);
+  CU_ASSERT_EQUAL(fb.unresolved_rx, 0);
+  CU_ASSERT_EQUAL(fa.unresolved_rx, 0);
+  /* 132 feeds, 24 bytes each, less the CLOCK kind byte */
+  CU_ASSERT_EQUAL(fa.open_clock_tx - sa.open_clock_tx, 132 * 24 - 1);
+  /* neither offers */
+  short_keys_run(1, 1, &xa, &xb);
+  CU_ASSERT_EQUAL(xa.short_keys_tx, 0);
+  CU_ASSERT_EQUAL(xb.short_keys_tx, 0);
+  CU_ASSERT_EQUAL(xb.open_clock_tx, fb.open_clock_tx + 102 * 24 - 1);
+}
+
 static CU_TestInfo session_tests[] = {
     {"two homes x 500 msgs converge, lora-e22 10% loss BER 1e-5", test_converge_e22},
     {"cable pull 30 s mid-sync", test_cable_pull},
     {"cable 5% loss", test_converge_cable},
     {"HELLO from the wrong key", test_wrong_key},
+    {"short keys in the opening clock, offered or not", test_short_keys},
     CU_TEST_INFO_NULL,
 };
 

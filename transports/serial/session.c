@@ -22,13 +22,13 @@
  * frames would break it.  So priorities are applied to jobs. */
 typedef struct job {
   struct job *next;
-  int kind; /* JOB_NOTE, JOB_ACK, JOB_RANGE */
+  int kind; /* JOB_NOTE, JOB_CLOCK, JOB_ACK, JOB_RANGE */
   tide_frame_entry *e;
   size_t n;
   uint8_t feed[TIDE_PK_BYTES];
   int64_t from, to;
 } job;
-enum { JOB_NOTE, JOB_ACK, JOB_RANGE };
+enum { JOB_NOTE, JOB_CLOCK, JOB_ACK, JOB_RANGE };
 /* Ranges this short are live traffic (a new message or two) and go before
  * the backlog. */
 #define SMALL_RANGE 2
@@ -48,6 +48,8 @@ struct tide_rsession {
   uint8_t peer[TIDE_PK_BYTES];
   int connected;
   tide_ebt_peer h;
+  int peer_short; /* the peer's HELLO offered short keys */
+  int opened;     /* our session-opening clock is queued */
   uint64_t notes_rx;
   feedrec *feeds;
   size_t nfeeds, capfeeds;
@@ -82,6 +84,17 @@ static int feed_index(tide_rsession *s, const uint8_t pk[TIDE_PK_BYTES], size_t 
   s->feeds[s->nfeeds].acked = 0;
   *idx = s->nfeeds++;
   return 0;
+}
+
+/* Resolves the peer's short keys among the feeds our engine knows. */
+static int resolve_prefix(void *ctx, uint8_t key[TIDE_PK_BYTES],
+                          const uint8_t prefix[TIDE_FRAME_SHORT_KEY_BYTES])
+{
+  const tide_rsession *s = ctx;
+  int n = tide_ebt_find_prefix(s->cfg.ebt, key, prefix, TIDE_FRAME_SHORT_KEY_BYTES);
+  return n == 1   ? TIDE_FRAME_PREFIX_FOUND
+         : n == 2 ? TIDE_FRAME_PREFIX_AMBIGUOUS
+                  : TIDE_FRAME_PREFIX_UNKNOWN;
 }
 
 static int queue_frame(tide_rsession *s, int prio, tide_buf *b)
@@ -127,8 +140,16 @@ int tide_rsession_new(tide_rsession **out, tide_link *l, const tide_rsession_con
     }
   }
   if (rc == 0) {
+    /* Short keys: offered unless configured off, or unless two keys we
+     * know share a short key (one of the peer's could then be ambiguous
+     * here, and a peer that later sends messages of that feed would end
+     * the stream; docs/frames.md). */
+    unsigned caps =
+        cfg->full_keys || tide_ebt_prefix_collisions(cfg->ebt) > 0 ? 0 : TIDE_FRAME_CAP_SHORT_KEYS;
+    tide_frame_codec_set_resolver(s->dec, resolve_prefix, s);
     randombytes_buf(nonce, sizeof nonce);
-    rc = tide_frame_encode_hello(s->enc, &b, cfg->kp, cfg->expect_peer, cfg->wall_ms, nonce);
+    rc = tide_frame_encode_hello_caps(s->enc, &b, cfg->kp, cfg->expect_peer, cfg->wall_ms, nonce,
+                                      caps);
   }
   if (rc == 0)
     rc = queue_frame(s, TIDE_RADIO_PRIO_CONTROL, &b);
@@ -223,6 +244,7 @@ static int on_hello(tide_rsession *s, const tide_frame_hello *h, uint64_t now_ms
                           (long long)(skew / 1000));
   memcpy(s->peer, h->sender, TIDE_PK_BYTES);
   s->hello_rx = 1;
+  s->peer_short = (h->caps & TIDE_FRAME_CAP_SHORT_KEYS) != 0;
   /* Connect with the clocks stored for this peer: request skipping. */
   rc = tide_clock_new(&theirs);
   if (rc == 0)
@@ -304,6 +326,7 @@ static int on_frame(tide_rsession *s, tide_frame *f, uint64_t now_ms, tide_error
   size_t idx;
 
   s->st.frames_received++;
+  s->st.unresolved_rx += f->n_unresolved;
   if (f->type == TIDE_FRAME_HELLO)
     return on_hello(s, &f->hello, now_ms, err);
   if (!s->connected)
@@ -416,7 +439,14 @@ static int feed_stream(tide_rsession *s, tide_error *err)
     if (p == TIDE_RADIO_PRIOS)
       break;
     j = s->head[p];
-    if (j->kind == JOB_NOTE)
+    if (j->kind == JOB_CLOCK) {
+      /* the session-opening clock: short keys when the peer offered them */
+      rc = s->peer_short
+               ? tide_frame_encode_clock_short(s->enc, &b, TIDE_FRAME_CLOCK_SENDER, j->e, j->n)
+               : tide_frame_encode_note(s->enc, &b, j->e, j->n);
+      s->st.open_clock_tx = b.len;
+      s->st.short_keys_tx = s->peer_short;
+    } else if (j->kind == JOB_NOTE)
       rc = tide_frame_encode_note(s->enc, &b, j->e, j->n);
     else if (j->kind == JOB_ACK)
       rc = tide_frame_encode_ack(s->enc, &b, j->e, j->n);
@@ -463,8 +493,11 @@ static int run_engine(tide_rsession *s, uint64_t now_ms)
         e[i].value = a.notes[i].value;
         rc = feed_index(s, a.notes[i].feed, &idx);
       }
+      /* The engine's first notes for the peer are our clock (whole on a
+       * first contact, the changed part after): a CLOCK frame. */
       if (rc == 0)
-        rc = job_entries(s, JOB_NOTE, e, a.n_notes);
+        rc = job_entries(s, s->opened ? JOB_NOTE : JOB_CLOCK, e, a.n_notes);
+      s->opened = 1;
       free(e);
     } else {
       job *j = calloc(1, sizeof *j);

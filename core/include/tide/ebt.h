@@ -191,6 +191,27 @@ int64_t tide_ebt_our_seq(const tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES]);
 /* 1 when the engine replicates feed. */
 int tide_ebt_replicates(const tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES]);
 
+/* Shortest prefix tide_ebt_find_prefix accepts: the short key of a
+ * CLOCK frame (docs/frames.md), TIDE_FRAME_SHORT_KEY_BYTES. */
+#define TIDE_EBT_PREFIX_MIN 8
+
+/* Resolves a key prefix (len TIDE_EBT_PREFIX_MIN..TIDE_PK_BYTES bytes)
+ * against every key the engine knows: the feeds declared with
+ * tide_ebt_set_feed (replicated or not), peers' own feeds and feeds peers
+ * mentioned.  Returns 1 and copies the key into key when exactly one
+ * known key starts with prefix, 0 when none does, 2 when several do
+ * (ambiguous: key untouched), TIDE_E_INVAL for a bad argument.  A hash
+ * lookup: O(1). */
+int tide_ebt_find_prefix(const tide_ebt *e, uint8_t key[TIDE_PK_BYTES], const uint8_t *prefix,
+                         size_t len);
+
+/* How many known keys share their first TIDE_EBT_PREFIX_MIN bytes with
+ * another known key (known keys minus distinct prefixes): 0 unless two
+ * keys collide on 64 bits, by accident (about n^2 / 2^65) or on purpose.
+ * A transport does not offer short keys while it is not 0, so that no
+ * peer's short key can be ambiguous here (docs/frames.md). */
+size_t tide_ebt_prefix_collisions(const tide_ebt *e);
+
 /* Starts a session with a peer; *peer receives its handle.  Queues the
  * first notes (see the rules above; an empty NOTES action when there is
  * nothing to say, unless TIDE_EBT_PEER_WAIT holds them).  opts may be

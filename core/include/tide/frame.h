@@ -54,6 +54,15 @@
 /* Largest sequence number / EBT clock value accepted (2^53). */
 #define TIDE_FRAME_MAX_SEQ ((int64_t)1 << 53)
 
+/* Bytes of a short key: a CLOCK frame with short keys (see
+ * tide_frame_encode_clock_short) names each feed it introduces by the
+ * first 8 bytes of its key instead of 32. */
+#define TIDE_FRAME_SHORT_KEY_BYTES 8
+
+/* HELLO capability bits (tide_frame_encode_hello_caps): the sender of
+ * the HELLO decodes CLOCK frames with short keys. */
+#define TIDE_FRAME_CAP_SHORT_KEYS 0x1u
+
 /* Bytes of the HELLO nonce. */
 #define TIDE_FRAME_NONCE_BYTES 16
 
@@ -62,7 +71,8 @@
 enum {
   TIDE_E_FRAME_MALFORMED = -600, /* truncated field, bad varint, bad length */
   TIDE_E_FRAME_TYPE = -601,      /* unknown frame type or version */
-  TIDE_E_FRAME_FEED = -602,      /* feed index not defined, or key defined twice */
+  TIDE_E_FRAME_FEED = -602,      /* feed index not defined, key defined twice, or
+                                    messages/request for an unresolved short key */
   TIDE_E_FRAME_REBUILD = -603,   /* a message cannot be rebuilt (bad content) */
   TIDE_E_FRAME_SIGNATURE = -604, /* HELLO signature does not verify */
   TIDE_E_FRAME_LIMIT = -605,     /* a size or count limit is exceeded */
@@ -112,6 +122,7 @@ typedef struct tide_frame_hello {
   uint64_t time_ms;
   uint8_t nonce[TIDE_FRAME_NONCE_BYTES];
   uint8_t sig[TIDE_SIG_BYTES];
+  unsigned caps; /* TIDE_FRAME_CAP_* the sender announced (signed too) */
 } tide_frame_hello;
 
 /* A decoded frame.  The arrays belong to the frame and are released by
@@ -122,8 +133,12 @@ typedef struct tide_frame {
   tide_frame_type type;
   tide_frame_hello hello;           /* HELLO */
   tide_frame_clock_kind clock_kind; /* CLOCK */
+  int short_keys;                   /* CLOCK: sent with short keys */
   tide_frame_entry *entries;        /* CLOCK, NOTE, ACK */
   size_t n_entries;
+  size_t n_unresolved;          /* CLOCK, NOTE, ACK: entries left out of entries[]
+                                   because their feed is a short key that does not
+                                   resolve here (see tide_frame_codec_set_resolver) */
   tide_frame_request *requests; /* REQUEST */
   size_t n_requests;
   tide_msg **msgs; /* MESSAGES, in stream order */
@@ -181,6 +196,43 @@ TIDE_WUR int tide_frame_codec_take_side(tide_frame_codec *c, tide_buf *out);
  * TIDE_E_FRAME_MALFORMED.  TIDE_E_NOMEM. */
 TIDE_WUR int tide_frame_codec_give_side(tide_frame_codec *c, const uint8_t *data, size_t len);
 
+/* What a resolver found for a short key. */
+enum {
+  TIDE_FRAME_PREFIX_UNKNOWN = 0,  /* no known key starts with it */
+  TIDE_FRAME_PREFIX_FOUND = 1,    /* exactly one does: copied into key */
+  TIDE_FRAME_PREFIX_AMBIGUOUS = 2 /* several do: treated as unknown */
+};
+
+/* Resolves a short key (the first TIDE_FRAME_SHORT_KEY_BYTES bytes of a
+ * feed key) against the keys the codec's user knows; returns a
+ * TIDE_FRAME_PREFIX_* value and, for FOUND, writes the key (which must
+ * start with prefix).  tide_ebt_find_prefix() has this contract. */
+typedef int (*tide_frame_resolver)(void *ctx, uint8_t key[TIDE_PK_BYTES],
+                                   const uint8_t prefix[TIDE_FRAME_SHORT_KEY_BYTES]);
+
+/* Decoder: sets the resolver used for short keys (CLOCK frames sent with
+ * tide_frame_encode_clock_short); ctx is borrowed for the codec's life.
+ * Without one, every short key is unresolved.  A short key that resolves
+ * to a key not yet in the stream's feed table enters it as that key.
+ * Otherwise (unknown, ambiguous, or a key the table already holds under
+ * another index) it enters as "unresolved": CLOCK, NOTE and ACK entries
+ * for it are left out of the decoded frame (counted in n_unresolved),
+ * every later reference tries to resolve it again, and a MESSAGES or
+ * REQUEST frame that names it while it is still unresolved fails with
+ * TIDE_E_FRAME_FEED.  The receiver does not know such a feed, so it does
+ * not want it (docs/frames.md, "Short keys"). */
+void tide_frame_codec_set_resolver(tide_frame_codec *c, tide_frame_resolver fn, void *ctx);
+
+/* The index of feed pk in the codec's table, or -1 (encoder side: what
+ * a frame sent now would call it). */
+long tide_frame_codec_index(const tide_frame_codec *c, const uint8_t pk[TIDE_PK_BYTES]);
+
+/* Decoder side: 1 when feed index i names a feed known here (a full key,
+ * or a short key that resolves now: an unresolved one is tried again, as
+ * a frame's reference would), 0 when it stays unresolved (a MESSAGES or
+ * REQUEST frame naming it would fail), -1 when no feed has index i. */
+int tide_frame_codec_known(tide_frame_codec *c, size_t i);
+
 /* Zeroes a frame for first use (no allocation). */
 void tide_frame_init(tide_frame *f);
 
@@ -206,6 +258,26 @@ TIDE_WUR int tide_frame_encode_hello(tide_frame_codec *c, tide_buf *out, const t
  * TIDE_E_FRAME_LIMIT (too many feeds or too large). */
 TIDE_WUR int tide_frame_encode_clock(tide_frame_codec *c, tide_buf *out, tide_frame_clock_kind kind,
                                      const tide_frame_entry *entries, size_t n);
+
+/* The same CLOCK with short keys: each feed new to the stream is named
+ * by the first TIDE_FRAME_SHORT_KEY_BYTES bytes of its key, which the
+ * receiver resolves among the keys it knows (tide_frame_codec_set_resolver);
+ * later frames refer to it by index as usual.  Only for a receiver that
+ * announced TIDE_FRAME_CAP_SHORT_KEYS.  When two keys of the frame, or a
+ * key of the frame and one already in the stream, share their short key,
+ * the frame is sent with full keys instead (never ambiguous from the
+ * sender's side).  Errors as tide_frame_encode_clock. */
+TIDE_WUR int tide_frame_encode_clock_short(tide_frame_codec *c, tide_buf *out,
+                                           tide_frame_clock_kind kind,
+                                           const tide_frame_entry *entries, size_t n);
+
+/* HELLO with capability bits (TIDE_FRAME_CAP_*); caps 0 is exactly
+ * tide_frame_encode_hello.  TIDE_E_INVAL for unknown bits, TIDE_E_NOMEM. */
+TIDE_WUR int tide_frame_encode_hello_caps(tide_frame_codec *c, tide_buf *out,
+                                          const tide_keypair *kp, const uint8_t *recipient,
+                                          uint64_t time_ms,
+                                          const uint8_t nonce[TIDE_FRAME_NONCE_BYTES],
+                                          unsigned caps);
 
 /* NOTE: changed entries of the sender's clock; same rules as CLOCK. */
 TIDE_WUR int tide_frame_encode_note(tide_frame_codec *c, tide_buf *out,

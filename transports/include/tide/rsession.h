@@ -55,6 +55,9 @@ typedef struct tide_rsession_config {
   uint64_t wall_ms; /* wall-clock time for the HELLO */
   int encrypt;      /* 1: encrypt both streams (tide/rcrypt.h); both ends must
                      * agree.  Off by default: amateur radio forbids it. */
+  int full_keys;    /* 1: do not offer short keys in our HELLO, so the peer's
+                     * opening clock names feeds by full keys (as a peer
+                     * without short keys does); 0: offer them (docs/radio.md) */
 } tide_rsession_config;
 
 typedef struct tide_rsession_stats {
@@ -62,6 +65,10 @@ typedef struct tide_rsession_stats {
   uint64_t frames_sent, frames_received;
   uint64_t raw_tx, raw_rx;   /* frame bytes before compression / after */
   uint64_t wire_tx, wire_rx; /* compressed stream bytes */
+  uint64_t open_clock_tx;    /* frame bytes of our session-opening clock */
+  int short_keys_tx;         /* 1: it used short keys (the peer offered them) */
+  uint64_t unresolved_rx;    /* clock/note/ack entries of the peer about feeds we do
+                                not know (short keys that did not resolve): ignored */
 } tide_rsession_stats;
 
 /* Creates a session on link l; queues our HELLO.  TIDE_E_NOMEM,
