@@ -1,8 +1,14 @@
 /* store.c - the SQLite message store (see tide/store.h, docs/store.md).
  *
- * Schema version 1.  Ids are kept in their text form so that the sqlite3
- * shell shows what users know from SSB; the cost (base64 of two 32-byte
- * values per append) is negligible next to the signature check.
+ * Schema version 2.  Feeds are numbered (feeds.num) and every other table
+ * refers to a feed by its number; message ids are 32-byte BLOBs.  A
+ * message row is appended at the end of the `messages` table (rowid =
+ * order of arrival), so its text is written once, into pages that fill up
+ * sequentially, and an append adds two small index entries: (feed,
+ * sequence), two integers, and the first 8 bytes of the id.  Version 1
+ * keyed messages by 50-byte text ids and authors, so that every batch
+ * rewrote hundreds of index pages; a version-1 store is upgraded when it
+ * is opened writable (upgrade_v1()).
  *
  * Durability: journal_mode=WAL with synchronous=FULL makes SQLite fsync
  * the WAL on every commit, so a commit that returned is on stable storage
@@ -22,53 +28,67 @@
 /* "tide" in ASCII: PRAGMA application_id of every tide store. */
 #define APPLICATION_ID 0x74696465
 
-static const char schema_sql[] =
+/* The tables of schema version 2 (their indexes follow separately, so
+ * that the upgrade from version 1 can fill the tables first and build the
+ * indexes by sorting once). */
+static const char schema_tables_sql[] =
     "CREATE TABLE feeds (\n"
-    "  author     TEXT PRIMARY KEY,           -- feed id @<base64>.ed25519\n"
+    "  num        INTEGER PRIMARY KEY,        -- the feed's number in this store\n"
+    "  author     TEXT NOT NULL UNIQUE,       -- feed id @<base64>.ed25519\n"
     "  latest_seq INTEGER NOT NULL,           -- sequence of its latest message\n"
-    "  latest_id  TEXT NOT NULL,              -- id %<base64>.sha256 of it\n"
+    "  latest_id  BLOB NOT NULL,              -- id of it (sha256, 32 bytes)\n"
     "  forked     INTEGER NOT NULL DEFAULT 0, -- 1: fork seen, appends refused\n"
     "  forked_seq INTEGER                     -- sequence of the first fork\n"
-    ") WITHOUT ROWID;\n"
-    "CREATE TABLE messages (\n"
-    "  id        TEXT NOT NULL UNIQUE,        -- %<base64>.sha256\n"
-    "  author    TEXT NOT NULL,               -- feed id\n"
+    ");\n"
+    "CREATE TABLE messages (                  -- rowid: order of arrival\n"
+    "  feed      INTEGER NOT NULL,            -- feeds.num of the author\n"
     "  sequence  INTEGER NOT NULL,\n"
+    "  id        BLOB NOT NULL,               -- sha256 (32 bytes): %<base64>.sha256\n"
     "  timestamp REAL NOT NULL,               -- claimed by the author, ms (or JSON text)\n"
     "  received  INTEGER NOT NULL,            -- receiver's clock, ms\n"
-    "  json      TEXT NOT NULL,               -- exact canonical signed JSON\n"
-    "  PRIMARY KEY (author, sequence)\n"
+    "  json      TEXT NOT NULL                -- exact canonical signed JSON\n"
     ");\n"
-    "CREATE TABLE forks (\n"
-    "  fork_id   TEXT PRIMARY KEY,            -- id of the other message\n"
-    "  author    TEXT NOT NULL,\n"
+    "CREATE TABLE forks (                     -- fork evidence\n"
+    "  fork_id   BLOB PRIMARY KEY,            -- id of the other message\n"
+    "  feed      INTEGER NOT NULL,            -- feeds.num\n"
     "  sequence  INTEGER NOT NULL,\n"
-    "  stored_id TEXT NOT NULL,               -- id of the message in the log\n"
+    "  stored_id BLOB NOT NULL,               -- id of the message in the log\n"
     "  detected  INTEGER NOT NULL,            -- receiver's clock, ms\n"
     "  json      TEXT NOT NULL                -- the other message, verbatim\n"
     ");\n"
-    "CREATE INDEX forks_by_feed ON forks (author, sequence);\n"
-    "CREATE TABLE contacts (\n"
+    "CREATE TABLE contacts (                  -- index of contact messages\n"
     "  row_id    INTEGER PRIMARY KEY,\n"
-    "  author    TEXT NOT NULL,               -- who published the contact msg\n"
-    "  contact   TEXT NOT NULL,               -- the feed it is about\n"
+    "  feed      INTEGER NOT NULL,            -- feeds.num of its author\n"
+    "  contact   BLOB NOT NULL,               -- public key (32 bytes) it is about\n"
     "  following INTEGER,                     -- 1, 0 or NULL (not said)\n"
     "  blocking  INTEGER,                     -- 1, 0 or NULL (not said)\n"
-    "  sequence  INTEGER NOT NULL,            -- of the contact message\n"
-    "  msg_id    TEXT NOT NULL\n"
-    ");\n"
-    "CREATE INDEX contacts_by_author ON contacts (author, contact);\n"
+    "  sequence  INTEGER NOT NULL             -- of the contact message\n"
+    ");\n";
+
+/* messages_by_id holds the first 8 bytes of each id (a quarter of the
+ * full key, so a quarter of the pages to rewrite when random ids land all
+ * over it); lookups compare the full id in the row (ST_MSG_HAS). */
+static const char schema_indexes_sql[] =
+    "CREATE UNIQUE INDEX messages_by_feed ON messages (feed, sequence);\n"
+    "CREATE INDEX messages_by_id ON messages (substr(id, 1, 8));\n"
+    "CREATE INDEX forks_by_feed ON forks (feed, sequence);\n"
+    "CREATE INDEX contacts_by_author ON contacts (feed, contact);\n"
     "CREATE INDEX contacts_by_contact ON contacts (contact);\n";
+
+/* The WHERE clause that finds a message by id (?1, a 32-byte blob)
+ * through messages_by_id. */
+#define WHERE_ID "substr(id, 1, 8) = substr(?1, 1, 8) AND id = ?1"
 
 enum {
   ST_FEED_GET,
+  ST_FEED_NEW,
+  ST_FEED_SET,
+  ST_FEED_FORKED,
   ST_ID_AT,
   ST_MSG_INSERT,
-  ST_FEED_UPSERT,
-  ST_FORK_HAS,
   ST_MSG_HAS,
+  ST_FORK_HAS,
   ST_FORK_INSERT,
-  ST_FEED_FORKED,
   ST_CONTACT_INSERT,
   ST_GET_SEQ,
   ST_GET_ID,
@@ -78,40 +98,44 @@ enum {
   ST_COUNT
 };
 
+/* Record queries (ST_GET_*, iter_feed) return these columns. */
+#define RECORD_COLUMNS "m.id, m.sequence, m.timestamp, m.received, m.json"
+
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_FEED_GET] = "SELECT latest_seq, latest_id, forked FROM feeds WHERE author = ?1",
-    [ST_ID_AT] = "SELECT id FROM messages WHERE author = ?1 AND sequence = ?2",
-    [ST_MSG_INSERT] = "INSERT INTO messages (id, author, sequence, timestamp, received, json) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_FEED_UPSERT] = "INSERT INTO feeds (author, latest_seq, latest_id) VALUES (?1, ?2, ?3) "
-                       "ON CONFLICT (author) DO UPDATE SET latest_seq = excluded.latest_seq, "
-                       "latest_id = excluded.latest_id",
-    [ST_FORK_HAS] = "SELECT 1 FROM forks WHERE fork_id = ?1",
-    [ST_MSG_HAS] = "SELECT 1 FROM messages WHERE id = ?1",
-    [ST_FORK_INSERT] = "INSERT INTO forks (fork_id, author, sequence, stored_id, detected, json) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_FEED_GET] = "SELECT num, latest_seq, latest_id, forked FROM feeds WHERE author = ?1",
+    [ST_FEED_NEW] = "INSERT INTO feeds (author, latest_seq, latest_id) VALUES (?1, ?2, ?3)",
+    [ST_FEED_SET] = "UPDATE feeds SET latest_seq = ?2, latest_id = ?3 WHERE num = ?1",
     [ST_FEED_FORKED] = "UPDATE feeds SET forked = 1, forked_seq = coalesce(forked_seq, ?2) "
-                       "WHERE author = ?1",
-    [ST_CONTACT_INSERT] = "INSERT INTO contacts (author, contact, following, blocking, sequence, "
-                          "msg_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_GET_SEQ] = "SELECT id, author, sequence, timestamp, received, json FROM messages "
-                   "WHERE author = ?1 AND sequence = ?2",
-    [ST_GET_ID] = "SELECT id, author, sequence, timestamp, received, json FROM messages "
-                  "WHERE id = ?1",
+                       "WHERE num = ?1",
+    [ST_ID_AT] = "SELECT id FROM messages WHERE feed = ?1 AND sequence = ?2",
+    [ST_MSG_INSERT] = "INSERT INTO messages (feed, sequence, id, timestamp, received, json) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_MSG_HAS] = "SELECT 1 FROM messages WHERE " WHERE_ID,
+    [ST_FORK_HAS] = "SELECT 1 FROM forks WHERE fork_id = ?1",
+    [ST_FORK_INSERT] = "INSERT INTO forks (fork_id, feed, sequence, stored_id, detected, json) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_CONTACT_INSERT] = "INSERT INTO contacts (feed, contact, following, blocking, sequence) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_GET_SEQ] =
+        "SELECT " RECORD_COLUMNS " FROM messages m WHERE m.feed = ?1 AND m.sequence = ?2",
+    [ST_GET_ID] = "SELECT " RECORD_COLUMNS ", f.author FROM messages m JOIN feeds f "
+                  "ON f.num = m.feed WHERE substr(m.id, 1, 8) = substr(?1, 1, 8) AND m.id = ?1",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
 };
 
-/* A feed's row as seen inside an explicit transaction.  Appends in a
- * batch update these instead of the `feeds` row (one UPSERT per feed per
- * batch instead of one per message); they are written back before COMMIT
- * and before anything reads `feeds` (tf_flush).  Inside BEGIN IMMEDIATE no
- * other connection can write, so the cache cannot go stale; it is dropped
- * at the end of every transaction. */
+/* A feed's row as seen inside a transaction (the caller's, or the one an
+ * append outside it opens for itself).  Appends in a batch update these
+ * instead of the `feeds` row (one UPDATE per feed per batch instead of
+ * one per message); they are written back before COMMIT and before
+ * anything reads `feeds` (tf_flush).  Inside BEGIN IMMEDIATE no other
+ * connection can write, so the cache cannot go stale; it is dropped at
+ * the end of every transaction. */
 typedef struct txn_feed {
   uint8_t pk[TIDE_PK_BYTES];
-  char latest_id[TIDE_MSG_ID_LEN + 1];
+  uint8_t latest_id[TIDE_HASH_BYTES];
+  int64_t num;    /* feeds.num; 0: no row yet */
   int64_t latest; /* 0: no messages */
   int forked;
   int dirty; /* latest differs from the feeds row */
@@ -122,6 +146,7 @@ struct tide_store {
   sqlite3 *db;
   sqlite3_stmt *st[ST_COUNT];
   int in_txn;   /* a caller's transaction is open */
+  int tf_live;  /* some transaction is open: the feed cache is valid */
   int poisoned; /* a storage error happened inside it */
   int read_only;
   txn_feed *tf; /* open addressing on pk; tf_cap is 0 or a power of 2 */
@@ -155,9 +180,10 @@ int tide__store_error(tide_store *s, int rc, const char *what, tide_error *err)
 
 /* Ids are public, so the store formats them with a plain table-driven
  * base64 (libsodium's constant-time encoder costs several thousand
- * instructions per id, and every append formats three).  The output is
- * identical to tide_feed_id_format() / tide_msg_id_format(); the unit
- * tests compare the two. */
+ * instructions per id).  The output is identical to tide_feed_id_format()
+ * / tide_msg_id_format(); the unit tests compare the two.  Appends format
+ * nothing: the feed id once per feed and transaction (to find its row),
+ * message ids only for error messages. */
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -182,18 +208,21 @@ static void b64_32(char out[44], const uint8_t in[32])
   }
 }
 
-static void format_feed(char out[TIDE_FEED_ID_LEN + 1], const uint8_t pk[TIDE_PK_BYTES])
+/* Formats a feed id; returns out (for use in error messages). */
+static const char *format_feed(char out[TIDE_FEED_ID_LEN + 1], const uint8_t pk[TIDE_PK_BYTES])
 {
   out[0] = '@';
   b64_32(out + 1, pk);
   memcpy(out + 45, ".ed25519", 9);
+  return out;
 }
 
-static void format_msg_id(char out[TIDE_MSG_ID_LEN + 1], const uint8_t id[TIDE_HASH_BYTES])
+static const char *format_msg_id(char out[TIDE_MSG_ID_LEN + 1], const uint8_t id[TIDE_HASH_BYTES])
 {
   out[0] = '%';
   b64_32(out + 1, id);
   memcpy(out + 45, ".sha256", 8);
+  return out;
 }
 
 /* ---- Per-transaction feed cache ----------------------------------------- */
@@ -257,21 +286,28 @@ static void tf_clear(tide_store *s)
 }
 
 static int step_done(tide_store *s, sqlite3_stmt *st, const char *what, tide_error *err);
-static int bind_text(sqlite3_stmt *st, int i, const char *t, size_t n);
+
+static void bind_text(sqlite3_stmt *st, int i, const char *t, size_t n)
+{
+  (void)sqlite3_bind_text(st, i, t, (int)n, SQLITE_STATIC);
+}
+
+static void bind_blob32(sqlite3_stmt *st, int i, const uint8_t b[32])
+{
+  (void)sqlite3_bind_blob(st, i, b, 32, SQLITE_STATIC);
+}
 
 /* Writes one entry's latest state to its feeds row. */
 static int tf_write(tide_store *s, txn_feed *e, tide_error *err)
 {
-  char author[TIDE_FEED_ID_LEN + 1];
-  sqlite3_stmt *st = s->st[ST_FEED_UPSERT];
+  sqlite3_stmt *st = s->st[ST_FEED_SET];
   int code;
 
   if (!e->dirty)
     return 0;
-  format_feed(author, e->pk);
-  bind_text(st, 1, author, TIDE_FEED_ID_LEN);
+  sqlite3_bind_int64(st, 1, e->num);
   sqlite3_bind_int64(st, 2, e->latest);
-  bind_text(st, 3, e->latest_id, TIDE_MSG_ID_LEN);
+  bind_blob32(st, 3, e->latest_id);
   code = step_done(s, st, "update feed", err);
   if (code == 0)
     e->dirty = 0;
@@ -294,31 +330,33 @@ static int tf_flush(tide_store *s, tide_error *err)
   return 0;
 }
 
-/* Reads a text id column into binary; TIDE_E_STORE_CORRUPT when the
- * store holds something that is not an id. */
-static int column_feed(tide_store *s, sqlite3_stmt *st, int col, uint8_t pk[TIDE_PK_BYTES],
-                       tide_error *err)
+/* ---- Columns ------------------------------------------------------------ */
+
+/* Reads a text feed id column into a public key; TIDE_E_STORE_CORRUPT
+ * when the store holds something that is not a feed id. */
+static int column_feed(sqlite3_stmt *st, int col, uint8_t pk[TIDE_PK_BYTES], tide_error *err)
 {
   const char *t = (const char *)sqlite3_column_text(st, col);
   int n = sqlite3_column_bytes(st, col);
 
-  (void)s;
   if (t == NULL || tide_feed_id_parse(pk, t, (size_t)n) != 0)
     return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed feed id '%.*s'",
                           t == NULL ? 0 : (n > 80 ? 80 : n), t == NULL ? "" : t);
   return 0;
 }
 
-static int column_msg_id(tide_store *s, sqlite3_stmt *st, int col, uint8_t id[TIDE_HASH_BYTES],
+/* Reads a 32-byte BLOB column (an id or a key); TIDE_E_STORE_CORRUPT when
+ * it is anything else. */
+static int column_blob32(sqlite3_stmt *st, int col, uint8_t out[32], const char *what,
                          tide_error *err)
 {
-  const char *t = (const char *)sqlite3_column_text(st, col);
-  int n = sqlite3_column_bytes(st, col);
+  const void *b;
 
-  (void)s;
-  if (t == NULL || tide_msg_id_parse(id, t, (size_t)n) != 0)
-    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed message id '%.*s'",
-                          t == NULL ? 0 : (n > 80 ? 80 : n), t == NULL ? "" : t);
+  if (sqlite3_column_type(st, col) != SQLITE_BLOB || sqlite3_column_bytes(st, col) != 32 ||
+      (b = sqlite3_column_blob(st, col)) == NULL)
+    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed %s (%d bytes)", what,
+                          sqlite3_column_bytes(st, col));
+  memcpy(out, b, 32);
   return 0;
 }
 
@@ -350,9 +388,21 @@ static int step_done(tide_store *s, sqlite3_stmt *st, const char *what, tide_err
   return 0;
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *t, size_t n)
+/* Steps a bound query; returns 1 (a row: st is left on it, the caller
+ * resets it), 0 (none) or a negative code. */
+static int step_row(tide_store *s, sqlite3_stmt *st, const char *what, tide_error *err)
 {
-  return sqlite3_bind_text(st, i, t, (int)n, SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+
+  if (rc == SQLITE_ROW)
+    return 1;
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(st);
+    return 0;
+  }
+  rc = tide__store_error(s, rc, what, err);
+  sqlite3_reset(st);
+  return rc;
 }
 
 /* Reads one integer PRAGMA. */
@@ -379,7 +429,99 @@ out:
   return code;
 }
 
-/* Creates the schema in an empty database or checks an existing one. */
+/* ---- Schema -------------------------------------------------------------- */
+
+/* tide_v1_id(text) and tide_v1_key(text): the 32 bytes of a version-1
+ * message id ("%...sha256") or feed id ("@...ed25519"); an SQL error for
+ * anything else, which aborts the upgrade. */
+static void sql_v1_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+  const char *t = (const char *)sqlite3_value_text(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  int is_feed = sqlite3_user_data(ctx) != NULL;
+  uint8_t b[32];
+  char msg[160];
+
+  (void)argc;
+  if (t == NULL && sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (t != NULL &&
+      (is_feed ? tide_feed_id_parse(b, t, (size_t)n) : tide_msg_id_parse(b, t, (size_t)n)) == 0) {
+    sqlite3_result_blob(ctx, b, 32, SQLITE_TRANSIENT);
+    return;
+  }
+  snprintf(msg, sizeof msg, "malformed %s id '%.*s' in the version-1 store",
+           is_feed ? "feed" : "message", t == NULL ? 4 : (n > 80 ? 80 : n), t == NULL ? "NULL" : t);
+  sqlite3_result_error(ctx, msg, -1);
+}
+
+/* Upgrades a version-1 store to version 2 inside the caller's write
+ * transaction: the four tables are rebuilt with feed numbers and binary
+ * ids (rowids of messages and contacts keep their order, contacts keep
+ * their row_id), then the indexes are built.  Other modules' tables are
+ * left alone.  Any failure leaves the transaction to be rolled back, which
+ * restores the version-1 store untouched. */
+static int upgrade_v1(tide_store *s, tide_error *err)
+{
+  static const char *const steps[] = {
+      "ALTER TABLE feeds RENAME TO v1_feeds;\n"
+      "ALTER TABLE messages RENAME TO v1_messages;\n"
+      "ALTER TABLE forks RENAME TO v1_forks;\n"
+      "ALTER TABLE contacts RENAME TO v1_contacts;\n"
+      "DROP INDEX forks_by_feed;\n"
+      "DROP INDEX contacts_by_author;\n"
+      "DROP INDEX contacts_by_contact;\n",
+      schema_tables_sql,
+      "INSERT INTO feeds (author, latest_seq, latest_id, forked, forked_seq)\n"
+      "  SELECT author, latest_seq, tide_v1_id(latest_id), forked, forked_seq\n"
+      "  FROM v1_feeds ORDER BY author;\n"
+      /* A message of no feed would get feed NULL: the NOT NULL constraint
+       * then stops the upgrade instead of dropping it. */
+      "INSERT INTO messages (feed, sequence, id, timestamp, received, json)\n"
+      "  SELECT (SELECT num FROM feeds f WHERE f.author = m.author), m.sequence,\n"
+      "         tide_v1_id(m.id), m.timestamp, m.received, m.json\n"
+      "  FROM v1_messages m ORDER BY m.rowid;\n"
+      "INSERT INTO forks (fork_id, feed, sequence, stored_id, detected, json)\n"
+      "  SELECT tide_v1_id(k.fork_id), (SELECT num FROM feeds f WHERE f.author = k.author),\n"
+      "         k.sequence, tide_v1_id(k.stored_id), k.detected, k.json\n"
+      "  FROM v1_forks k ORDER BY k.rowid;\n"
+      "INSERT INTO contacts (row_id, feed, contact, following, blocking, sequence)\n"
+      "  SELECT c.row_id, (SELECT num FROM feeds f WHERE f.author = c.author),\n"
+      "         tide_v1_key(c.contact), c.following, c.blocking, c.sequence\n"
+      "  FROM v1_contacts c ORDER BY c.row_id;\n"
+      "DROP TABLE v1_feeds;\n"
+      "DROP TABLE v1_messages;\n"
+      "DROP TABLE v1_forks;\n"
+      "DROP TABLE v1_contacts;\n",
+      schema_indexes_sql,
+      "PRAGMA user_version = 2;\n",
+  };
+  static int feed_tag;
+  int rc, code = 0;
+
+  rc = sqlite3_create_function_v2(s->db, "tide_v1_id", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                  sql_v1_id, NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_create_function_v2(s->db, "tide_v1_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                    &feed_tag, sql_v1_id, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    code = tide__store_error(s, rc, "upgrading schema 1 to 2", err);
+    goto out;
+  }
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0] && code == 0; i++)
+    code = exec_sql(s, steps[i], "upgrading schema 1 to 2 (the version-1 store is unchanged)", err);
+out:
+  (void)sqlite3_create_function_v2(s->db, "tide_v1_id", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL,
+                                   NULL);
+  (void)sqlite3_create_function_v2(s->db, "tide_v1_key", 1, SQLITE_UTF8, NULL, NULL, NULL, NULL,
+                                   NULL);
+  return code;
+}
+
+/* Creates the schema in an empty database, upgrades a version-1 store or
+ * checks an existing one. */
 static int setup_schema(tide_store *s, int read_only, tide_error *err)
 {
   int64_t version = 0, app = 0, objects = 0;
@@ -387,8 +529,8 @@ static int setup_schema(tide_store *s, int read_only, tide_error *err)
   int began = 0;
 
   if (!read_only) {
-    /* IMMEDIATE: two processes creating the same new store must not both
-     * create the tables. */
+    /* IMMEDIATE: two processes creating (or upgrading) the same store
+     * must not both do it. */
     code = exec_sql(s, "BEGIN IMMEDIATE", "begin schema check", err);
     if (code != 0)
       return code;
@@ -411,7 +553,9 @@ static int setup_schema(tide_store *s, int read_only, tide_error *err)
                             "to create one)");
       goto out;
     }
-    code = exec_sql(s, schema_sql, "create schema", err);
+    code = exec_sql(s, schema_tables_sql, "create schema", err);
+    if (code == 0)
+      code = exec_sql(s, schema_indexes_sql, "create schema", err);
     if (code != 0)
       goto out;
     char sql[96];
@@ -425,6 +569,17 @@ static int setup_schema(tide_store *s, int read_only, tide_error *err)
                           "store: not a tide store (application_id %lld, user_version %lld)",
                           (long long)app, (long long)version);
     goto out;
+  } else if (version == 1 && read_only) {
+    code = tide_error_set(err, TIDE_E_STORE_SCHEMA, 0,
+                          "store: schema version 1 must be upgraded to version %d first: "
+                          "open the store writable once (any tide command that writes "
+                          "does it)",
+                          TIDE_STORE_SCHEMA_VERSION);
+    goto out;
+  } else if (version == 1) {
+    code = upgrade_v1(s, err);
+    if (code != 0)
+      goto out;
   } else if (version != TIDE_STORE_SCHEMA_VERSION) {
     code = tide_error_set(err, TIDE_E_STORE_SCHEMA, 0,
                           "store: schema version %lld, but this tide reads version %d%s",
@@ -434,7 +589,8 @@ static int setup_schema(tide_store *s, int read_only, tide_error *err)
   }
   if (began) {
     code = exec_sql(s, "COMMIT", "commit schema", err);
-    began = 0;
+    if (code == 0)
+      began = 0;
   }
 out:
   if (began)
@@ -504,17 +660,24 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
   code = exec_sql(s, "PRAGMA synchronous = FULL", "set synchronous", err);
   if (code != 0)
     goto out;
-  /* A 16 MiB page cache keeps the id index and recent pages in memory
+  /* A 16 MiB page cache keeps the indexes and recent pages in memory
    * during large imports (the default is 2 MiB); it costs nothing until
    * used.  Not persistent: set on every open. */
   code = exec_sql(s, "PRAGMA cache_size = -16384", "set cache size", err);
   if (code != 0)
     goto out;
   /* Checkpoint when the WAL holds 4096 pages (16 MiB) rather than 1000:
-   * a batch rewrites most index pages, and a checkpoint after nearly every
-   * batch copied them to the database (and synced it) again and again.
-   * Durability is unchanged: commits sync the WAL (synchronous = FULL). */
+   * fewer checkpoints copy the same index pages into the database (and
+   * sync it) again and again.  Durability is unchanged: commits sync the
+   * WAL (synchronous = FULL). */
   code = exec_sql(s, "PRAGMA wal_autocheckpoint = 4096", "set checkpoint", err);
+  if (code != 0)
+    goto out;
+  /* Debian builds SQLite with SECURE_DELETE, which zeroes every byte a
+   * b-tree page split moves away.  A store holds public, signed messages
+   * and never deletes them, so that costs time for nothing (5% of an
+   * append). */
+  code = exec_sql(s, "PRAGMA secure_delete = OFF", "set secure_delete", err);
   if (code != 0)
     goto out;
   s->read_only = read_only;
@@ -556,6 +719,52 @@ int tide_store_set_busy_timeout(tide_store *s, int ms, tide_error *err)
 
 /* ---- Transactions ------------------------------------------------------ */
 
+/* Opens a write transaction and the feed cache that lives as long. */
+static int txn_begin(tide_store *s, tide_error *err)
+{
+  int code = step_done(s, s->st[ST_BEGIN], "begin", err);
+
+  if (code != 0)
+    return code;
+  tf_clear(s);
+  s->tf_live = 1;
+  s->poisoned = 0;
+  return 0;
+}
+
+/* Rolls back whatever is open (SQLite may already have rolled back by
+ * itself after an I/O error or a full disk) and drops the cache. */
+static void txn_rollback(tide_store *s)
+{
+  if (!sqlite3_get_autocommit(s->db))
+    (void)step_done(s, s->st[ST_ROLLBACK], "rollback", NULL);
+  tf_clear(s);
+  s->tf_live = 0;
+  s->poisoned = 0;
+}
+
+/* Writes the cached feed rows back and commits; rolls back on failure. */
+static int txn_commit(tide_store *s, tide_error *err)
+{
+  int code;
+
+  if (s->poisoned || sqlite3_get_autocommit(s->db)) {
+    txn_rollback(s);
+    return tide_error_set(err, TIDE_E_STORE, 0,
+                          "store: transaction rolled back after a storage error");
+  }
+  code = tf_flush(s, err);
+  if (code == 0)
+    code = step_done(s, s->st[ST_COMMIT], "commit", err);
+  if (code != 0) {
+    txn_rollback(s);
+    return code;
+  }
+  tf_clear(s);
+  s->tf_live = 0;
+  return 0;
+}
+
 int tide_store_begin(tide_store *s, tide_error *err)
 {
   int code;
@@ -564,12 +773,10 @@ int tide_store_begin(tide_store *s, tide_error *err)
     return tide_error_set(err, TIDE_E_INVAL, 0, "store: a transaction is already open");
   if (s->read_only)
     return tide_error_set(err, TIDE_E_STORE, 0, "store: opened read-only (readonly database)");
-  code = step_done(s, s->st[ST_BEGIN], "begin", err);
+  code = txn_begin(s, err);
   if (code != 0)
     return code;
   s->in_txn = 1;
-  s->poisoned = 0;
-  tf_clear(s);
   return 0;
 }
 
@@ -577,38 +784,16 @@ void tide_store_rollback(tide_store *s)
 {
   if (s == NULL || !s->in_txn)
     return;
-  /* SQLite may already have rolled back by itself (I/O error, full disk);
-   * then there is nothing to undo. */
-  if (!sqlite3_get_autocommit(s->db))
-    (void)step_done(s, s->st[ST_ROLLBACK], "rollback", NULL);
+  txn_rollback(s);
   s->in_txn = 0;
-  s->poisoned = 0;
-  tf_clear(s);
 }
 
 int tide_store_commit(tide_store *s, tide_error *err)
 {
-  int code;
-
   if (!s->in_txn)
     return tide_error_set(err, TIDE_E_INVAL, 0, "store: no transaction to commit");
-  if (!s->poisoned && !sqlite3_get_autocommit(s->db) && tf_flush(s, err) != 0) {
-    tide_store_rollback(s);
-    return TIDE_E_STORE;
-  }
-  if (s->poisoned || sqlite3_get_autocommit(s->db)) {
-    tide_store_rollback(s);
-    return tide_error_set(err, TIDE_E_STORE, 0,
-                          "store: transaction rolled back after a storage error");
-  }
-  code = step_done(s, s->st[ST_COMMIT], "commit", err);
-  if (code != 0) {
-    tide_store_rollback(s);
-    return code;
-  }
   s->in_txn = 0;
-  tf_clear(s);
-  return 0;
+  return txn_commit(s, err);
 }
 
 int tide_store_in_transaction(const tide_store *s)
@@ -616,11 +801,81 @@ int tide_store_in_transaction(const tide_store *s)
   return s->in_txn;
 }
 
+/* ---- Feed state ---------------------------------------------------------- */
+
+/* Reads pk's feeds row into *out.  Returns 1 (found), 0 (no such feed)
+ * or a negative code. */
+static int feed_read(tide_store *s, const uint8_t pk[TIDE_PK_BYTES], txn_feed *out, tide_error *err)
+{
+  char author[TIDE_FEED_ID_LEN + 1];
+  sqlite3_stmt *st = s->st[ST_FEED_GET];
+  int r;
+
+  memset(out, 0, sizeof *out);
+  memcpy(out->pk, pk, TIDE_PK_BYTES);
+  bind_text(st, 1, format_feed(author, pk), TIDE_FEED_ID_LEN);
+  r = step_row(s, st, "read feed", err);
+  if (r <= 0)
+    return r;
+  out->num = sqlite3_column_int64(st, 0);
+  out->latest = sqlite3_column_int64(st, 1);
+  out->forked = sqlite3_column_int(st, 3) != 0;
+  r = column_blob32(st, 2, out->latest_id, "latest id", err);
+  sqlite3_reset(st);
+  if (r == 0 && (out->num <= 0 || out->latest <= 0))
+    r = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
+                       "store: feed %s has number %lld and latest sequence %lld", author,
+                       (long long)out->num, (long long)out->latest);
+  return r == 0 ? 1 : r;
+}
+
+/* Inside a transaction: pk's cached state, read from `feeds` on first
+ * use (an entry with num 0 stands for a feed not stored yet).  NULL with
+ * *code set on failure. */
+static txn_feed *feed_entry(tide_store *s, const uint8_t pk[TIDE_PK_BYTES], int *code,
+                            tide_error *err)
+{
+  txn_feed *tf = tf_find(s, pk), tmp;
+  int r;
+
+  if (tf != NULL)
+    return tf;
+  r = feed_read(s, pk, &tmp, err);
+  if (r < 0) {
+    *code = r;
+    return NULL;
+  }
+  tf = tf_add(s, pk);
+  if (tf == NULL) {
+    *code = tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory");
+    return NULL;
+  }
+  *tf = tmp;
+  tf->used = 1;
+  return tf;
+}
+
+/* pk's state for a query: through the cache inside a transaction, else
+ * read.  Returns 1 (stored), 0 (no messages of pk) or a negative code. */
+static int feed_lookup(tide_store *s, const uint8_t pk[TIDE_PK_BYTES], txn_feed *out,
+                       tide_error *err)
+{
+  if (s->tf_live) {
+    int code = 0;
+    txn_feed *tf = feed_entry(s, pk, &code, err);
+    if (tf == NULL)
+      return code;
+    *out = *tf;
+    return tf->num > 0;
+  }
+  return feed_read(s, pk, out, err);
+}
+
 /* ---- Appending --------------------------------------------------------- */
 
 /* The contact index: content {"type":"contact","contact":"@...",...}. */
-static int index_contact(tide_store *s, const tide_msg *m, const char *author, const char *id,
-                         int64_t seq, tide_error *err)
+static int index_contact(tide_store *s, const tide_msg *m, int64_t num, int64_t seq,
+                         tide_error *err)
 {
   const tide_json *c = tide_msg_content(m);
   const tide_json *t, *who, *f, *b;
@@ -641,8 +896,8 @@ static int index_contact(tide_store *s, const tide_msg *m, const char *author, c
     return 0;
   f = tide_json_object_getz(c, "following");
   b = tide_json_object_getz(c, "blocking");
-  bind_text(st, 1, author, TIDE_FEED_ID_LEN);
-  bind_text(st, 2, ws, wl);
+  sqlite3_bind_int64(st, 1, num);
+  bind_blob32(st, 2, pk);
   if (f != NULL && tide_json_typeof(f) == TIDE_JSON_TRUE)
     sqlite3_bind_int(st, 3, 1);
   else if (f != NULL && tide_json_typeof(f) == TIDE_JSON_FALSE)
@@ -656,30 +911,7 @@ static int index_contact(tide_store *s, const tide_msg *m, const char *author, c
   else
     sqlite3_bind_null(st, 4);
   sqlite3_bind_int64(st, 5, seq);
-  bind_text(st, 6, id, TIDE_MSG_ID_LEN);
   return step_done(s, st, "index contact", err);
-}
-
-/* Looks up 1 row with one text (and optionally an int) parameter; returns
- * 1 (row, st left on it: caller resets), 0 (none), or a negative code. */
-static int lookup(tide_store *s, sqlite3_stmt *st, const char *t, size_t tl, int64_t n, int with_n,
-                  const char *what, tide_error *err)
-{
-  int rc;
-
-  bind_text(st, 1, t, tl);
-  if (with_n)
-    sqlite3_bind_int64(st, 2, n);
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    return 1;
-  if (rc == SQLITE_DONE) {
-    sqlite3_reset(st);
-    return 0;
-  }
-  rc = tide__store_error(s, rc, what, err);
-  sqlite3_reset(st);
-  return rc;
 }
 
 /* Binds the timestamp column.  ssb-validate type-checks "timestamp" only
@@ -712,10 +944,37 @@ static int bind_timestamp(sqlite3_stmt *st, int col, const tide_msg *m, double t
   return r;
 }
 
+/* 1 when m's "previous" names id by ssb-validate's loose comparison, 0
+ * when not, negative (TIDE_E_NOMEM) on failure.  A previous that is a
+ * canonical id string (tide_msg_previous() gives its bytes) equals the
+ * canonical text of id exactly when the bytes are equal, so the usual
+ * case needs no formatting. */
+static int previous_is(const tide_msg *m, const uint8_t id[TIDE_HASH_BYTES])
+{
+  uint8_t p[TIDE_HASH_BYTES];
+
+  if (tide_msg_previous(m, p))
+    return memcmp(p, id, TIDE_HASH_BYTES) == 0;
+  return tide_msg_previous_matches(m, id);
+}
+
+/* 1 when id is stored as fork evidence, 0 when not, or a negative code. */
+static int fork_has(tide_store *s, const uint8_t id[TIDE_HASH_BYTES], tide_error *err)
+{
+  sqlite3_stmt *st = s->st[ST_FORK_HAS];
+  int r;
+
+  bind_blob32(st, 1, id);
+  r = step_row(s, st, "read forks", err);
+  if (r == 1)
+    sqlite3_reset(st);
+  return r;
+}
+
 /* Writes m as fork evidence (sequence seq, stored_id `stored`) and marks
- * the feed forked at forked_seq. */
-static int record_fork(tide_store *s, txn_feed *tf, const tide_msg *m, const char *author,
-                       const char *id, int64_t seq, const char *stored, int64_t forked_seq,
+ * the feed (which has a row) forked at forked_seq. */
+static int record_fork(tide_store *s, txn_feed *tf, const tide_msg *m, int64_t seq,
+                       const uint8_t stored[TIDE_HASH_BYTES], int64_t forked_seq,
                        int64_t received_ms, tide_error *err)
 {
   const char *text;
@@ -725,39 +984,146 @@ static int record_fork(tide_store *s, txn_feed *tf, const tide_msg *m, const cha
 
   text = tide_msg_text(m, &text_len);
   st = s->st[ST_FORK_INSERT];
-  bind_text(st, 1, id, TIDE_MSG_ID_LEN);
-  bind_text(st, 2, author, TIDE_FEED_ID_LEN);
+  bind_blob32(st, 1, tide_msg_id(m));
+  sqlite3_bind_int64(st, 2, tf->num);
   sqlite3_bind_int64(st, 3, seq);
-  bind_text(st, 4, stored, strlen(stored));
+  bind_blob32(st, 4, stored);
   sqlite3_bind_int64(st, 5, received_ms);
   bind_text(st, 6, text, text_len);
   r = step_done(s, st, "record fork", err);
   if (r != 0)
     return r;
-  if (tf != NULL) {
-    r = tf_write(s, tf, err); /* the row must exist and be current */
-    if (r != 0)
-      return r;
-    tf->forked = 1;
-  }
+  tf->forked = 1;
   st = s->st[ST_FEED_FORKED];
-  bind_text(st, 1, author, TIDE_FEED_ID_LEN);
+  sqlite3_bind_int64(st, 1, tf->num);
   sqlite3_bind_int64(st, 2, forked_seq);
   return step_done(s, st, "mark feed forked", err);
 }
 
-/* The append proper; the caller handles the transaction around it.
+/* Error for a message of a forked feed. */
+static int forked_error(const uint8_t pk[TIDE_PK_BYTES], tide_error *err)
+{
+  char a[TIDE_FEED_ID_LEN + 1];
+  return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked",
+                        format_feed(a, pk));
+}
+
+static int gap_error(const uint8_t pk[TIDE_PK_BYTES], int64_t latest, int64_t seq, tide_error *err)
+{
+  char a[TIDE_FEED_ID_LEN + 1];
+  return tide_error_set(
+      err, TIDE_E_STORE_GAP, 0, "gap: feed %s missing sequence %lld (have up to %lld, got %lld)",
+      format_feed(a, pk), (long long)(latest + 1), (long long)latest, (long long)seq);
+}
+
+/* m at a sequence the feed already holds: the same message (EXISTS), a
+ * known piece of evidence (EXISTS), or new fork evidence (FORK). */
+static int append_stored_seq(tide_store *s, txn_feed *tf, const tide_msg *m, int64_t received_ms,
+                             tide_error *err)
+{
+  char a[TIDE_FEED_ID_LEN + 1], i1[TIDE_MSG_ID_LEN + 1], i2[TIDE_MSG_ID_LEN + 1];
+  const uint8_t *id = tide_msg_id(m);
+  uint8_t stored[TIDE_HASH_BYTES];
+  int64_t seq = tide_msg_sequence(m);
+  sqlite3_stmt *st = s->st[ST_ID_AT];
+  int r;
+
+  sqlite3_bind_int64(st, 1, tf->num);
+  sqlite3_bind_int64(st, 2, seq);
+  r = step_row(s, st, "read message id", err);
+  if (r < 0)
+    return r;
+  if (r == 0)
+    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
+                          "store: feed %s claims sequence %lld but message %lld is missing",
+                          format_feed(a, tf->pk), (long long)tf->latest, (long long)seq);
+  r = column_blob32(st, 0, stored, "message id", err);
+  sqlite3_reset(st);
+  if (r != 0)
+    return r;
+  if (memcmp(stored, id, TIDE_HASH_BYTES) == 0)
+    return tide_error_set(err, TIDE_E_EXISTS, 0, "store: message %s already stored",
+                          format_msg_id(i1, id));
+  r = fork_has(s, id, err);
+  if (r < 0)
+    return r;
+  if (r == 1)
+    return tide_error_set(err, TIDE_E_EXISTS, 0,
+                          "store: message %s already stored as fork evidence",
+                          format_msg_id(i1, id));
+  if (tf->forked)
+    return forked_error(tf->pk, err);
+  r = record_fork(s, tf, m, seq, stored, seq, received_ms, err);
+  if (r != 0)
+    return r;
+  return tide_error_set(
+      err, TIDE_E_STORE_FORK, 0, "fork: feed %s has two messages at sequence %lld (%s and %s)",
+      format_feed(a, tf->pk), (long long)seq, format_msg_id(i1, stored), format_msg_id(i2, id));
+}
+
+/* m one past the latest but chained on another message at seq-1: fork
+ * evidence (see tide_store_record_fork()). */
+static int record_evidence(tide_store *s, txn_feed *tf, const tide_msg *m, int64_t received_ms,
+                           tide_error *err)
+{
+  char a[TIDE_FEED_ID_LEN + 1], i1[TIDE_MSG_ID_LEN + 1], i2[TIDE_MSG_ID_LEN + 1],
+      i3[TIDE_MSG_ID_LEN + 1];
+  const uint8_t *id = tide_msg_id(m);
+  uint8_t prev[TIDE_HASH_BYTES];
+  int64_t seq = tide_msg_sequence(m);
+  int r;
+
+  r = fork_has(s, id, err);
+  if (r < 0)
+    return r;
+  if (r == 1)
+    return tide_error_set(err, TIDE_E_EXISTS, 0,
+                          "store: message %s already stored as fork evidence",
+                          format_msg_id(i1, id));
+  if (tf->forked)
+    return forked_error(tf->pk, err);
+  if (seq > tf->latest + 1)
+    return gap_error(tf->pk, tf->latest, seq, err);
+  if (seq == 1)
+    return tide_error_set(err, TIDE_E_INVAL, 0,
+                          "store: message 1 of %s is no fork evidence (the feed is new)",
+                          format_feed(a, tf->pk));
+  r = previous_is(m, tf->latest_id);
+  if (r == 0)
+    r = tide_msg_previous_coerced(m, prev);
+  else if (r == 1)
+    return tide_error_set(err, TIDE_E_INVAL, 0,
+                          "store: message %lld of %s chains on the latest message: no fork",
+                          (long long)seq, format_feed(a, tf->pk));
+  if (r < 0)
+    return tide_error_set(err, r, 0, "store: out of memory");
+  if (r == 0)
+    return tide_error_set(err, TIDE_E_INVAL, 0, "store: message %lld of %s has no previous",
+                          (long long)seq, format_feed(a, tf->pk));
+  r = record_fork(s, tf, m, seq, tf->latest_id, seq - 1, received_ms, err);
+  if (r != 0)
+    return r;
+  return tide_error_set(err, TIDE_E_STORE_FORK, 0,
+                        "fork: feed %s has two messages at sequence %lld (%s, and %s that "
+                        "message %s names as previous)",
+                        format_feed(a, tf->pk), (long long)(seq - 1),
+                        format_msg_id(i1, tf->latest_id), format_msg_id(i2, prev),
+                        format_msg_id(i3, id));
+}
+
+/* The append proper, inside a transaction (the caller's or our own).
  * With `evidence`, m is only recorded as fork evidence (see
- * tide_store_record_fork()), never appended. */
+ * tide_store_record_fork()), never appended.  The usual case (the next
+ * message of a feed seen earlier in the transaction) costs one INSERT:
+ * the feed's row is written back at commit. */
 static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, int evidence,
                          tide_error *err)
 {
+  char a[TIDE_FEED_ID_LEN + 1], i1[TIDE_MSG_ID_LEN + 1], i2[TIDE_MSG_ID_LEN + 1];
   uint8_t pk[TIDE_PK_BYTES], prev[TIDE_HASH_BYTES];
-  char author[TIDE_FEED_ID_LEN + 1], id[TIDE_MSG_ID_LEN + 1], prev_txt[TIDE_MSG_ID_LEN + 1];
-  char latest_id[TIDE_MSG_ID_LEN + 1] = "";
-  int64_t seq = tide_msg_sequence(m), latest = 0;
-  double ts = tide_msg_timestamp(m);
-  int found, forked = 0, r, has_prev;
+  const uint8_t *id = tide_msg_id(m);
+  int64_t seq = tide_msg_sequence(m);
+  int r, code = 0;
   const char *text;
   size_t text_len;
   sqlite3_stmt *st;
@@ -765,167 +1131,75 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
 
   if (!tide_msg_author(m, pk) || seq <= 0)
     return tide_error_set(err, TIDE_E_INVAL, 0, "store: message has no valid author or sequence");
-  format_feed(author, pk);
-  format_msg_id(id, tide_msg_id(m));
-
-  tf = s->in_txn ? tf_find(s, pk) : NULL;
-  if (tf != NULL) {
-    latest = tf->latest;
-    forked = tf->forked;
-    memcpy(latest_id, tf->latest_id, sizeof latest_id);
-  } else {
-    st = s->st[ST_FEED_GET];
-    found = lookup(s, st, author, TIDE_FEED_ID_LEN, 0, 0, "read feed", err);
-    if (found < 0)
-      return found;
-    if (found) {
-      const char *lt = (const char *)sqlite3_column_text(st, 1);
-      latest = sqlite3_column_int64(st, 0);
-      forked = sqlite3_column_int(st, 2) != 0;
-      if (lt != NULL)
-        strncpy(latest_id, lt, TIDE_MSG_ID_LEN);
-      latest_id[TIDE_MSG_ID_LEN] = '\0';
-      sqlite3_reset(st);
-    }
-    if (s->in_txn) {
-      tf = tf_add(s, pk);
-      if (tf == NULL)
-        return tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory");
-      tf->latest = latest;
-      tf->forked = forked;
-      memcpy(tf->latest_id, latest_id, sizeof latest_id);
-    }
-  }
-
-  if (seq <= latest) {
-    char stored[TIDE_MSG_ID_LEN + 1] = "";
-    st = s->st[ST_ID_AT];
-    r = lookup(s, st, author, TIDE_FEED_ID_LEN, seq, 1, "read message id", err);
-    if (r < 0)
-      return r;
-    if (r == 1) {
-      const char *t = (const char *)sqlite3_column_text(st, 0);
-      if (t != NULL)
-        strncpy(stored, t, TIDE_MSG_ID_LEN);
-      sqlite3_reset(st);
-    } else {
-      return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
-                            "store: feed %s claims sequence %lld but message %lld is missing",
-                            author, (long long)latest, (long long)seq);
-    }
-    if (strcmp(stored, id) == 0)
-      return tide_error_set(err, TIDE_E_EXISTS, 0, "store: message %s already stored", id);
-    r = lookup(s, s->st[ST_FORK_HAS], id, TIDE_MSG_ID_LEN, 0, 0, "read forks", err);
-    if (r < 0)
-      return r;
-    if (r == 1) {
-      sqlite3_reset(s->st[ST_FORK_HAS]);
-      return tide_error_set(err, TIDE_E_EXISTS, 0,
-                            "store: message %s already stored as fork "
-                            "evidence",
-                            id);
-    }
-    if (forked)
-      return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
-    r = record_fork(s, tf, m, author, id, seq, stored, seq, received_ms, err);
-    if (r != 0)
-      return r;
-    return tide_error_set(err, TIDE_E_STORE_FORK, 0,
-                          "fork: feed %s has two messages at sequence %lld (%s and %s)", author,
-                          (long long)seq, stored, id);
-  }
-  if (evidence) {
-    /* One past the latest, but chained on another message at seq-1. */
-    r = lookup(s, s->st[ST_FORK_HAS], id, TIDE_MSG_ID_LEN, 0, 0, "read forks", err);
-    if (r < 0)
-      return r;
-    if (r == 1) {
-      sqlite3_reset(s->st[ST_FORK_HAS]);
-      return tide_error_set(err, TIDE_E_EXISTS, 0,
-                            "store: message %s already stored as fork evidence", id);
-    }
-    if (forked)
-      return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
-    if (seq > latest + 1)
-      return tide_error_set(err, TIDE_E_STORE_GAP, 0,
-                            "gap: feed %s missing sequence %lld (have up to %lld, got %lld)",
-                            author, (long long)(latest + 1), (long long)latest, (long long)seq);
-    if (seq == 1)
-      return tide_error_set(err, TIDE_E_INVAL, 0,
-                            "store: message 1 of %s is no fork evidence (the feed is new)", author);
-    if (tide_msg_id_parse(prev, latest_id, TIDE_MSG_ID_LEN) != 0)
-      return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed latest id of %s",
-                            author);
-    r = tide_msg_previous_matches(m, prev);
-    if (r == 0)
-      r = tide_msg_previous_coerced(m, prev);
-    else if (r == 1)
-      return tide_error_set(err, TIDE_E_INVAL, 0,
-                            "store: message %lld of %s chains on the latest message: no fork",
-                            (long long)seq, author);
-    if (r < 0)
-      return tide_error_set(err, r, 0, "store: out of memory");
-    if (r == 0)
-      return tide_error_set(err, TIDE_E_INVAL, 0, "store: message %lld of %s has no previous",
-                            (long long)seq, author);
-    format_msg_id(prev_txt, prev);
-    r = record_fork(s, tf, m, author, id, seq, latest_id, seq - 1, received_ms, err);
-    if (r != 0)
-      return r;
-    return tide_error_set(err, TIDE_E_STORE_FORK, 0,
-                          "fork: feed %s has two messages at sequence %lld (%s, and %s that "
-                          "message %s names as previous)",
-                          author, (long long)(seq - 1), latest_id, prev_txt, id);
-  }
-  if (forked)
-    return tide_error_set(err, TIDE_E_STORE_FORKED, 0, "store: feed %s is forked", author);
-  if (seq > latest + 1)
-    return tide_error_set(err, TIDE_E_STORE_GAP, 0,
-                          "gap: feed %s missing sequence %lld (have up to %lld, got %lld)", author,
-                          (long long)(latest + 1), (long long)latest, (long long)seq);
+  tf = feed_entry(s, pk, &code, err);
+  if (tf == NULL)
+    return code;
+  if (seq <= tf->latest)
+    return append_stored_seq(s, tf, m, received_ms, err);
+  if (evidence)
+    return record_evidence(s, tf, m, received_ms, err);
+  if (tf->forked)
+    return forked_error(pk, err);
+  if (seq > tf->latest + 1)
+    return gap_error(pk, tf->latest, seq, err);
   if (seq == 1) {
     const tide_json *pv = tide_json_object_getz(tide_msg_value(m), "previous");
     if (pv == NULL || tide_json_typeof(pv) != TIDE_JSON_NULL)
       return tide_error_set(err, TIDE_E_INVAL, 0,
-                            "store: first message of %s must have previous null", author);
+                            "store: first message of %s must have previous null",
+                            format_feed(a, pk));
   } else {
     /* The loose comparison ssb-validate makes (never a stricter one). */
-    if (tide_msg_id_parse(prev, latest_id, TIDE_MSG_ID_LEN) != 0)
-      return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed latest id of %s",
-                            author);
-    r = tide_msg_previous_matches(m, prev);
+    r = previous_is(m, tf->latest_id);
     if (r < 0)
       return tide_error_set(err, r, 0, "store: out of memory");
     if (r == 0) {
-      has_prev = tide_msg_previous_coerced(m, prev);
-      if (has_prev < 0)
-        return tide_error_set(err, has_prev, 0, "store: out of memory");
-      if (!has_prev)
+      r = tide_msg_previous_coerced(m, prev);
+      if (r < 0)
+        return tide_error_set(err, r, 0, "store: out of memory");
+      if (r == 0)
         return tide_error_set(err, TIDE_E_INVAL, 0, "store: message %lld of %s has no previous",
-                              (long long)seq, author);
-      format_msg_id(prev_txt, prev);
+                              (long long)seq, format_feed(a, pk));
       return tide_error_set(err, TIDE_E_INVAL, 0,
-                            "store: previous %s of %s:%lld does not match latest %s", prev_txt,
-                            author, (long long)seq, latest_id);
+                            "store: previous %s of %s:%lld does not match latest %s",
+                            format_msg_id(i1, prev), format_feed(a, pk), (long long)seq,
+                            format_msg_id(i2, tf->latest_id));
     }
   }
 
-  text = tide_msg_text(m, &text_len);
   st = s->st[ST_MSG_INSERT];
-  bind_text(st, 1, id, TIDE_MSG_ID_LEN);
-  bind_text(st, 2, author, TIDE_FEED_ID_LEN);
-  sqlite3_bind_int64(st, 3, seq);
-  r = bind_timestamp(st, 4, m, ts);
+  r = bind_timestamp(st, 4, m, tide_msg_timestamp(m));
   if (r != 0)
     return tide_error_set(err, r, 0, "store: out of memory");
+  if (tf->num == 0) {
+    /* A new feed: its row (already holding this message as the latest)
+     * gives it its number. */
+    sqlite3_stmt *fst = s->st[ST_FEED_NEW];
+    bind_text(fst, 1, format_feed(a, pk), TIDE_FEED_ID_LEN);
+    sqlite3_bind_int64(fst, 2, seq);
+    bind_blob32(fst, 3, id);
+    r = step_done(s, fst, "add feed", err);
+    if (r != 0) {
+      sqlite3_clear_bindings(st);
+      return r;
+    }
+    tf->num = sqlite3_last_insert_rowid(s->db);
+  } else {
+    tf->dirty = 1;
+  }
+  text = tide_msg_text(m, &text_len);
+  sqlite3_bind_int64(st, 1, tf->num);
+  sqlite3_bind_int64(st, 2, seq);
+  bind_blob32(st, 3, id);
   sqlite3_bind_int64(st, 5, received_ms);
   bind_text(st, 6, text, text_len);
   r = sqlite3_step(st);
   if (r != SQLITE_DONE) {
-    int code;
     if ((r & 0xff) == SQLITE_CONSTRAINT) {
-      /* Same id elsewhere: only a sha256 collision could do this. */
-      code = tide_error_set(err, TIDE_E_EXISTS, 0, "store: message %s already stored", id);
+      /* (feed, sequence) is taken although feeds says it is free. */
+      code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
+                            "store: feed %s: message %lld exists beyond its latest %lld",
+                            format_feed(a, pk), (long long)seq, (long long)tf->latest);
     } else {
       code = tide__store_error(s, r, "insert message", err);
     }
@@ -933,20 +1207,9 @@ static int append_in_txn(tide_store *s, const tide_msg *m, int64_t received_ms, 
     return code;
   }
   sqlite3_reset(st);
-  if (tf != NULL) {
-    tf->latest = seq;
-    memcpy(tf->latest_id, id, sizeof tf->latest_id);
-    tf->dirty = 1;
-  } else {
-    st = s->st[ST_FEED_UPSERT];
-    bind_text(st, 1, author, TIDE_FEED_ID_LEN);
-    sqlite3_bind_int64(st, 2, seq);
-    bind_text(st, 3, id, TIDE_MSG_ID_LEN);
-    r = step_done(s, st, "update feed", err);
-    if (r != 0)
-      return r;
-  }
-  return index_contact(s, m, author, id, seq, err);
+  tf->latest = seq;
+  memcpy(tf->latest_id, id, TIDE_HASH_BYTES);
+  return index_contact(s, m, tf->num, seq, err);
 }
 
 static int is_storage_error(int code)
@@ -968,19 +1231,16 @@ static int append_or_record(tide_store *s, const tide_msg *m, int64_t received_m
       s->poisoned = 1;
     return code;
   }
-  code = step_done(s, s->st[ST_BEGIN], "begin", err);
+  code = txn_begin(s, err);
   if (code != 0)
     return code;
   code = append_in_txn(s, m, received_ms, evidence, err);
   if (code == 0 || code == TIDE_E_STORE_FORK) {
     /* Both wrote something; a failing commit replaces the verdict. */
-    c2 = step_done(s, s->st[ST_COMMIT], "commit", err);
-    if (c2 == 0)
-      return code;
-    code = c2;
+    c2 = txn_commit(s, err);
+    return c2 == 0 ? code : c2;
   }
-  if (!sqlite3_get_autocommit(s->db))
-    (void)step_done(s, s->st[ST_ROLLBACK], "rollback", NULL);
+  txn_rollback(s);
   return code;
 }
 
@@ -1000,34 +1260,19 @@ int tide_store_latest(tide_store *s, tide_feed_state *out, int *forked,
                       const uint8_t author[TIDE_PK_BYTES], tide_error *err)
 {
   char a[TIDE_FEED_ID_LEN + 1];
-  sqlite3_stmt *st = s->st[ST_FEED_GET];
-  int r;
+  txn_feed f;
+  int r = feed_lookup(s, author, &f, err);
 
-  format_feed(a, author);
-  if (s->in_txn) {
-    txn_feed *tf = tf_find(s, author);
-    if (tf != NULL && tf->latest == 0)
-      return tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: no messages of %s", a);
-    if (tf != NULL) {
-      out->sequence = tf->latest;
-      if (forked != NULL)
-        *forked = tf->forked;
-      if (tide_msg_id_parse(out->id, tf->latest_id, TIDE_MSG_ID_LEN) != 0)
-        return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed message id");
-      return 0;
-    }
-  }
-  r = lookup(s, st, a, TIDE_FEED_ID_LEN, 0, 0, "read feed", err);
   if (r < 0)
     return r;
   if (r == 0)
-    return tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: no messages of %s", a);
-  out->sequence = sqlite3_column_int64(st, 0);
-  r = column_msg_id(s, st, 1, out->id, err);
+    return tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: no messages of %s",
+                          format_feed(a, author));
+  out->sequence = f.latest;
+  memcpy(out->id, f.latest_id, TIDE_HASH_BYTES);
   if (forked != NULL)
-    *forked = sqlite3_column_int(st, 2) != 0;
-  sqlite3_reset(st);
-  return r;
+    *forked = f.forked;
+  return 0;
 }
 
 int tide_store_get_id(tide_store *s, uint8_t id[TIDE_HASH_BYTES],
@@ -1035,38 +1280,48 @@ int tide_store_get_id(tide_store *s, uint8_t id[TIDE_HASH_BYTES],
 {
   char a[TIDE_FEED_ID_LEN + 1];
   sqlite3_stmt *st = s->st[ST_ID_AT];
-  int r;
+  txn_feed f;
+  int r = feed_lookup(s, author, &f, err);
 
-  format_feed(a, author);
-  r = lookup(s, st, a, TIDE_FEED_ID_LEN, sequence, 1, "read message id", err);
   if (r < 0)
     return r;
+  if (r == 1) {
+    sqlite3_bind_int64(st, 1, f.num);
+    sqlite3_bind_int64(st, 2, sequence);
+    r = step_row(s, st, "read message id", err);
+    if (r < 0)
+      return r;
+  }
   if (r == 0)
     return tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: no message %lld of %s",
-                          (long long)sequence, a);
-  r = column_msg_id(s, st, 0, id, err);
+                          (long long)sequence, format_feed(a, author));
+  r = column_blob32(st, 0, id, "message id", err);
   sqlite3_reset(st);
   return r;
 }
 
-/* Fills rec from a row (id, author, sequence, timestamp, received, json). */
-static int row_record(tide_store *s, sqlite3_stmt *st, tide_store_record *rec, tide_error *err)
+/* Fills rec from a row of RECORD_COLUMNS (id, sequence, timestamp,
+ * received, json), and author from column 5 when pk is NULL. */
+static int row_record(tide_store *s, sqlite3_stmt *st, tide_store_record *rec, const uint8_t *pk,
+                      tide_error *err)
 {
-  int r = column_msg_id(s, st, 0, rec->id, err);
+  int r = column_blob32(st, 0, rec->id, "message id", err);
 
-  if (r == 0)
-    r = column_feed(s, st, 1, rec->author, err);
   if (r != 0)
     return r;
-  rec->sequence = sqlite3_column_int64(st, 2);
-  switch (sqlite3_column_type(st, 3)) {
+  if (pk != NULL)
+    memcpy(rec->author, pk, TIDE_PK_BYTES);
+  else if ((r = column_feed(st, 5, rec->author, err)) != 0)
+    return r;
+  rec->sequence = sqlite3_column_int64(st, 1);
+  switch (sqlite3_column_type(st, 2)) {
   case SQLITE_FLOAT:
-  case SQLITE_INTEGER: rec->timestamp = sqlite3_column_double(st, 3); break;
+  case SQLITE_INTEGER: rec->timestamp = sqlite3_column_double(st, 2); break;
   default: rec->timestamp = NAN; /* not a number in the message */
   }
-  rec->received_ms = sqlite3_column_int64(st, 4);
-  rec->text = (const char *)sqlite3_column_text(st, 5);
-  rec->text_len = (size_t)sqlite3_column_bytes(st, 5);
+  rec->received_ms = sqlite3_column_int64(st, 3);
+  rec->text = (const char *)sqlite3_column_text(st, 4);
+  rec->text_len = (size_t)sqlite3_column_bytes(st, 4);
   if (rec->text == NULL) {
     if (sqlite3_errcode(s->db) == SQLITE_NOMEM)
       return tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory reading a message");
@@ -1076,7 +1331,7 @@ static int row_record(tide_store *s, sqlite3_stmt *st, tide_store_record *rec, t
 }
 
 static int get_row(tide_store *s, sqlite3_stmt *st, tide_buf *text, tide_store_record *rec,
-                   tide_error *err)
+                   const uint8_t *pk, tide_error *err)
 {
   tide_store_record tmp;
   int r = sqlite3_step(st), code;
@@ -1092,7 +1347,7 @@ static int get_row(tide_store *s, sqlite3_stmt *st, tide_buf *text, tide_store_r
     sqlite3_reset(st);
     return code;
   }
-  code = row_record(s, st, rec, err);
+  code = row_record(s, st, rec, pk, err);
   if (code == 0) {
     tide_buf_reset(text);
     code = tide_buf_append(text, rec->text, rec->text_len);
@@ -1109,14 +1364,21 @@ int tide_store_get(tide_store *s, tide_buf *text, tide_store_record *rec,
 {
   char a[TIDE_FEED_ID_LEN + 1];
   sqlite3_stmt *st = s->st[ST_GET_SEQ];
-  int code;
+  txn_feed f;
+  int code = feed_lookup(s, author, &f, err);
 
-  format_feed(a, author);
-  bind_text(st, 1, a, TIDE_FEED_ID_LEN);
-  sqlite3_bind_int64(st, 2, sequence);
-  code = get_row(s, st, text, rec, err);
+  if (code < 0)
+    return code;
+  if (code == 1) {
+    sqlite3_bind_int64(st, 1, f.num);
+    sqlite3_bind_int64(st, 2, sequence);
+    code = get_row(s, st, text, rec, author, err);
+  } else {
+    code = TIDE_E_NOTFOUND;
+  }
   if (code == TIDE_E_NOTFOUND)
-    tide_error_set(err, code, 0, "store: no message %lld of %s", (long long)sequence, a);
+    tide_error_set(err, code, 0, "store: no message %lld of %s", (long long)sequence,
+                   format_feed(a, author));
   return code;
 }
 
@@ -1127,30 +1389,26 @@ int tide_store_get_by_id(tide_store *s, tide_buf *text, tide_store_record *rec,
   sqlite3_stmt *st = s->st[ST_GET_ID];
   int code;
 
-  format_msg_id(i, id);
-  bind_text(st, 1, i, TIDE_MSG_ID_LEN);
-  code = get_row(s, st, text, rec, err);
+  bind_blob32(st, 1, id);
+  code = get_row(s, st, text, rec, NULL, err);
   if (code == TIDE_E_NOTFOUND)
-    tide_error_set(err, code, 0, "store: no message %s", i);
+    tide_error_set(err, code, 0, "store: no message %s", format_msg_id(i, id));
   return code;
 }
 
 int tide_store_has(tide_store *s, const uint8_t id[TIDE_HASH_BYTES], tide_error *err)
 {
-  char i[TIDE_MSG_ID_LEN + 1];
+  sqlite3_stmt *st = s->st[ST_MSG_HAS];
   int r;
 
-  format_msg_id(i, id);
-  r = lookup(s, s->st[ST_MSG_HAS], i, TIDE_MSG_ID_LEN, 0, 0, "read messages", err);
+  bind_blob32(st, 1, id);
+  r = step_row(s, st, "read messages", err);
   if (r != 0) {
     if (r == 1)
-      sqlite3_reset(s->st[ST_MSG_HAS]);
+      sqlite3_reset(st);
     return r;
   }
-  r = lookup(s, s->st[ST_FORK_HAS], i, TIDE_MSG_ID_LEN, 0, 0, "read forks", err);
-  if (r == 1)
-    sqlite3_reset(s->st[ST_FORK_HAS]);
-  return r;
+  return fork_has(s, id, err);
 }
 
 /* Prepares a statement for an iterator (fresh each time, so iterators may
@@ -1164,23 +1422,25 @@ static int prepare(tide_store *s, sqlite3_stmt **st, const char *sql, tide_error
 int tide_store_iter_feed(tide_store *s, const uint8_t author[TIDE_PK_BYTES], int64_t from,
                          int64_t to, tide_store_record_cb cb, void *ctx, tide_error *err)
 {
-  char a[TIDE_FEED_ID_LEN + 1];
   sqlite3_stmt *st = NULL;
   tide_store_record rec;
+  txn_feed f;
   int code, rc;
 
-  format_feed(a, author);
+  code = feed_lookup(s, author, &f, err);
+  if (code <= 0)
+    return code; /* no such feed: no messages */
   code = prepare(s, &st,
-                 "SELECT id, author, sequence, timestamp, received, json FROM messages "
-                 "WHERE author = ?1 AND sequence >= ?2 AND sequence <= ?3 ORDER BY sequence",
+                 "SELECT " RECORD_COLUMNS " FROM messages m "
+                 "WHERE m.feed = ?1 AND m.sequence >= ?2 AND m.sequence <= ?3 ORDER BY m.sequence",
                  err);
   if (code != 0)
     return code;
-  bind_text(st, 1, a, TIDE_FEED_ID_LEN);
+  sqlite3_bind_int64(st, 1, f.num);
   sqlite3_bind_int64(st, 2, from);
   sqlite3_bind_int64(st, 3, to <= 0 ? INT64_MAX : to);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    code = row_record(s, st, &rec, err);
+    code = row_record(s, st, &rec, author, err);
     if (code == 0)
       code = cb(ctx, &rec);
     if (code != 0)
@@ -1206,9 +1466,9 @@ int tide_store_feeds(tide_store *s, tide_store_feed_cb cb, void *ctx, tide_error
   if (code != 0)
     return code;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    code = column_feed(s, st, 0, f.author, err);
+    code = column_feed(st, 0, f.author, err);
     if (code == 0)
-      code = column_msg_id(s, st, 2, f.latest.id, err);
+      code = column_blob32(st, 2, f.latest.id, "latest id", err);
     if (code != 0)
       goto out;
     f.latest.sequence = sqlite3_column_int64(st, 1);
@@ -1233,21 +1493,20 @@ int tide_store_forks(tide_store *s, const uint8_t *author, tide_store_fork_cb cb
   int code, rc;
 
   code = prepare(s, &st,
-                 "SELECT author, sequence, stored_id, fork_id, detected, json FROM forks "
-                 "WHERE ?1 IS NULL OR author = ?1 ORDER BY author, sequence, fork_id",
+                 "SELECT f.author, k.sequence, k.stored_id, k.fork_id, k.detected, k.json "
+                 "FROM forks k JOIN feeds f ON f.num = k.feed "
+                 "WHERE ?1 IS NULL OR f.author = ?1 ORDER BY f.author, k.sequence, k.fork_id",
                  err);
   if (code != 0)
     return code;
-  if (author != NULL) {
-    format_feed(a, author);
-    bind_text(st, 1, a, TIDE_FEED_ID_LEN);
-  }
+  if (author != NULL)
+    bind_text(st, 1, format_feed(a, author), TIDE_FEED_ID_LEN);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    code = column_feed(s, st, 0, f.author, err);
+    code = column_feed(st, 0, f.author, err);
     if (code == 0)
-      code = column_msg_id(s, st, 2, f.stored_id, err);
+      code = column_blob32(st, 2, f.stored_id, "stored id", err);
     if (code == 0)
-      code = column_msg_id(s, st, 3, f.fork_id, err);
+      code = column_blob32(st, 3, f.fork_id, "fork id", err);
     if (code != 0)
       goto out;
     f.sequence = sqlite3_column_int64(st, 1);
@@ -1279,25 +1538,33 @@ int tide_store_contacts(tide_store *s, int64_t after_rowid, tide_store_contact_c
 {
   sqlite3_stmt *st = NULL;
   tide_store_contact c;
+  int64_t last_num = 0; /* the author of the row before: parsed once */
   int code, rc;
 
   code = prepare(s, &st,
-                 "SELECT row_id, author, contact, following, blocking, sequence FROM contacts "
-                 "WHERE row_id > ?1 ORDER BY row_id",
+                 "SELECT c.row_id, c.feed, f.author, c.contact, c.following, c.blocking, "
+                 "c.sequence FROM contacts c JOIN feeds f ON f.num = c.feed "
+                 "WHERE c.row_id > ?1 ORDER BY c.row_id",
                  err);
   if (code != 0)
     return code;
   sqlite3_bind_int64(st, 1, after_rowid);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t num = sqlite3_column_int64(st, 1);
     c.rowid = sqlite3_column_int64(st, 0);
-    code = column_feed(s, st, 1, c.author, err);
-    if (code == 0)
-      code = column_feed(s, st, 2, c.contact, err);
+    if (num != last_num) {
+      last_num = 0;
+      code = column_feed(st, 2, c.author, err);
+      if (code != 0)
+        goto out;
+      last_num = num;
+    }
+    code = column_blob32(st, 3, c.contact, "contact", err);
     if (code != 0)
       goto out;
-    c.following = column_tristate(st, 3);
-    c.blocking = column_tristate(st, 4);
-    c.sequence = sqlite3_column_int64(st, 5);
+    c.following = column_tristate(st, 4);
+    c.blocking = column_tristate(st, 5);
+    c.sequence = sqlite3_column_int64(st, 6);
     code = cb(ctx, &c);
     if (code != 0)
       goto out;
@@ -1363,21 +1630,21 @@ static int check_integrity(tide_store *s, tide_error *err)
 }
 
 /* Checks one feed's log: 1..latest, ids recompute, chain links. */
-static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64_t latest,
-                      const char *latest_id, tide_error *err)
+static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64_t num,
+                      int64_t latest, const uint8_t latest_id[TIDE_HASH_BYTES], tide_error *err)
 {
-  char prev_id[TIDE_MSG_ID_LEN + 1] = "", id[TIDE_MSG_ID_LEN + 1];
-  uint8_t pk[TIDE_PK_BYTES], apk[TIDE_PK_BYTES], prev[TIDE_HASH_BYTES];
+  char i1[TIDE_MSG_ID_LEN + 1], i2[TIDE_MSG_ID_LEN + 1];
+  uint8_t pk[TIDE_PK_BYTES], apk[TIDE_PK_BYTES], prev[TIDE_HASH_BYTES], sid[TIDE_HASH_BYTES];
+  uint8_t last[TIDE_HASH_BYTES] = {0};
   int64_t expect = 1;
   int rc, code = 0;
   tide_msg *m = NULL;
 
   if (tide_feed_id_parse(apk, author, strlen(author)) != 0)
     return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: malformed feed id %s", author);
-  bind_text(st, 1, author, strlen(author));
+  sqlite3_bind_int64(st, 1, num);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t seq = sqlite3_column_int64(st, 0);
-    const char *sid = (const char *)sqlite3_column_text(st, 1);
     const char *json = (const char *)sqlite3_column_text(st, 2);
     size_t jl = (size_t)sqlite3_column_bytes(st, 2);
     tide_error perr;
@@ -1388,16 +1655,19 @@ static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64
                             (long long)expect, (long long)seq);
       goto out;
     }
+    code = column_blob32(st, 1, sid, "message id", err);
+    if (code != 0)
+      goto out;
     if (json == NULL || tide_msg_parse(&m, json, jl, &perr) != 0) {
       code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
                             "store: feed %s message %lld does not parse", author, (long long)seq);
       goto out;
     }
-    format_msg_id(id, tide_msg_id(m));
-    if (sid == NULL || strcmp(sid, id) != 0) {
-      code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
-                            "store: feed %s message %lld: stored id %s but text hashes to %s",
-                            author, (long long)seq, sid == NULL ? "(null)" : sid, id);
+    if (memcmp(sid, tide_msg_id(m), TIDE_HASH_BYTES) != 0) {
+      code =
+          tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
+                         "store: feed %s message %lld: stored id %s but text hashes to %s", author,
+                         (long long)seq, format_msg_id(i1, sid), format_msg_id(i2, tide_msg_id(m)));
       goto out;
     }
     if (!tide_msg_author(m, pk) || memcmp(pk, apk, sizeof pk) != 0 || tide_msg_sequence(m) != seq) {
@@ -1406,15 +1676,13 @@ static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64
                             author, (long long)seq);
       goto out;
     }
-    if (seq == 1 ? tide_msg_previous(m, prev) != 0
-                 : (tide_msg_id_parse(prev, prev_id, strlen(prev_id)) != 0 ||
-                    tide_msg_previous_matches(m, prev) != 1)) {
+    if (seq == 1 ? tide_msg_previous(m, prev) != 0 : tide_msg_previous_matches(m, last) != 1) {
       code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
                             "store: feed %s message %lld: previous does not link to message %lld",
                             author, (long long)seq, (long long)(seq - 1));
       goto out;
     }
-    format_msg_id(prev_id, tide_msg_id(m));
+    memcpy(last, sid, TIDE_HASH_BYTES);
     tide_msg_free(m);
     m = NULL;
     expect++;
@@ -1423,57 +1691,63 @@ static int check_feed(tide_store *s, sqlite3_stmt *st, const char *author, int64
     code = tide__store_error(s, rc, "read feed", err);
     goto out;
   }
-  if (expect - 1 != latest || strcmp(prev_id, latest_id) != 0)
+  if (expect - 1 != latest || (latest > 0 && memcmp(last, latest_id, TIDE_HASH_BYTES) != 0))
     code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
                           "store: feed %s: feeds table says latest %lld %s, log ends at %lld %s",
-                          author, (long long)latest, latest_id, (long long)(expect - 1), prev_id);
+                          author, (long long)latest, format_msg_id(i1, latest_id),
+                          (long long)(expect - 1), expect > 1 ? format_msg_id(i2, last) : "");
 out:
   tide_msg_free(m);
   sqlite3_reset(st);
   return code;
 }
 
+/* One "SELECT count(*) ..." that must give 0; else STORE_CORRUPT with
+ * "store: <count> <what>". */
+static int check_none(tide_store *s, const char *sql, const char *what, tide_error *err)
+{
+  int64_t n = 0;
+  int code = pragma_int(s, sql, &n, err);
+
+  if (code == 0 && n != 0)
+    code = tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: %lld %s", (long long)n, what);
+  return code;
+}
+
 int tide_store_check(tide_store *s, tide_error *err)
 {
   sqlite3_stmt *feeds = NULL, *msgs = NULL;
-  int64_t orphans = 0;
   int code, rc;
 
   if (s->in_txn && (code = tf_flush(s, err)) != 0)
     return code;
   code = check_integrity(s, err);
-  if (code != 0)
-    return code;
-  code =
-      pragma_int(s, "SELECT count(*) FROM messages WHERE author NOT IN (SELECT author FROM feeds)",
-                 &orphans, err);
-  if (code != 0)
-    return code;
-  if (orphans != 0)
-    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0, "store: %lld messages belong to no feed",
-                          (long long)orphans);
-  code = pragma_int(s,
-                    "SELECT count(*) FROM forks WHERE author NOT IN "
-                    "(SELECT author FROM feeds WHERE forked != 0)",
-                    &orphans, err);
-  if (code != 0)
-    return code;
-  if (orphans != 0)
-    return tide_error_set(err, TIDE_E_STORE_CORRUPT, 0,
-                          "store: %lld pieces of fork evidence for feeds not marked forked",
-                          (long long)orphans);
-  code = prepare(s, &feeds, "SELECT author, latest_seq, latest_id FROM feeds ORDER BY author", err);
   if (code == 0)
-    code =
-        prepare(s, &msgs,
-                "SELECT sequence, id, json FROM messages WHERE author = ?1 ORDER BY sequence", err);
+    code = check_none(s, "SELECT count(*) FROM messages WHERE feed NOT IN (SELECT num FROM feeds)",
+                      "messages belong to no feed", err);
+  if (code == 0)
+    code = check_none(s,
+                      "SELECT count(*) FROM forks WHERE feed NOT IN "
+                      "(SELECT num FROM feeds WHERE forked != 0)",
+                      "pieces of fork evidence for feeds not marked forked", err);
+  if (code == 0)
+    code = check_none(s, "SELECT count(*) FROM contacts WHERE feed NOT IN (SELECT num FROM feeds)",
+                      "indexed contact messages belong to no feed", err);
+  if (code == 0)
+    code = prepare(s, &feeds,
+                   "SELECT author, num, latest_seq, latest_id FROM feeds ORDER BY author", err);
+  if (code == 0)
+    code = prepare(
+        s, &msgs, "SELECT sequence, id, json FROM messages WHERE feed = ?1 ORDER BY sequence", err);
   if (code != 0)
     goto out;
   while ((rc = sqlite3_step(feeds)) == SQLITE_ROW) {
     const char *a = (const char *)sqlite3_column_text(feeds, 0);
-    const char *l = (const char *)sqlite3_column_text(feeds, 2);
-    code = check_feed(s, msgs, a == NULL ? "" : a, sqlite3_column_int64(feeds, 1),
-                      l == NULL ? "" : l, err);
+    uint8_t lid[TIDE_HASH_BYTES];
+    code = column_blob32(feeds, 3, lid, "latest id", err);
+    if (code == 0)
+      code = check_feed(s, msgs, a == NULL ? "" : a, sqlite3_column_int64(feeds, 1),
+                        sqlite3_column_int64(feeds, 2), lid, err);
     if (code != 0)
       goto out;
   }

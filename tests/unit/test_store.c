@@ -7,6 +7,7 @@
 
 #include "../../core/store_int.h"
 #include "store_fixture.h"
+#include "store_v1.h"
 #include "tide/store.h"
 #include "tide_test.h"
 
@@ -140,23 +141,26 @@ static void test_append_query(void)
     CU_ASSERT_EQUAL(c.feeds[i].forked, 0);
   }
 
-  /* The text ids in the tables are exactly the SSB forms. */
+  /* Schema 2: feeds hold the SSB feed id text, messages refer to them
+   * by number and hold the 32 bytes of their id. */
   {
     sqlite3_stmt *q = NULL;
     int rows = 0;
     CU_ASSERT_EQUAL_FATAL(sqlite3_prepare_v2(tide__store_db(s),
-                                             "SELECT author, id, sequence FROM messages", -1, &q,
-                                             NULL),
+                                             "SELECT f.author, m.id, m.sequence FROM messages m "
+                                             "JOIN feeds f ON f.num = m.feed ORDER BY m.rowid",
+                                             -1, &q, NULL),
                           SQLITE_OK);
     while (sqlite3_step(q) == SQLITE_ROW) {
-      char fid[TIDE_FEED_ID_LEN + 1], mid[TIDE_MSG_ID_LEN + 1];
+      char fid[TIDE_FEED_ID_LEN + 1];
       const char *author = (const char *)sqlite3_column_text(q, 0);
       int is_a = strcmp(author, (tide_feed_id_format(fid, a.pk), fid)) == 0;
       int64_t seq = sqlite3_column_int64(q, 2);
       tide_msg *msg = is_a ? ma[seq - 1] : mb[seq - 1];
       CU_ASSERT(is_a || strcmp(author, (tide_feed_id_format(fid, b.pk), fid)) == 0);
-      tide_msg_id_format(mid, tide_msg_id(msg));
-      CU_ASSERT_STRING_EQUAL((const char *)sqlite3_column_text(q, 1), mid);
+      CU_ASSERT_EQUAL(sqlite3_column_type(q, 1), SQLITE_BLOB);
+      CU_ASSERT_EQUAL_FATAL(sqlite3_column_bytes(q, 1), TIDE_HASH_BYTES);
+      CU_ASSERT_EQUAL(memcmp(sqlite3_column_blob(q, 1), tide_msg_id(msg), TIDE_HASH_BYTES), 0);
       rows++;
     }
     sqlite3_finalize(q);
@@ -912,6 +916,249 @@ static void test_record_fork(void)
   tide_msg_free(b3);
 }
 
+/* ---- upgrade from schema version 1 ------------------------------------ */
+
+typedef struct v1_case {
+  tide_keypair a, b, c;
+  tide_msg *m[9]; /* in the order they were stored */
+  int64_t received[9];
+  tide_msg *alt; /* fork evidence: another message 2 of b */
+  tide_msg *a5;  /* the next message of a, appended after the upgrade */
+  tide_msg *b4;  /* the next message of b (forked: refused) */
+} v1_case;
+
+/* Builds a version-1 store at path with raw SQL: feed a (5 messages: a
+ * text timestamp, two contact messages), feed b (3 messages, forked at 2
+ * by alt), feed c (1 contact message), contact rows 3, 4 and 9, and a
+ * table of another module. */
+static void v1_case_build(v1_case *k, const char *path)
+{
+  char aid[TIDE_FEED_ID_LEN + 1], bid[TIDE_FEED_ID_LEN + 1], cid[TIDE_FEED_ID_LEN + 1];
+  char prev[TIDE_MSG_ID_LEN + 3];
+  tide_msg *a[5], *b[3], *c0;
+  static const int64_t contact_row[9] = {0, 0, 0, 0, 3, 0, 0, 0, 9};
+  sqlite3 *db;
+
+  fx_keys(&k->a, 20);
+  fx_keys(&k->b, 21);
+  fx_keys(&k->c, 22);
+  tide_feed_id_format(aid, k->a.pk);
+  tide_feed_id_format(bid, k->b.pk);
+  tide_feed_id_format(cid, k->c.pk);
+  a[0] = fx_raw(&k->a, 1, "null", "1700000000000", NULL);
+  fx_quoted_id(prev, a[0]);
+  a[1] = fx_raw(&k->a, 2, prev, "\"yesterday\"", NULL);
+  a[2] = fx_contact(&k->a, a[1], bid, 1, -1);
+  a[3] = fx_post(&k->a, a[2], "a 4");
+  a[4] = fx_contact(&k->a, a[3], cid, -1, 1);
+  k->a5 = fx_post(&k->a, a[4], "a 6");
+  fx_chain(b, &k->b, 3, "b");
+  k->alt = fx_post(&k->b, b[0], "b 2 other");
+  k->b4 = fx_post(&k->b, b[2], "b 4");
+  c0 = fx_contact(&k->c, NULL, aid, 0, 0);
+  /* arrival order: a1 b1 a2 b2 a3 b3 a4 c1 a5 */
+  k->m[0] = a[0];
+  k->m[1] = b[0];
+  k->m[2] = a[1];
+  k->m[3] = b[1];
+  k->m[4] = a[2];
+  k->m[5] = b[2];
+  k->m[6] = a[3];
+  k->m[7] = c0;
+  k->m[8] = a[4];
+  db = v1_create(path);
+  v1_exec(db, "BEGIN");
+  for (int i = 0; i < 9; i++) {
+    k->received[i] = 5000 + 7 * i;
+    v1_add_message(db, k->m[i], k->received[i], contact_row[i]);
+  }
+  v1_add_fork(db, k->alt, b[1], 777);
+  v1_exec(db, "CREATE TABLE other_module (k TEXT PRIMARY KEY, v INTEGER);"
+              "INSERT INTO other_module VALUES ('x', 42);");
+  v1_exec(db, "COMMIT");
+  CU_ASSERT_EQUAL(sqlite3_close(db), SQLITE_OK);
+}
+
+static void v1_case_free(v1_case *k)
+{
+  fx_free_all(k->m, 9);
+  tide_msg_free(k->alt);
+  tide_msg_free(k->a5);
+  tide_msg_free(k->b4);
+}
+
+/* Everything v1_case_build() stored is readable through the API. */
+static void v1_case_verify(v1_case *k, tide_store *s)
+{
+  tide_buf text = TIDE_BUF_INIT;
+  tide_store_record rec;
+  tide_store_stats stats;
+  tide_feed_state st;
+  fork_seen fs;
+  contacts_seen cs;
+  collect c;
+  tide_error e;
+  int forked = -1;
+
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  for (int i = 0; i < 9; i++) {
+    uint8_t pk[TIDE_PK_BYTES];
+    int64_t seq = tide_msg_sequence(k->m[i]);
+    double ts = tide_msg_timestamp(k->m[i]);
+    CU_ASSERT_FATAL(tide_msg_author(k->m[i], pk));
+    CU_ASSERT_EQUAL_FATAL(tide_store_get(s, &text, &rec, pk, seq, &e), 0);
+    CU_ASSERT(same_text(k->m[i], rec.text, rec.text_len));
+    CU_ASSERT_EQUAL(memcmp(rec.id, tide_msg_id(k->m[i]), TIDE_HASH_BYTES), 0);
+    CU_ASSERT_EQUAL(rec.received_ms, k->received[i]);
+    CU_ASSERT(isnan(ts) ? isnan(rec.timestamp) : rec.timestamp == ts);
+    CU_ASSERT_EQUAL_FATAL(tide_store_get_by_id(s, &text, &rec, tide_msg_id(k->m[i]), &e), 0);
+    CU_ASSERT_EQUAL(memcmp(rec.author, pk, TIDE_PK_BYTES), 0);
+    CU_ASSERT_EQUAL(rec.sequence, seq);
+    CU_ASSERT_EQUAL(tide_store_has(s, tide_msg_id(k->m[i]), &e), 1);
+  }
+  CU_ASSERT(isnan(tide_msg_timestamp(k->m[2]))); /* the text timestamp was covered */
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, k->a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 5);
+  CU_ASSERT_EQUAL(memcmp(st.id, tide_msg_id(k->m[8]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(forked, 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, k->b.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 3);
+  CU_ASSERT_EQUAL(forked, 1);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, &forked, k->c.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 1);
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL(tide_store_iter_feed(s, k->a.pk, 1, 0, collect_rec, &c, &e), 0);
+  CU_ASSERT_EQUAL(c.n, 5);
+  CU_ASSERT(c.seqs[0] == 1 && c.seqs[4] == 5);
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL(tide_store_feeds(s, collect_feed, &c, &e), 0);
+  CU_ASSERT_EQUAL(c.n, 3);
+
+  memset(&fs, 0, sizeof fs);
+  CU_ASSERT_EQUAL(tide_store_forks(s, k->b.pk, keep_fork, &fs, &e), 0);
+  CU_ASSERT_EQUAL_FATAL(fs.n, 1);
+  CU_ASSERT_EQUAL(memcmp(fs.f.author, k->b.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(fs.f.sequence, 2);
+  CU_ASSERT_EQUAL(memcmp(fs.f.stored_id, tide_msg_id(k->m[3]), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(fs.f.fork_id, tide_msg_id(k->alt), TIDE_HASH_BYTES), 0);
+  CU_ASSERT_EQUAL(fs.f.detected_ms, 777);
+  CU_ASSERT(same_text(k->alt, fs.text, fs.f.fork_text_len));
+  CU_ASSERT_EQUAL(tide_store_has(s, tide_msg_id(k->alt), &e), 1);
+
+  memset(&cs, 0, sizeof cs);
+  CU_ASSERT_EQUAL(tide_store_contacts(s, 0, keep_contact, &cs, &e), 0);
+  CU_ASSERT_EQUAL_FATAL(cs.n, 3);
+  CU_ASSERT_EQUAL(cs.c[0].rowid, 3);
+  CU_ASSERT_EQUAL(memcmp(cs.c[0].author, k->a.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(cs.c[0].contact, k->b.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT(cs.c[0].following == 1 && cs.c[0].blocking == -1 && cs.c[0].sequence == 3);
+  CU_ASSERT_EQUAL(cs.c[1].rowid, 4);
+  CU_ASSERT_EQUAL(memcmp(cs.c[1].author, k->c.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(cs.c[1].contact, k->a.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT(cs.c[1].following == 0 && cs.c[1].blocking == 0 && cs.c[1].sequence == 1);
+  CU_ASSERT_EQUAL(cs.c[2].rowid, 9);
+  CU_ASSERT_EQUAL(memcmp(cs.c[2].author, k->a.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT_EQUAL(memcmp(cs.c[2].contact, k->c.pk, TIDE_PK_BYTES), 0);
+  CU_ASSERT(cs.c[2].following == -1 && cs.c[2].blocking == 1 && cs.c[2].sequence == 5);
+
+  CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+  CU_ASSERT_EQUAL(stats.feeds, 3);
+  CU_ASSERT_EQUAL(stats.messages, 9);
+  CU_ASSERT_EQUAL(stats.forked_feeds, 1);
+  CU_ASSERT_EQUAL(stats.forks, 1);
+  CU_ASSERT_EQUAL(stats.contacts, 3);
+  tide_buf_free(&text);
+}
+
+/* A version-1 store is upgraded on a writable open: every message, fork,
+ * contact and feed state survives, other modules' tables too, and the
+ * store keeps working. */
+static void test_upgrade_v1(void)
+{
+  char *dir = tide_test_tmpdir("store-v1");
+  char *path = store_path(dir);
+  uint8_t id[TIDE_HASH_BYTES];
+  v1_case k;
+  tide_store *s = NULL;
+  tide_error e;
+
+  v1_case_build(&k, path);
+  CU_ASSERT_EQUAL(v1_user_version(path), 1);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(pragma(s, "PRAGMA user_version"), TIDE_STORE_SCHEMA_VERSION);
+  CU_ASSERT_EQUAL(pragma(s, "SELECT v FROM other_module WHERE k = 'x'"), 42);
+  CU_ASSERT_EQUAL(pragma(s, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'v1%'"), 0);
+  v1_case_verify(&k, s);
+  /* It keeps working: appends go on, the forked feed stays refused. */
+  CU_ASSERT_EQUAL(tide_store_append(s, k.a5, 1, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, k.m[5], 1, &e), TIDE_E_EXISTS);
+  CU_ASSERT_EQUAL(tide_store_append(s, k.b4, 1, &e), TIDE_E_STORE_FORKED);
+  CU_ASSERT_EQUAL(tide_store_append(s, k.alt, 1, &e), TIDE_E_EXISTS);
+  tide_store_close(s);
+  s = NULL;
+
+  /* Reopening does not upgrade again. */
+  CU_ASSERT_EQUAL(v1_user_version(path), TIDE_STORE_SCHEMA_VERSION);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, TIDE_STORE_READ_ONLY, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_get_id(s, id, k.a.pk, 6, &e), 0);
+  CU_ASSERT_EQUAL(memcmp(id, tide_msg_id(k.a5), TIDE_HASH_BYTES), 0);
+  tide_store_close(s);
+
+  v1_case_free(&k);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+/* A read-only open of a version-1 store says what to do and changes
+ * nothing; a failing upgrade (a malformed id) leaves the version-1 store
+ * as it was, and succeeds once the row is repaired. */
+static void test_upgrade_v1_refused(void)
+{
+  char *dir = tide_test_tmpdir("store-v1-bad");
+  char *path = store_path(dir);
+  char sql[256], id[TIDE_MSG_ID_LEN + 1];
+  v1_case k;
+  tide_store *s = NULL;
+  tide_error e;
+
+  v1_case_build(&k, path);
+  CU_ASSERT_EQUAL(tide_store_open(&s, path, TIDE_STORE_READ_ONLY, &e), TIDE_E_STORE_SCHEMA);
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "version 1"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "writable"));
+  CU_ASSERT_EQUAL(v1_user_version(path), 1);
+
+  tide_msg_id_format(id, tide_msg_id(k.m[6]));
+  snprintf(sql, sizeof sql, "UPDATE messages SET id = 'not an id' WHERE id = '%s'", id);
+  raw_exec(path, sql);
+  CU_ASSERT_EQUAL(tide_store_open(&s, path, 0, &e), TIDE_E_STORE);
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "malformed message id 'not an id'"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "unchanged"));
+  CU_ASSERT_EQUAL(v1_user_version(path), 1);
+  CU_ASSERT_EQUAL(v1_query_int(path, "SELECT count(*) FROM messages WHERE author LIKE '@%'"), 9);
+  CU_ASSERT_EQUAL(v1_query_int(path, "SELECT count(msg_id) FROM contacts"), 3);
+  CU_ASSERT_EQUAL(v1_query_int(path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'v1%'"),
+                  0);
+  CU_ASSERT_EQUAL(
+      v1_query_int(path,
+                   "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+      1);
+
+  snprintf(sql, sizeof sql, "UPDATE messages SET id = '%s' WHERE id = 'not an id'", id);
+  raw_exec(path, sql);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  v1_case_verify(&k, s);
+  tide_store_close(s);
+
+  v1_case_free(&k);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
 static CU_TestInfo store_tests[] = {
     {"append and queries", test_append_query},
     {"gap, already, previous", test_gap_already_previous},
@@ -932,6 +1179,8 @@ static CU_TestInfo file_tests[] = {
     {"full database rolls back", test_full_database},
     {"busy database", test_busy},
     {"check detects damage", test_check_detects},
+    {"upgrade from schema version 1", test_upgrade_v1},
+    {"upgrade refused or failing leaves version 1", test_upgrade_v1_refused},
     CU_TEST_INFO_NULL,
 };
 

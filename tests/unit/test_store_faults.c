@@ -11,6 +11,10 @@
  *    kept, undone or torn at random, and nothing reaches the disk after.
  * After every failed attempt, with faults off, the store must open, pass
  * tide_store_check(), and hold every message reported ACCEPTED.
+ * 4. The same three loops over the upgrade of a version-1 store (opening
+ *    it writable): after every failure the file is still the intact
+ *    version-1 store or the complete version-2 one, never a mix, and
+ *    opening it then gives every message.
  *
  * This is its own executable because it reconfigures SQLite globally. */
 #include <limits.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 
 #include "store_fixture.h"
+#include "store_v1.h"
 #include "tide/ingest.h"
 #include "tide/store.h"
 #include "tide_test.h"
@@ -547,10 +552,216 @@ static void test_power_loss(void)
   free(dir);
 }
 
+/* ---- upgrade from version 1 ----------------------------------------------- */
+
+/* A fresh version-1 store at path: NMSG posts of kp's feed and a contact
+ * message of kp2's feed about kp. */
+static void v1_fresh(const char *path, tide_msg **m, const tide_msg *contact)
+{
+  char extra[600];
+  sqlite3 *db;
+
+  fault_countdown = -1;
+  remove(path);
+  snprintf(extra, sizeof extra, "%s-wal", path);
+  remove(extra);
+  snprintf(extra, sizeof extra, "%s-shm", path);
+  remove(extra);
+  db = v1_create(path);
+  v1_exec(db, "BEGIN");
+  for (int i = 0; i < NMSG; i++)
+    v1_add_message(db, m[i], 100 + i, 0);
+  v1_add_message(db, contact, 200, 0);
+  v1_exec(db, "COMMIT");
+  if (sqlite3_close(db) != SQLITE_OK)
+    abort();
+}
+
+static int count_contacts(void *ctx, const tide_store_contact *c)
+{
+  (void)c;
+  (*(int *)ctx)++;
+  return 0;
+}
+
+/* With faults off: path is the intact version-1 store or the complete
+ * upgrade, and opening it gives every message. */
+static void v1_verify(const char *path, tide_msg **m, const tide_keypair *kp)
+{
+  int64_t version = v1_user_version(path);
+  tide_store *st = NULL;
+  tide_buf text = TIDE_BUF_INIT;
+  tide_store_record rec;
+  tide_error e;
+  int contacts = 0;
+
+  fault_countdown = -1;
+  CU_ASSERT(version == 1 || version == TIDE_STORE_SCHEMA_VERSION);
+  CU_ASSERT_EQUAL(
+      v1_query_int(path,
+                   "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'"),
+      1);
+  if (version == 1) {
+    CU_ASSERT_EQUAL(v1_query_int(path, "SELECT count(*) FROM messages WHERE author LIKE '@%'"),
+                    NMSG + 1);
+    CU_ASSERT_EQUAL(v1_query_int(path, "SELECT count(msg_id) FROM contacts"), 1);
+    CU_ASSERT_EQUAL(v1_query_int(path, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'v1%'"),
+                    0);
+  }
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_check(st, &e), 0);
+  for (int i = 0; i < NMSG; i++) {
+    CU_ASSERT_EQUAL(tide_store_get(st, &text, &rec, kp->pk, i + 1, &e), 0);
+    CU_ASSERT_EQUAL(rec.received_ms, 100 + i);
+    CU_ASSERT_EQUAL(memcmp(rec.id, tide_msg_id(m[i]), TIDE_HASH_BYTES), 0);
+  }
+  CU_ASSERT_EQUAL(tide_store_contacts(st, 0, count_contacts, &contacts, &e), 0);
+  CU_ASSERT_EQUAL(contacts, 1);
+  tide_store_close(st);
+  tide_buf_free(&text);
+}
+
+/* Fails from the n-th allocation (or write) on, for growing n, until an
+ * upgrade completes.  An upgrade makes thousands of allocations, so with
+ * `stride` n grows by 1 + n / 32 (every point up to 32, then ~3% apart)
+ * to keep the loop to a few hundred attempts. */
+static void upgrade_loop(const char *tag, int stride)
+{
+  char *dir = tide_test_tmpdir(tag);
+  char path[512], who[TIDE_FEED_ID_LEN + 1];
+  tide_keypair kp, kp2;
+  tide_msg *m[NMSG], *contact;
+  tide_error e;
+  long n;
+  int rc = -1, failures = 0;
+
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  fx_keys(&kp, 79);
+  fx_keys(&kp2, 80);
+  fx_chain(m, &kp, NMSG, "upgrade");
+  tide_feed_id_format(who, kp.pk);
+  contact = fx_contact(&kp2, NULL, who, 1, -1);
+  for (n = 1; n < 100000; n += stride ? 1 + n / 32 : 1) {
+    tide_store *st = NULL;
+    v1_fresh(path, m, contact);
+    fault_countdown = n;
+    rc = tide_store_open(&st, path, 0, &e);
+    fault_countdown = -1;
+    if (rc == 0) {
+      tide_store_close(st);
+      break;
+    }
+    CU_ASSERT(is_failure_code(rc));
+    CU_ASSERT_PTR_NULL(st);
+    failures++;
+    v1_verify(path, m, &kp);
+  }
+  if (getenv("TIDE_TEST_VERBOSE") != NULL)
+    fprintf(stderr, "%s: %d failed upgrades before success\n", tag, failures);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT(failures > 10);
+  CU_ASSERT_EQUAL(v1_user_version(path), TIDE_STORE_SCHEMA_VERSION);
+  v1_verify(path, m, &kp);
+  fx_free_all(m, NMSG);
+  tide_msg_free(contact);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
+static void test_upgrade_oom_loop(void)
+{
+  sqlite3_mem_methods faulty;
+
+  CU_ASSERT_EQUAL_FATAL(sqlite3_shutdown(), SQLITE_OK);
+  CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+  faulty = real_mem;
+  faulty.xMalloc = faulty_malloc;
+  faulty.xRealloc = faulty_realloc;
+  faulty.xFree = faulty_free;
+  faulty.xSize = faulty_size;
+  faulty.xRoundup = faulty_roundup;
+  faulty.xInit = faulty_init;
+  faulty.xShutdown = faulty_shutdown;
+  CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &faulty), SQLITE_OK);
+  CU_ASSERT_EQUAL_FATAL(sqlite3_initialize(), SQLITE_OK);
+  upgrade_loop("store-up-oom", 1);
+  CU_ASSERT_EQUAL(sqlite3_shutdown(), SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem), SQLITE_OK);
+  CU_ASSERT_EQUAL(sqlite3_initialize(), SQLITE_OK);
+}
+
+static void test_upgrade_ioerr_loop(void)
+{
+  install_shim();
+  upgrade_loop("store-up-ioerr", 0);
+  (void)sqlite3_vfs_unregister(&shim_vfs);
+}
+
+/* Upgrades a fresh version-1 store with the power cut at the cut_at-th
+ * write (LONG_MAX: never); returns the number of writes seen. */
+static long upgrade_power_attempt(const char *path, long cut_at, tide_msg **m,
+                                  const tide_msg *contact, const tide_keypair *kp)
+{
+  tide_store *st = NULL;
+  long writes;
+  int rc;
+
+  v1_fresh(path, m, contact);
+  power_rng = 0x2545f4914f6cdd1dull ^ (uint64_t)cut_at;
+  power_writes = 0;
+  power_cut_at = cut_at;
+  power_recording = 1;
+  rc = tide_store_open(&st, path, 0, NULL);
+  CU_ASSERT(rc == 0 || (power_cut && is_failure_code(rc)));
+  tide_store_close(st); /* after a cut, nothing of this reaches the disk */
+  writes = power_writes;
+  power_recording = 0;
+  power_cut = 0;
+  forget_undos(NULL);
+  if (cut_at == LONG_MAX)
+    CU_ASSERT_EQUAL(v1_user_version(path), TIDE_STORE_SCHEMA_VERSION);
+  v1_verify(path, m, kp);
+  return writes;
+}
+
+static void test_upgrade_power_loss(void)
+{
+  char *dir = tide_test_tmpdir("store-up-power");
+  char path[512], who[TIDE_FEED_ID_LEN + 1];
+  tide_keypair kp, kp2;
+  tide_msg *m[NMSG], *contact;
+  long total, step;
+  int rounds = 0;
+
+  install_shim();
+  snprintf(path, sizeof path, "%s/store.db", dir);
+  fx_keys(&kp, 81);
+  fx_keys(&kp2, 82);
+  fx_chain(m, &kp, NMSG, "upgrade power");
+  tide_feed_id_format(who, kp.pk);
+  contact = fx_contact(&kp2, NULL, who, 0, 1);
+  total = upgrade_power_attempt(path, LONG_MAX, m, contact, &kp);
+  CU_ASSERT(total > 10);
+  step = total / 60 + 1;
+  for (long cut = 1; cut <= total; cut += step, rounds++)
+    upgrade_power_attempt(path, cut, m, contact, &kp);
+  if (getenv("TIDE_TEST_VERBOSE") != NULL)
+    fprintf(stderr, "upgrade power loss: %ld writes per upgrade, %d cuts\n", total, rounds);
+  CU_ASSERT(rounds >= 10);
+  (void)sqlite3_vfs_unregister(&shim_vfs);
+  fx_free_all(m, NMSG);
+  tide_msg_free(contact);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
 static CU_TestInfo fault_tests[] = {
     {"allocation failure loop", test_oom_loop},
     {"I/O failure loop", test_ioerr_loop},
     {"power loss tears unsynced writes", test_power_loss},
+    {"upgrade from version 1: allocation failure loop", test_upgrade_oom_loop},
+    {"upgrade from version 1: I/O failure loop", test_upgrade_ioerr_loop},
+    {"upgrade from version 1: power loss", test_upgrade_power_loss},
     CU_TEST_INFO_NULL,
 };
 

@@ -5,8 +5,11 @@
  * outside an explicit transaction) returns 0, the messages survive kill -9
  * and power loss.  See docs/store.md for the schema and the durability
  * argument.  Users may inspect a store with the sqlite3 shell; the tables
- * are `feeds`, `messages`, `forks` and `contacts` with plain column names,
- * ids stored as their text form ("@...ed25519", "%...sha256").
+ * are `feeds`, `messages`, `forks` and `contacts` with plain column names;
+ * feeds.author holds the feed id text ("@...ed25519"), the other tables
+ * refer to a feed by its number feeds.num, and message ids are stored as
+ * their 32 bytes (schema version 2; a version-1 store is upgraded by the
+ * first writable tide_store_open()).
  *
  * What is stored per message: the exact canonical signed JSON text
  * (tide_msg_text()), its id, author, sequence, timestamp and the time it
@@ -49,7 +52,7 @@
 #include "tide/msg.h"
 
 /* The schema version this tide writes and reads (PRAGMA user_version). */
-#define TIDE_STORE_SCHEMA_VERSION 1
+#define TIDE_STORE_SCHEMA_VERSION 2
 
 /* The path that opens a private in-memory store. */
 #define TIDE_STORE_MEMORY ":memory:"
@@ -135,10 +138,14 @@ typedef int (*tide_store_contact_cb)(void *ctx, const tide_store_contact *c);
  * path (a file name, or TIDE_STORE_MEMORY).  Sets WAL mode,
  * synchronous=FULL and the busy timeout, creates the schema in a new
  * database and checks PRAGMA user_version / application_id of an existing
- * one.  *out is owned by the caller (tide_store_close()).
- * Errors: TIDE_E_STORE (cannot open or not a database; detail from
- * SQLite), TIDE_E_STORE_SCHEMA (a non-tide database, or a schema version
- * other than TIDE_STORE_SCHEMA_VERSION: the message names both versions),
+ * one.  A store of schema version 1 is upgraded to version 2 in one
+ * transaction (all or nothing: a failure or a crash leaves the version-1
+ * store intact); read-only, it is refused with TIDE_E_STORE_SCHEMA.
+ * *out is owned by the caller (tide_store_close()).
+ * Errors: TIDE_E_STORE (cannot open or not a database, or the upgrade
+ * failed; detail from SQLite), TIDE_E_STORE_SCHEMA (a non-tide database, a
+ * version-1 store opened read-only, or a schema version other than 1 and
+ * TIDE_STORE_SCHEMA_VERSION: the message names both versions),
  * TIDE_E_NOMEM, TIDE_E_INVAL (NULL path). */
 TIDE_WUR int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_error *err);
 
