@@ -70,28 +70,40 @@ struct tide_json_doc {
   uint8_t hash_key[16]; /* SipHash key for lookup tables, made on demand */
 };
 
+/* tide_error_clear() for the hot paths: the same observable state (no
+ * code, no offset, an empty message) without zeroing the whole message
+ * buffer for every parsed message. */
+static inline void tide__json_error_reset(tide_error *err)
+{
+  if (err != NULL) {
+    err->code = 0;
+    err->fatal = 0;
+    err->offset = 0;
+    err->msg[0] = '\0';
+  }
+}
+
 /* Makes a document whose first chunk holds `hint` bytes.  NULL on OOM. */
 tide_json_doc *tide__json_doc_create(size_t hint);
 
 /* What a parse learns about the text beyond its value. */
 typedef struct tide__json_canon {
   int indent;        /* in: the style to compare with (0..10), or -1: none */
+  int insitu;        /* in: the text is the caller's writable copy; strings
+                        may be kept (and decoded) in it, which changes it */
+  size_t max_text;   /* in: > 0: write the canonical text, unless it is
+                        longer than this */
   int canonical;     /* out: the value's text is byte for byte what
                         tide_json_write(root, indent) prints */
-  int tokens;        /* out: it differs from that at most in whitespace
-                        (strings, numbers and member order are
-                        canonical): tide__json_reindent() prints it */
   int ascii;         /* out: the text has no byte >= 0x80 */
   size_t start, end; /* out: the value is text[start..end) (whitespace
                         around it excluded) */
-  size_t length;     /* out, when `tokens`: length of the canonical text */
+  char *text;        /* out: with max_text, the canonical text (NUL-
+                        terminated, in the document's arena), or NULL when
+                        the input's tokens are not canonical (then print
+                        the value) or it would be too long */
+  size_t length;     /* out: its length */
 } tide__json_canon;
-
-/* Writes the canonical text of a value parsed from text with
- * canon->tokens set: the value's tokens copied from text, laid out with
- * canon->indent.  out has room for canon->length bytes (no NUL is
- * written).  Returns the number of bytes written, canon->length. */
-size_t tide__json_reindent(char *out, const char *text, const tide__json_canon *canon);
 
 /* Parses text into doc, which must have no root yet (its arena may hold
  * other allocations of the caller): tide_json_parse() without creating the
@@ -209,6 +221,50 @@ static inline size_t tide__json_first8(uint64_t m)
 #else
 #define TIDE__JSON_SWAR 0
 #endif
+
+/* Sixteen bytes at a time with SSE2 (every x86-64 has it): a mask with
+ * bit i set when byte i needs attention in a string literal: '"', '\\',
+ * a control character (below 0x20) or a non-ASCII byte (0x80 and up,
+ * negative as signed bytes). */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define TIDE__JSON_SSE2 1
+static inline unsigned tide__json_special16(const unsigned char *p)
+{
+  __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+  __m128i q = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+  __m128i b = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+  __m128i c = _mm_cmplt_epi8(x, _mm_set1_epi8(0x20));
+  return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, b), c));
+}
+
+/* Bit i set when byte i of p[0..16) is 0x80 or more. */
+static inline unsigned tide__json_high16(const unsigned char *p)
+{
+  return (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+#else
+#define TIDE__JSON_SSE2 0
+#endif
+
+/* 1 when s[0..n) has no byte that a string literal escapes or that could
+ * start a lone surrogate: no '"', '\\', control character or non-ASCII
+ * byte.  Such a string is written as it is, between quotes. */
+static inline int tide__json_plain(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+
+#if TIDE__JSON_SSE2
+  for (; i + 16 <= n; i += 16)
+    if (tide__json_special16(s + i) != 0)
+      return 0;
+#endif
+  for (; i < n; i++)
+    if (s[i] < 0x20 || s[i] == '"' || s[i] == '\\' || s[i] >= 0x80)
+      return 0;
+  return 1;
+}
 
 /* Length of the UTF-8 sequence at p[0..n), 0 when it is not valid.
  * With `wtf8`, surrogate code points (ED A0..BF xx) are accepted too. */

@@ -12,8 +12,15 @@
  * "canonical" form SSB signs): whitespace exactly as the writer lays it
  * out, strings escaped exactly as V8 escapes them, numbers spelt as
  * Number::toString spells them, object members already in V8 order with
- * no duplicates.  A message arrives in that form, so the caller can keep
- * the received bytes instead of printing the value again. */
+ * no duplicates.  And it can write the canonical text as it goes: when
+ * the strings, numbers and member order are canonical (whatever the
+ * whitespace: a message travels compact or indented), that text is the
+ * tokens of the input laid out again, so the caller need not print the
+ * value.
+ *
+ * In situ: a caller that owns a writable copy of the text may let the
+ * parser keep the strings there (decoded in place, the closing quote
+ * replaced by the NUL), saving a copy per string. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +35,7 @@ typedef struct frame {
 
 typedef struct parser {
   const unsigned char *s;
+  unsigned char *w; /* in situ: the same text, writable; else NULL */
   size_t len;
   size_t pos;
   size_t max_depth;
@@ -39,13 +47,15 @@ typedef struct parser {
   size_t fn, fcap;
   void *sort_tmp;
   size_t sort_cap;
-  int canon_tok;   /* checking: strings, numbers, member order canonical so far */
-  int canon_ws;    /* checking: whitespace canonical so far */
-  int indent;      /* the indent of the canonical form checked */
-  size_t ws;       /* whitespace bytes skipped */
-  uint64_t layout; /* whitespace the canonical layout has (see close_container) */
-  int nonascii;    /* a byte >= 0x80 was seen */
+  int canon_tok; /* checking: strings, numbers, member order canonical so far */
+  int canon_ws;  /* checking: whitespace canonical so far */
+  int indent;    /* the indent of the canonical form checked */
+  int nonascii;  /* a byte >= 0x80 was seen */
   size_t root_start, root_end;
+  /* the canonical text written so far (in the arena), while `emit` */
+  int emit;
+  char *o;
+  size_t olen, ocap, omax;
   tide__json_member m_local[64];
   frame f_local[32];
 } parser;
@@ -79,7 +89,6 @@ static void skip_ws(parser *p)
 
   while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
     i++;
-  p->ws += i - p->pos;
   p->pos = i;
 }
 
@@ -120,6 +129,73 @@ static void skip_ws_expect(parser *p, int want, size_t depth)
   skip_ws(p);
   if (p->canon_ws && !ws_canonical(p, from, want, depth))
     p->canon_ws = 0;
+}
+
+/* --- Writing the canonical text ------------------------------------------ */
+
+/* Slack kept after the text, so a line's spaces can be stored eight at a
+ * time. */
+#define OUT_SLACK 8
+
+/* Makes room for n more bytes (plus OUT_SLACK); 0 when the text is given
+ * up (longer than omax, or out of memory: the caller then prints the
+ * value the usual way, which reports any real shortage). */
+static int out_grow(parser *p, size_t n)
+{
+  size_t cap = p->ocap;
+  char *q;
+
+  if (n > p->omax - p->olen) {
+    p->emit = 0;
+    return 0;
+  }
+  while (cap - p->olen < n + OUT_SLACK)
+    cap = cap < ((size_t)1 << 16) ? ((size_t)1 << 16) : cap * 2;
+  q = tide__json_alloc(p->doc, cap + 1);
+  if (q == NULL) {
+    p->emit = 0;
+    return 0;
+  }
+  if (p->olen > 0)
+    memcpy(q, p->o, p->olen);
+  p->o = q;
+  p->ocap = cap;
+  return 1;
+}
+
+static inline int out_room(parser *p, size_t n)
+{
+  return (p->ocap - p->olen >= n + OUT_SLACK) || out_grow(p, n);
+}
+
+static void out_bytes(parser *p, const void *b, size_t n)
+{
+  if (p->emit && out_room(p, n)) {
+    memcpy(p->o + p->olen, b, n);
+    p->olen += n;
+  }
+}
+
+static void out_byte(parser *p, char c)
+{
+  if (p->emit && out_room(p, 1))
+    p->o[p->olen++] = c;
+}
+
+/* A line break and the indent of `depth` (nothing without an indent). */
+static void out_line(parser *p, size_t depth)
+{
+  size_t n;
+
+  if (!p->emit || p->indent == 0)
+    return;
+  n = (size_t)p->indent * depth;
+  if (depth > p->omax || !out_room(p, n + 1))
+    return;
+  p->o[p->olen] = '\n';
+  for (size_t k = 0; k < n; k += 8)
+    memcpy(p->o + p->olen + 1 + k, "        ", 8);
+  p->olen += n + 1;
 }
 
 static int grow_stack(void **stack, size_t *cap, void *local, size_t size)
@@ -235,7 +311,17 @@ static int parse_string(parser *p, char **out, size_t *outlen)
   /* Pass 1: find the closing quote; check raw bytes and escape letters. */
   for (;;) {
     unsigned c;
-#if TIDE__JSON_SWAR
+#if TIDE__JSON_SSE2
+    /* Skip plain ASCII sixteen bytes at a time. */
+    while (i + 16 <= n) {
+      unsigned m = tide__json_special16(s + i);
+      if (m != 0) {
+        i += (size_t)__builtin_ctz(m);
+        break;
+      }
+      i += 16;
+    }
+#elif TIDE__JSON_SWAR
     /* Skip plain ASCII eight bytes at a time. */
     while (i + 8 <= n) {
       uint64_t x = tide__json_load8(s + i);
@@ -286,26 +372,39 @@ static int parse_string(parser *p, char **out, size_t *outlen)
   }
   end = i;
   p->pos = end + 1;
+  /* The literal as it stands is the canonical one if its escapes are
+   * (checked below). */
+  out_bytes(p, s + start - 1, end - start + 2);
   if (!has_esc) {
-    d = tide__json_strdup(p->doc, (const char *)s + start, end - start);
-    if (d == NULL)
-      return TIDE_E_NOMEM;
+    if (p->w != NULL) {
+      p->w[end] = '\0'; /* the closing quote, already passed */
+      d = (char *)p->w + start;
+    } else {
+      d = tide__json_strdup(p->doc, (const char *)s + start, end - start);
+      if (d == NULL)
+        return TIDE_E_NOMEM;
+    }
     *out = d;
     *outlen = end - start;
     return 0;
   }
 
-  /* Pass 2: decode; the result is never longer than the literal. */
-  d = tide__json_alloc(p->doc, end - start + 1);
-  if (d == NULL)
-    return TIDE_E_NOMEM;
+  /* Pass 2: decode; the result is never longer than the literal, and in
+   * situ every byte is read before the decoded text reaches it. */
+  if (p->w != NULL) {
+    d = (char *)p->w + start;
+  } else {
+    d = tide__json_alloc(p->doc, end - start + 1);
+    if (d == NULL)
+      return TIDE_E_NOMEM;
+  }
   o = 0;
   for (i = start; i < end;) {
     long cu, lo;
     if (s[i] != '\\') {
       const unsigned char *bs = memchr(s + i, '\\', end - i);
       size_t run = bs == NULL ? end - i : (size_t)(bs - (s + i));
-      memcpy(d + o, s + i, run);
+      memmove(d + o, s + i, run);
       o += run;
       i += run;
       continue;
@@ -410,6 +509,7 @@ static int parse_number(parser *p, tide_json **out)
   v->u.num = tide__json_parse_number((const char *)s + start, i - start);
   if (p->canon_tok && !canonical_number(s + start, i - start, plain, v->u.num))
     p->canon_tok = 0;
+  out_bytes(p, s + start, i - start);
   p->pos = i;
   *out = v;
   return 0;
@@ -431,6 +531,7 @@ static int parse_literal(parser *p, const char *word, size_t wlen, tide_json_typ
   if (v == NULL)
     return TIDE_E_NOMEM;
   p->pos += wlen;
+  out_bytes(p, word, wlen);
   *out = v;
   return 0;
 }
@@ -455,6 +556,7 @@ static int open_container(parser *p, tide_json_type type, tide_json **node)
   f = &p->f[p->fn++];
   f->node = *node;
   f->base = p->mn;
+  out_byte(p, (char)p->s[p->pos]);
   p->pos++;
   return 0;
 }
@@ -497,14 +599,9 @@ static int close_container(parser *p, tide_json **out)
       }
     }
   }
-  if (n > 0 && p->indent > 0) {
-    /* The canonical layout adds a line break and indent before each
-     * member and before the closing bracket, and a space after each ':'. */
-    uint64_t d = p->fn - 1;
-    p->layout += n * (1 + (uint64_t)p->indent * (d + 1)) + 1 + (uint64_t)p->indent * d;
-    if (v->type == TIDE_JSON_OBJECT)
-      p->layout += n;
-  }
+  if (n > 0)
+    out_line(p, p->fn - 1);
+  out_byte(p, (char)p->s[p->pos]);
   p->mn = f->base;
   p->fn--;
   p->pos++;
@@ -531,6 +628,7 @@ static int parse_key(parser *p)
   if (p->pos >= p->len || p->s[p->pos] != ':')
     return unexpected(p, p->pos, "expected ':'");
   p->pos++;
+  out_bytes(p, ": ", p->indent > 0 ? 2 : 1);
   return 0;
 }
 
@@ -566,6 +664,7 @@ value:
     }
     if (p->canon_ws && !ws_canonical(p, from, WS_LINE, p->fn))
       p->canon_ws = 0;
+    out_line(p, p->fn);
     rc = parse_key(p);
     if (rc != 0)
       return rc;
@@ -587,6 +686,7 @@ value:
     }
     if (p->canon_ws && !ws_canonical(p, from, WS_LINE, p->fn))
       p->canon_ws = 0;
+    out_line(p, p->fn);
     want = WS_NONE;
     goto value;
   case '"':
@@ -642,6 +742,8 @@ after:
       if (from != p->pos)
         p->canon_ws = 0;
       p->pos++;
+      out_byte(p, ',');
+      out_line(p, p->fn);
       if (!is_obj) {
         want = WS_LINE;
         goto value;
@@ -674,7 +776,7 @@ int tide__json_parse_doc(tide_json_doc *doc, const char *text, size_t len,
 
   if (text == NULL && len > 0)
     return tide_error_set(err, TIDE_E_INVAL, 0, "no input");
-  tide_error_clear(err);
+  tide__json_error_reset(err);
   memset(&p, 0, offsetof(parser, m_local));
   p.max_depth = TIDE_JSON_DEFAULT_DEPTH;
   if (lim != NULL) {
@@ -698,6 +800,19 @@ int tide__json_parse_doc(tide_json_doc *doc, const char *text, size_t len,
     p.canon_tok = 1;
     p.canon_ws = 1;
     p.indent = canon->indent;
+    if (canon->insitu)
+      p.w = (unsigned char *)(uintptr_t)text; /* the caller's own copy */
+    if (canon->max_text > 0) {
+      /* Usually a little longer than the input (compact to indented). */
+      p.emit = 1;
+      p.omax = canon->max_text;
+      p.ocap = len + len / 2 + 256;
+      if (p.ocap > p.omax + OUT_SLACK)
+        p.ocap = p.omax + OUT_SLACK;
+      p.o = tide__json_alloc(doc, p.ocap + 1);
+      if (p.o == NULL)
+        p.emit = 0;
+    }
   }
   rc = run(&p);
   if (rc == TIDE_E_NOMEM || rc == TIDE_E_TOOBIG)
@@ -709,20 +824,15 @@ int tide__json_parse_doc(tide_json_doc *doc, const char *text, size_t len,
   free(p.sort_tmp);
   if (canon != NULL) {
     canon->canonical = rc == 0 && p.canon_tok && p.canon_ws;
-    canon->tokens = rc == 0 && p.canon_tok;
     canon->ascii = !p.nonascii;
     canon->start = p.root_start;
     canon->end = p.root_end;
+    canon->text = NULL;
     canon->length = 0;
-    if (canon->tokens) {
-      /* The value's bytes less its whitespace (all whitespace outside it
-       * was skipped too), plus the canonical layout. */
-      uint64_t tokens =
-          (uint64_t)(p.root_end - p.root_start) - (p.ws - (len - p.root_end) - p.root_start);
-      if (p.layout > SIZE_MAX - tokens)
-        canon->tokens = 0;
-      else
-        canon->length = (size_t)(tokens + p.layout);
+    if (rc == 0 && p.canon_tok && p.emit) {
+      p.o[p.olen] = '\0';
+      canon->text = p.o;
+      canon->length = p.olen;
     }
   }
   return rc;
@@ -772,7 +882,6 @@ int tide_json_parse_canonical(tide_json_doc **out, tide_buf *canon_text, int *ca
                               tide_error *err)
 {
   tide__json_canon c;
-  size_t start;
   int rc;
 
   if (canonical != NULL)
@@ -783,6 +892,8 @@ int tide_json_parse_canonical(tide_json_doc **out, tide_buf *canon_text, int *ca
     return tide_error_set(err, TIDE_E_INVAL, 0, "indent %d is not 0..10", indent);
   }
   c.indent = indent;
+  c.insitu = 0;
+  c.max_text = canon_text != NULL ? SIZE_MAX / 4 : 0;
   rc = parse_new(out, text, len, lim, &c, err);
   if (rc != 0)
     return rc;
@@ -790,22 +901,10 @@ int tide_json_parse_canonical(tide_json_doc **out, tide_buf *canon_text, int *ca
     *canonical = c.canonical && c.start == 0 && c.end == len;
   if (canon_text == NULL)
     return 0;
-  start = canon_text->len;
-  if (!c.tokens) {
+  if (c.text != NULL)
+    rc = tide_buf_append(canon_text, c.text, c.length);
+  else
     rc = tide_json_write(canon_text, tide_json_root(*out), indent);
-  } else {
-    rc = tide_buf_reserve(canon_text, c.length);
-    if (rc == 0) {
-      if (c.canonical)
-        memcpy(canon_text->data + start, text + c.start, c.length);
-      else if (tide__json_reindent(canon_text->data + start, text, &c) != c.length)
-        rc = TIDE_E_INTERNAL;
-    }
-    if (rc == 0) {
-      canon_text->len = start + c.length;
-      canon_text->data[canon_text->len] = '\0';
-    }
-  }
   if (rc != 0) {
     tide_json_doc_free(*out);
     *out = NULL;

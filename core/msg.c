@@ -27,9 +27,11 @@
 #include <string.h>
 
 /* A message lives in the arena of its parsed document, with a copy of the
- * received text: a message arrives in canonical form, and then its
- * canonical text is that copy.  Otherwise the text is printed into a heap
- * block (text_heap). */
+ * received text (the parser keeps the strings in it, in situ) and the
+ * canonical text, which the parser writes while it reads the received
+ * tokens.  Only when those are not canonical (escapes or numbers spelt
+ * differently, members out of V8 order) is the text printed from the
+ * parsed value, into a heap block (text_heap). */
 struct tide_msg {
   tide_json_doc *doc; /* owns this struct too */
   const tide_json *root;
@@ -80,10 +82,21 @@ static int is_ascii(const char *s, size_t n)
   return (acc & UINT64_C(0x8080808080808080)) == 0;
 }
 
+/* 1 for the bytes of the standard base64 alphabet. */
+static const unsigned char b64_alphabet[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 static int b64_char(char c)
 {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-         c == '/';
+  return b64_alphabet[(unsigned char)c];
 }
 
 /* is-canonical-base64's unbounded pattern:
@@ -528,22 +541,32 @@ typedef crypto_hash_sha256_state hash_state;
  * number of UTF-16 units (the JS .length).  t is writer output: valid
  * WTF-8 made of whole sequences.  ASCII, which maps to itself, is copied
  * eight bytes at a time. */
+#define LATIN1_CHUNK 1024
+
 static size_t hash_latin1(hash_state *st, const unsigned char *t, size_t n)
 {
   size_t i = 0, k = 0, units = 0;
-  unsigned char chunk[1024 + 8];
+  unsigned char chunk[LATIN1_CHUNK + 32];
 
   while (i < n) {
     unsigned char c;
     uint32_t cp;
 
-    if (k > sizeof chunk - 16) {
+    if (k > LATIN1_CHUNK) {
       hash_update(st, chunk, k);
       units += k;
       k = 0;
     }
-    /* Whole words of ASCII; the chunk has room for one more word. */
-    while (i + 8 <= n && k <= sizeof chunk - 16) {
+    /* Whole words of ASCII (the chunk has room for one more word and a
+     * character after the limit). */
+#if TIDE__JSON_SSE2
+    while (i + 16 <= n && k <= LATIN1_CHUNK && tide__json_high16(t + i) == 0) {
+      memcpy(chunk + k, t + i, 16);
+      k += 16;
+      i += 16;
+    }
+#endif
+    while (i + 8 <= n && k <= LATIN1_CHUNK) {
       uint64_t w;
       memcpy(&w, t + i, 8);
       if ((w & UINT64_C(0x8080808080808080)) != 0)
@@ -876,17 +899,13 @@ static int find_signing_cut(tide_msg *m)
     return 0;
   s = tide_json_string(v, &slen);
   vlen = slen + 2;
-  for (size_t i = 0; i < slen; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
-      /* needs escaping (or is a lone surrogate): measure it */
-      rc = tide_json_write_string(&tmp, s, slen);
-      if (rc != 0)
-        return rc;
-      vlen = tmp.len;
-      tide_buf_free(&tmp);
-      break;
-    }
+  if (!tide__json_plain(s, slen)) {
+    /* needs escaping (or is a lone surrogate): measure it */
+    rc = tide_json_write_string(&tmp, s, slen);
+    if (rc != 0)
+      return rc;
+    vlen = tmp.len;
+    tide_buf_free(&tmp);
   }
   tail = sizeof head - 1 + vlen + 2;
   if (tail >= m->text_len || memcmp(m->text + m->text_len - tail, head, sizeof head - 1) != 0 ||
@@ -1003,7 +1022,7 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
    * as ssb-validate does.  V8 itself throws RangeError a few thousand
    * levels down. */
   tide_json_limits lim = {.max_depth = MSG_MAX_DEPTH, .max_bytes = 0};
-  tide__json_canon canon = {.indent = TIDE_JSON_PRETTY};
+  tide__json_canon canon = {.indent = TIDE_JSON_PRETTY, .insitu = 1, .max_text = MSG_TEXT_MAX};
   int rc;
 
   *out = NULL;
@@ -1013,9 +1032,9 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
     return tide_error_set(err, TIDE_E_TOOBIG, 0, "input of %zu bytes exceeds the limit of %zu", len,
                           TIDE_JSON_DEFAULT_BYTES);
   /* One block for everything in the usual case: the message, a copy of
-   * the text, and the parsed nodes and strings (about three times the
-   * text). */
-  doc = tide__json_doc_create(len < ((size_t)1 << 18) ? 4 * len + 1024 : (size_t)1 << 20);
+   * the text, the canonical text (a little longer), and the parsed nodes
+   * (about three times the text). */
+  doc = tide__json_doc_create(len < ((size_t)1 << 18) ? 6 * len + 1024 : (size_t)1 << 21);
   if (doc == NULL)
     return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
   m = tide__json_alloc(doc, sizeof *m);
@@ -1043,25 +1062,10 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
       rc = fail(err, 0, "invalid message: must have author");
     goto out;
   }
-  if (canon.tokens && canon.length <= MSG_TEXT_MAX) {
-    if (canon.canonical) {
-      /* The received text is the canonical text: keep it. */
-      m->text = copy + canon.start;
-    } else {
-      /* Only the layout differs (e.g. the message travelled compact):
-       * lay the received tokens out again. */
-      char *laid = tide__json_alloc(doc, canon.length + 1);
-      if (laid == NULL) {
-        rc = TIDE_E_NOMEM;
-        goto out;
-      }
-      if (tide__json_reindent(laid, copy, &canon) != canon.length) {
-        rc = TIDE_E_INTERNAL;
-        goto out;
-      }
-      laid[canon.length] = '\0';
-      m->text = laid;
-    }
+  if (canon.text != NULL) {
+    /* The parser wrote the canonical text: the received tokens (the
+     * message travelled compact, or already indented) laid out again. */
+    m->text = canon.text;
     m->text_len = canon.length;
     hash_text(m, canon.ascii);
     rc = find_signing_cut(m);
@@ -1269,18 +1273,21 @@ out:
 /* ssb-validate isValidOrder(msg, signed): Object.keys() order. */
 static int valid_order(const tide_json *root, int is_signed)
 {
-  static const char *const want[] = {"previous", NULL,      NULL,       "timestamp",
-                                     "hash",     "content", "signature"};
+  static const struct {
+    const char *name;
+    size_t len;
+  } want[] = {{"previous", 8}, {NULL, 0},      {NULL, 0},       {"timestamp", 9},
+              {"hash", 4},     {"content", 7}, {"signature", 9}};
   size_t n = tide_json_length(root), klen;
   const char *k1, *k2, *k;
 
   if (is_signed ? n != 7 : n < 6)
     return 0;
   for (size_t i = 0; i < (is_signed ? 7u : 6u); i++) {
-    if (want[i] == NULL)
+    if (want[i].name == NULL)
       continue;
     k = tide_json_object_key(root, i, &klen);
-    if (klen != strlen(want[i]) || memcmp(k, want[i], klen) != 0)
+    if (klen != want[i].len || memcmp(k, want[i].name, klen) != 0)
       return 0;
   }
   k1 = tide_json_object_key(root, 1, &klen);
@@ -1417,8 +1424,9 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
   int kind, rc;
   reason r;
 
-  /* 1. author */
-  kind = feed_id_rx(m->author);
+  /* 1. author (a well-formed "@<key>.ed25519" id, which read_members()
+   * decoded, is what the expression takes as an ed25519 author) */
+  kind = m->has_pk ? AUTHOR_ED25519 : feed_id_rx(m->author);
   if (kind == 0)
     return fail(err, 0, "invalid message: must have author");
   author = tide_json_string(m->author, &author_len);
@@ -1513,7 +1521,7 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
     return tide_error_set(err, sig, 0, "out of memory");
   if (sig != 0)
     return fail(err, 1, "invalid signature");
-  tide_error_clear(err);
+  tide__json_error_reset(err);
   return 0;
 }
 
