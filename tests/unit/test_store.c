@@ -402,6 +402,90 @@ static void test_transaction_reads(void)
   tide_store_close(s);
 }
 
+/* Appends in a transaction are written in groups (a multi-row INSERT per
+ * 32): every read sees all of them at any point, a rollback drops them,
+ * and a commit keeps them, whatever the group boundaries. */
+static void test_batched_appends(void)
+{
+  enum { N = 75 };
+  tide_keypair a, b;
+  tide_msg *ma[N], *mb[N];
+  char prev[TIDE_MSG_ID_LEN + 3];
+  tide_store *s = open_mem();
+  tide_buf text = TIDE_BUF_INIT;
+  tide_store_record rec;
+  tide_store_stats stats;
+  tide_feed_state st;
+  collect c;
+  tide_error e;
+  sqlite3_stmt *q = NULL;
+
+  fx_keys(&a, 30);
+  fx_keys(&b, 31);
+  fx_chain(ma, &a, N, "batch a");
+  /* b's message 2 has a timestamp that is no number (stored as text); it
+   * is in the first group of 32 */
+  mb[0] = fx_post(&b, NULL, "batch b 1");
+  fx_quoted_id(prev, mb[0]);
+  mb[1] = fx_raw(&b, 2, prev, "\"later\"", NULL);
+  for (int i = 2; i < N; i++)
+    mb[i] = fx_post(&b, mb[i - 1], "batch b");
+
+  for (int round = 0; round < 2; round++) {
+    CU_ASSERT_EQUAL_FATAL(tide_store_begin(s, &e), 0);
+    for (int i = 0; i < N; i++) {
+      CU_ASSERT_EQUAL(tide_store_append(s, ma[i], 10 + i, &e), 0);
+      CU_ASSERT_EQUAL(tide_store_append(s, mb[i], 20 + i, &e), 0);
+      if (i % 17 == 16) { /* reads at arbitrary points see every append */
+        CU_ASSERT_EQUAL(tide_store_get(s, &text, &rec, a.pk, i + 1, &e), 0);
+        CU_ASSERT(same_text(ma[i], rec.text, rec.text_len));
+        CU_ASSERT_EQUAL(rec.received_ms, 10 + i);
+        CU_ASSERT_EQUAL(tide_store_has(s, tide_msg_id(mb[i]), &e), 1);
+        CU_ASSERT_EQUAL(tide_store_get_by_id(s, &text, &rec, tide_msg_id(mb[i]), &e), 0);
+        CU_ASSERT_EQUAL(rec.sequence, i + 1);
+        /* appending a stored message again is recognised */
+        CU_ASSERT_EQUAL(tide_store_append(s, ma[i], 0, &e), TIDE_E_EXISTS);
+      }
+    }
+    memset(&c, 0, sizeof c);
+    CU_ASSERT_EQUAL(tide_store_iter_feed(s, b.pk, 1, 0, collect_rec, &c, &e), 0);
+    CU_ASSERT_EQUAL(c.n, N);
+    CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+    CU_ASSERT_EQUAL(stats.messages, 2 * N);
+    CU_ASSERT_EQUAL_FATAL(
+        sqlite3_prepare_v2(tide__store_db(s),
+                           "SELECT count(*), min(rowid), max(rowid) FROM messages", -1, &q, NULL),
+        SQLITE_OK);
+    CU_ASSERT_EQUAL(sqlite3_step(q), SQLITE_ROW);
+    CU_ASSERT_EQUAL(sqlite3_column_int64(q, 0), 2 * N);
+    CU_ASSERT_EQUAL(sqlite3_column_int64(q, 2) - sqlite3_column_int64(q, 1) + 1, 2 * N);
+    sqlite3_finalize(q);
+    CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+    if (round == 0) {
+      tide_store_rollback(s);
+      CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+      CU_ASSERT_EQUAL(stats.messages, 0);
+      CU_ASSERT_EQUAL(stats.feeds, 0);
+    } else {
+      CU_ASSERT_EQUAL(tide_store_commit(s, &e), 0);
+    }
+  }
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, b.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, N);
+  CU_ASSERT_EQUAL(tide_store_get(s, &text, &rec, b.pk, 2, &e), 0);
+  CU_ASSERT(isnan(rec.timestamp));
+  CU_ASSERT(same_text(mb[1], rec.text, rec.text_len));
+  CU_ASSERT_EQUAL(tide_store_get(s, &text, &rec, a.pk, N, &e), 0);
+  CU_ASSERT(same_text(ma[N - 1], rec.text, rec.text_len));
+  CU_ASSERT_EQUAL(rec.timestamp, tide_msg_timestamp(ma[N - 1]));
+  CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+
+  tide_buf_free(&text);
+  fx_free_all(ma, N);
+  fx_free_all(mb, N);
+  tide_store_close(s);
+}
+
 /* ---- contact index ---------------------------------------------------- */
 
 typedef struct contacts_seen {
@@ -1168,6 +1252,7 @@ static CU_TestInfo store_tests[] = {
     {"fork evidence one past the latest", test_record_fork},
     {"transactions and rollback", test_transactions},
     {"reads inside a transaction", test_transaction_reads},
+    {"batched appends: reads, rollback, commit", test_batched_appends},
     {"contact index", test_contacts},
     CU_TEST_INFO_NULL,
 };
