@@ -165,7 +165,8 @@ uint32_t tide__json_key_index(const char *key, size_t len)
 
 static int key_eq(const tide__json_member *m, const char *key, size_t len)
 {
-  return m->keylen == len && (len == 0 || memcmp(m->key, key, len) == 0);
+  /* Keys of the same length mostly differ in their first byte already. */
+  return m->keylen == len && (len == 0 || (m->key[0] == key[0] && memcmp(m->key, key, len) == 0));
 }
 
 /* Position of index key `idx` among m[0..n) (sorted), or where it would

@@ -86,11 +86,17 @@ static inline void tide__json_error_reset(tide_error *err)
 /* Makes a document whose first chunk holds `hint` bytes.  NULL on OOM. */
 tide_json_doc *tide__json_doc_create(size_t hint);
 
+/* Bytes an in-situ text must have allocated after its end (read, never
+ * used: the parser copies short runs in whole words). */
+#define TIDE__JSON_INSITU_SLACK 16
+
 /* What a parse learns about the text beyond its value. */
 typedef struct tide__json_canon {
   int indent;        /* in: the style to compare with (0..10), or -1: none */
-  int insitu;        /* in: the text is the caller's writable copy; strings
-                        may be kept (and decoded) in it, which changes it */
+  int insitu;        /* in: the text is the caller's writable copy, with
+                        TIDE__JSON_INSITU_SLACK more bytes allocated after
+                        it; strings may be kept (and decoded) in it, which
+                        changes it */
   size_t max_text;   /* in: > 0: write the canonical text, unless it is
                         longer than this */
   int canonical;     /* out: the value's text is byte for byte what

@@ -133,9 +133,9 @@ static void skip_ws_expect(parser *p, int want, size_t depth)
 
 /* --- Writing the canonical text ------------------------------------------ */
 
-/* Slack kept after the text, so a line's spaces can be stored eight at a
- * time. */
-#define OUT_SLACK 8
+/* Slack kept after the text, so a line's spaces and short literals can
+ * be stored in whole words. */
+#define OUT_SLACK 16
 
 /* Makes room for n more bytes (plus OUT_SLACK); 0 when the text is given
  * up (longer than omax, or out of memory: the caller then prints the
@@ -173,6 +173,25 @@ static void out_bytes(parser *p, const void *b, size_t n)
   if (p->emit && out_room(p, n)) {
     memcpy(p->o + p->olen, b, n);
     p->olen += n;
+  }
+}
+
+/* out_bytes() for text[from..from+n): in situ, the caller's copy has
+ * TIDE__JSON_INSITU_SLACK readable bytes after the text, so short runs
+ * are copied sixteen bytes at a time (the output has the same slack). */
+static inline void out_text(parser *p, size_t from, size_t n)
+{
+  char *o;
+
+  if (!p->emit || !out_room(p, n))
+    return;
+  o = p->o + p->olen;
+  p->olen += n;
+  if (p->w != NULL && n <= 64) {
+    for (size_t k = 0; k < n; k += 16)
+      memcpy(o + k, p->s + from + k, 16);
+  } else {
+    memcpy(o, p->s + from, n);
   }
 }
 
@@ -374,7 +393,7 @@ static int parse_string(parser *p, char **out, size_t *outlen)
   p->pos = end + 1;
   /* The literal as it stands is the canonical one if its escapes are
    * (checked below). */
-  out_bytes(p, s + start - 1, end - start + 2);
+  out_text(p, start - 1, end - start + 2);
   if (!has_esc) {
     if (p->w != NULL) {
       p->w[end] = '\0'; /* the closing quote, already passed */
@@ -509,7 +528,7 @@ static int parse_number(parser *p, tide_json **out)
   v->u.num = tide__json_parse_number((const char *)s + start, i - start);
   if (p->canon_tok && !canonical_number(s + start, i - start, plain, v->u.num))
     p->canon_tok = 0;
-  out_bytes(p, s + start, i - start);
+  out_text(p, start, i - start);
   p->pos = i;
   *out = v;
   return 0;

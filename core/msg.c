@@ -1038,7 +1038,7 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
   if (doc == NULL)
     return tide_error_set(err, TIDE_E_NOMEM, 0, "out of memory");
   m = tide__json_alloc(doc, sizeof *m);
-  copy = tide__json_alloc(doc, len + 1);
+  copy = tide__json_alloc(doc, len + 1 + TIDE__JSON_INSITU_SLACK);
   if (m == NULL || copy == NULL) {
     rc = TIDE_E_NOMEM;
     goto out;
@@ -1047,7 +1047,7 @@ int tide_msg_parse(tide_msg **out, const char *json, size_t len, tide_error *err
   m->doc = doc;
   if (len > 0)
     memcpy(copy, json, len);
-  copy[len] = '\0';
+  memset(copy + len, 0, 1 + TIDE__JSON_INSITU_SLACK);
   rc = tide__json_parse_doc(doc, copy, len, &lim, &canon, err);
   if (rc != 0)
     goto out;

@@ -8,8 +8,13 @@
  *   memcpy_ns                  copying the text (reference floor)
  *   parse_ns                   tide_json_parse
  *   write_pretty_ns            tide_json_write, indent 2, reused buffer
- *   parse_write_pretty_ns      both (the ingest canonical check)
+ *   parse_write_pretty_ns      both (the canonical text the long way)
  *   parse_write_latin1_ns      both plus tide_json_latin1 of the output
+ *   canon_compact_ns           tide_json_parse_canonical of the compact
+ *                              text (as messages travel) to indent 2: the
+ *                              canonical text written while parsing
+ *   canon_pretty_ns            the same from the indent-2 text itself
+ *   canon_vs_parse_write       canon_compact / parse_write_pretty
  *   parse_write_vs_memcpy      ratio parse_write_pretty / memcpy
  *   format_int_ns              tide_json_format_number(1514871658466)
  *   format_frac_ns             tide_json_format_number(1514871658466.001)
@@ -58,7 +63,7 @@ static double now_ns(void)
   return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-typedef enum op { OP_MEMCPY, OP_PARSE, OP_WRITE, OP_PARSE_WRITE, OP_PARSE_WRITE_BIN } op;
+typedef enum op { OP_MEMCPY, OP_PARSE, OP_WRITE, OP_PARSE_WRITE, OP_PARSE_WRITE_BIN, OP_CANON } op;
 
 /* ns per operation, best of RUNS; -1 on failure. */
 static double time_op(op which, const char *text, size_t len, long iters)
@@ -89,6 +94,13 @@ static double time_op(op which, const char *text, size_t len, long iters)
         tide_buf_reset(&out);
         if (tide_json_write(&out, tide_json_root(keep), TIDE_JSON_PRETTY) != 0)
           goto out;
+        break;
+      case OP_CANON:
+        tide_buf_reset(&out);
+        if (tide_json_parse_canonical(&doc, &out, NULL, text, len, TIDE_JSON_PRETTY, NULL, NULL) !=
+            0)
+          goto out;
+        tide_json_doc_free(doc);
         break;
       case OP_PARSE_WRITE:
       case OP_PARSE_WRITE_BIN:
@@ -140,9 +152,10 @@ static double time_format(double d, long iters)
 int main(void)
 {
   size_t len = sizeof message - 1;
-  tide_json_doc *doc = NULL;
+  tide_json_doc *doc = NULL, *keepdoc = NULL;
   tide_buf out = TIDE_BUF_INIT, big = TIDE_BUF_INIT;
-  double memcpy_ns, parse_ns, write_ns, pw_ns, pwb_ns, best = -1;
+  tide_buf compact = TIDE_BUF_INIT, canon = TIDE_BUF_INIT;
+  double memcpy_ns, parse_ns, write_ns, pw_ns, pwb_ns, cc_ns, cp_ns, best = -1;
   int ok = 1;
 
   /* The message is in canonical form: the round trip must be exact. */
@@ -152,6 +165,16 @@ int main(void)
     fprintf(stderr, "json bench: message does not round-trip\n");
     return 1;
   }
+  /* The compact text must give the canonical text back. */
+  if (tide_json_write(&compact, tide_json_root(doc), TIDE_JSON_COMPACT) != 0 ||
+      tide_json_parse_canonical(&keepdoc, &canon, NULL, compact.data, compact.len, TIDE_JSON_PRETTY,
+                                NULL, NULL) != 0 ||
+      canon.len != len || memcmp(canon.data, message, len) != 0) {
+    fprintf(stderr, "json bench: compact message does not give the canonical text\n");
+    return 1;
+  }
+  tide_json_doc_free(keepdoc);
+  tide_buf_free(&canon);
   tide_json_doc_free(doc);
   tide_buf_free(&out);
 
@@ -160,7 +183,11 @@ int main(void)
   write_ns = time_op(OP_WRITE, message, len, 1000);
   pw_ns = time_op(OP_PARSE_WRITE, message, len, 1000);
   pwb_ns = time_op(OP_PARSE_WRITE_BIN, message, len, 1000);
-  if (memcpy_ns < 0 || parse_ns < 0 || write_ns < 0 || pw_ns < 0 || pwb_ns < 0) {
+  cc_ns = time_op(OP_CANON, compact.data, compact.len, 1000);
+  cp_ns = time_op(OP_CANON, message, len, 1000);
+  tide_buf_free(&compact);
+  if (memcpy_ns < 0 || parse_ns < 0 || write_ns < 0 || pw_ns < 0 || pwb_ns < 0 || cc_ns < 0 ||
+      cp_ns < 0) {
     fprintf(stderr, "json bench: an operation failed\n");
     return 1;
   }
@@ -171,6 +198,9 @@ int main(void)
   printf("parse_write_pretty_ns %.1f ns\n", pw_ns);
   printf("parse_write_latin1_ns %.1f ns\n", pwb_ns);
   printf("parse_write_vs_memcpy %.1f x\n", pw_ns / (memcpy_ns > 0 ? memcpy_ns : 1));
+  printf("canon_compact_ns %.1f ns\n", cc_ns);
+  printf("canon_pretty_ns %.1f ns\n", cp_ns);
+  printf("canon_vs_parse_write %.2f ratio\n", cc_ns / (pw_ns > 0 ? pw_ns : 1));
   printf("format_int_ns %.1f ns\n", time_format(1514871658466.0, 40000));
   printf("format_frac_ns %.1f ns\n", time_format(1514871658466.001, 4000));
   printf("format_tiny_ns %.1f ns\n", time_format(5e-324, 1000));

@@ -377,6 +377,76 @@ static void test_rejected(void)
   fx_free_all(m, 3);
 }
 
+/* Pushed texts are copied at once (the caller may reuse its buffer), into
+ * one block per batch that is reused batch after batch: empty and huge
+ * inputs, compact lines, with and without worker threads. */
+static void run_batch_texts(size_t threads)
+{
+  enum { N = 12 };
+  tide_keypair kp;
+  tide_msg *m[N];
+  tide_store *st = open_mem();
+  seen s;
+  tide_ingest *ing;
+  size_t big_len = (size_t)9 << 20, tag = 0;
+  char *big = malloc(big_len), *line = malloc(16384);
+
+  CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+  /* 9 MiB: more than a batch keeps; not JSON once the spaces end */
+  memset(big, ' ', big_len);
+  big[big_len - 1] = '{';
+  fx_keys(&kp, 61);
+  fx_chain(m, &kp, N, "batch text");
+  seen_init(&s);
+  ing = new_ingest(st, threads, 3, &s);
+  CU_ASSERT_EQUAL(tide_ingest_push(ing, tag++, "", 0, NULL), 0); /* first of a batch */
+  for (int i = 0; i < N; i++) {
+    tide_buf b = TIDE_BUF_INIT;
+    CU_ASSERT_EQUAL_FATAL(tide_json_write(&b, tide_msg_value(m[i]), TIDE_JSON_COMPACT), 0);
+    CU_ASSERT_FATAL(b.len < 16384);
+    memcpy(line, b.data, b.len);
+    CU_ASSERT_EQUAL(tide_ingest_push(ing, tag++, line, b.len, NULL), 0);
+    memset(line, 'x', b.len); /* the session has its own copy */
+    tide_buf_free(&b);
+    if (i == 4)
+      CU_ASSERT_EQUAL(tide_ingest_push(ing, tag++, big, big_len, NULL), 0);
+  }
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  CU_ASSERT_EQUAL(s.n, N + 2);
+  CU_ASSERT_EQUAL(s.dup, 0);
+  CU_ASSERT_EQUAL(s.count[TIDE_INGEST_ACCEPTED], N);
+  CU_ASSERT_EQUAL(s.verdict[0], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.code[0], TIDE_E_JSON_SYNTAX);
+  CU_ASSERT_EQUAL(s.verdict[6], TIDE_INGEST_REJECTED);
+  CU_ASSERT_EQUAL(s.code[6], TIDE_E_JSON_SYNTAX);
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  {
+    /* stored as the canonical (indent 2) text, not the compact line */
+    tide_buf text = TIDE_BUF_INIT;
+    size_t want;
+    const char *t = tide_msg_text(m[N - 1], &want);
+    CU_ASSERT_EQUAL(tide_store_get_by_id(st, &text, NULL, tide_msg_id(m[N - 1]), NULL), 0);
+    CU_ASSERT(text.len == want && memcmp(text.data, t, want) == 0);
+    tide_buf_free(&text);
+  }
+  tide_ingest_free(ing);
+  tide_store_close(st);
+  fx_free_all(m, N);
+  free(big);
+  free(line);
+}
+
+static void test_batch_texts_inline(void)
+{
+  run_batch_texts(1);
+}
+
+static void test_batch_texts_threads(void)
+{
+  run_batch_texts(2);
+}
+
 /* A valid different message at a stored sequence is a fork: evidence is
  * kept, the feed is forked and refuses more.  An invalid one is not. */
 static void test_fork(void)
@@ -843,6 +913,8 @@ static void test_bad_args(void)
 }
 
 static CU_TestInfo ingest_tests[] = {
+    {"pushed texts: copies, empty, huge (inline)", test_batch_texts_inline},
+    {"pushed texts: copies, empty, huge (threads)", test_batch_texts_threads},
     {"in order, inline", test_in_order_inline},
     {"in order, worker threads", test_in_order_threads},
     {"any order across batches", test_any_order},

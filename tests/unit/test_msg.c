@@ -271,6 +271,61 @@ static void test_reformatted_input(void)
   tide_msg_free(b);
 }
 
+/* The canonical text is written while parsing when the tokens are
+ * canonical, whatever the layout: compact (as messages travel), indented
+ * 2 (the canonical text itself) or 4; strings with escapes are decoded in
+ * the message's own copy of the input. */
+static void test_layouts_and_escapes(void)
+{
+  static const char text_value[] = "line\n\"quoted\" back\\slash \x01 \xc3\xa9 \xf0\x9f\x98\x80 "
+                                   "\xe2\x80\xa8 \x7f /";
+  tide_keypair kp;
+  tide_json_doc *d = tide_json_doc_new();
+  tide_json *c = tide_json_new_object(d);
+  tide_msg *orig = NULL;
+  tide_buf compact = TIDE_BUF_INIT, wide = TIDE_BUF_INIT;
+  tide_error err;
+  const char *want;
+  size_t want_len;
+
+  seed1(&kp);
+  CU_ASSERT_EQUAL_FATAL(tide_json_object_set(d, c, "type", 4, tide_json_new_string(d, "post", 4)),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      tide_json_object_set(d, c, "text", 4,
+                           tide_json_new_string(d, text_value, sizeof text_value - 1)),
+      0);
+  CU_ASSERT_EQUAL_FATAL(tide_msg_create(&orig, &kp, NULL, 1700000000000.0, c, NULL, &err), 0);
+  want = tide_msg_text(orig, &want_len);
+  CU_ASSERT_EQUAL_FATAL(tide_json_write(&compact, tide_msg_value(orig), TIDE_JSON_COMPACT), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_json_write(&wide, tide_msg_value(orig), 4), 0);
+  {
+    const char *inputs[] = {want, compact.data, wide.data};
+    size_t lens[] = {want_len, compact.len, wide.len};
+    for (int i = 0; i < 3; i++) {
+      tide_msg *m = NULL;
+      const char *t, *s;
+      size_t tl, sl;
+
+      CU_ASSERT_EQUAL_FATAL(tide_msg_parse(&m, inputs[i], lens[i], &err), 0);
+      t = tide_msg_text(m, &tl);
+      CU_ASSERT_EQUAL(tl, want_len);
+      CU_ASSERT(tl == want_len && memcmp(t, want, tl) == 0 && t[tl] == '\0');
+      CU_ASSERT_EQUAL(memcmp(tide_msg_id(m), tide_msg_id(orig), TIDE_HASH_BYTES), 0);
+      s = tide_json_string(tide_json_object_getz(tide_msg_content(m), "text"), &sl);
+      CU_ASSERT(s != NULL && sl == sizeof text_value - 1 && memcmp(s, text_value, sl) == 0 &&
+                s[sl] == '\0');
+      CU_ASSERT_EQUAL(tide_msg_validate(m, NULL, NULL, TIDE_MSG_SIG_UNCHECKED, &err), 0);
+      tide_msg_free(m);
+    }
+  }
+  tide_buf_free(&compact);
+  tide_buf_free(&wide);
+  tide_msg_free(orig);
+  tide_json_doc_free(d);
+  tide_keys_wipe(&kp);
+}
+
 /* ssb-keys verifyObj deletes the signature wherever it is: the signature
  * check alone must work when it is not the last member. */
 static void test_signature_not_last(void)
@@ -502,6 +557,7 @@ static CU_TestInfo msg_tests[] = {
     {"notes m2: V8 order, latin1 id", test_notes_m2},
     {"notes m3: HMAC sign cap", test_notes_m3_hmac},
     {"any input formatting, same id", test_reformatted_input},
+    {"layouts and escapes in the input", test_layouts_and_escapes},
     {"signature not the last member", test_signature_not_last},
     {"parse errors and empty object", test_parse_errors},
     {"create a chain", test_create_chain},
