@@ -146,6 +146,14 @@ typedef struct pend_row {
   uint8_t id[TIDE_HASH_BYTES];
 } pend_row;
 
+/* One queued row of the contact index (following / blocking: 1, 0, or
+ * -1 for NULL). */
+typedef struct pend_contact {
+  int64_t num, seq;
+  int following, blocking;
+  uint8_t contact[TIDE_PK_BYTES];
+} pend_contact;
+
 /* A feed's row as seen inside a transaction (the caller's, or the one an
  * append outside it opens for itself).  Appends in a batch update these
  * instead of the `feeds` row (one UPDATE per feed per batch instead of
@@ -172,9 +180,12 @@ struct tide_store {
   int read_only;
   txn_feed *tf; /* open addressing on pk; tf_cap is 0 or a power of 2 */
   size_t tf_n, tf_cap;
-  sqlite3_stmt *ins_many; /* INSERT of PEND_ROWS messages */
+  sqlite3_stmt *ins_many;     /* INSERT of PEND_ROWS messages */
+  sqlite3_stmt *ins_contacts; /* INSERT of PEND_ROWS contact rows */
   pend_row pend[PEND_ROWS];
   size_t npend;
+  pend_contact pc[PEND_ROWS];
+  size_t npc;
   char *arena; /* texts of the queued rows */
   size_t arena_len, arena_cap;
 };
@@ -404,6 +415,7 @@ static size_t arena_put(tide_store *s, const void *p, size_t n)
 static void pend_clear(tide_store *s)
 {
   s->npend = 0;
+  s->npc = 0;
   s->arena_len = 0;
 }
 
@@ -427,10 +439,9 @@ static void pend_bind(tide_store *s, sqlite3_stmt *st, int base, const pend_row 
   (void)sqlite3_bind_text(st, base + 7, s->arena + r->text_off, (int)r->text_len, SQLITE_STATIC);
 }
 
-/* Writes the queued rows: PEND_ROWS at once with ins_many, fewer one by
- * one.  The queue is empty afterwards; a failure poisons the
- * transaction. */
-static int pend_flush(tide_store *s, tide_error *err)
+/* Writes the queued message rows: PEND_ROWS at once with ins_many, fewer
+ * one by one. */
+static int flush_messages(tide_store *s, tide_error *err)
 {
   size_t i = 0;
   int code = 0;
@@ -458,16 +469,72 @@ static int pend_flush(tide_store *s, tide_error *err)
     sqlite3_reset(st);
     i += k;
   }
+  s->npend = 0;
+  s->arena_len = 0;
+  return code;
+}
+
+/* Writes the queued contact rows, likewise. */
+static int flush_contacts(tide_store *s, tide_error *err)
+{
+  int code = 0;
+
+  for (size_t i = 0; i < s->npc && code == 0;) {
+    size_t k = s->npc - i == PEND_ROWS ? PEND_ROWS : 1;
+    sqlite3_stmt *st = k == PEND_ROWS ? s->ins_contacts : s->st[ST_CONTACT_INSERT];
+
+    for (size_t j = 0; j < k; j++) {
+      const pend_contact *c = &s->pc[i + j];
+      int base = 5 * (int)j;
+      sqlite3_bind_int64(st, base + 1, c->num);
+      (void)sqlite3_bind_blob(st, base + 2, c->contact, TIDE_PK_BYTES, SQLITE_STATIC);
+      if (c->following >= 0)
+        sqlite3_bind_int(st, base + 3, c->following);
+      else
+        sqlite3_bind_null(st, base + 3);
+      if (c->blocking >= 0)
+        sqlite3_bind_int(st, base + 4, c->blocking);
+      else
+        sqlite3_bind_null(st, base + 4);
+      sqlite3_bind_int64(st, base + 5, c->seq);
+    }
+    code = step_done(s, st, "index contacts", err);
+    i += k;
+  }
+  s->npc = 0;
+  return code;
+}
+
+/* Writes every queued row.  The queues are empty afterwards; a failure
+ * poisons the transaction. */
+static int pend_flush(tide_store *s, tide_error *err)
+{
+  int code = flush_messages(s, err);
+
+  if (code == 0)
+    code = flush_contacts(s, err);
   pend_clear(s);
   if (code != 0)
     s->poisoned = 1;
   return code;
 }
 
-/* Before reading `messages`: writes the queued rows. */
+/* A full queue is written on its own (the other one keeps filling). */
+static int pend_full(tide_store *s, int contacts, tide_error *err)
+{
+  int code = contacts ? flush_contacts(s, err) : flush_messages(s, err);
+
+  if (code != 0) {
+    pend_clear(s);
+    s->poisoned = 1;
+  }
+  return code;
+}
+
+/* Before reading `messages` or `contacts`: writes the queued rows. */
 static int pend_sync(tide_store *s, tide_error *err)
 {
-  return s->npend == 0 ? 0 : pend_flush(s, err);
+  return s->npend == 0 && s->npc == 0 ? 0 : pend_flush(s, err);
 }
 
 /* Queues m (the next message of tf's feed, which has a row) for
@@ -509,7 +576,7 @@ static int pend_add(tide_store *s, const txn_feed *tf, const tide_msg *m, int64_
       return tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory");
   }
   if (++s->npend == PEND_ROWS)
-    return pend_flush(s, err);
+    return pend_full(s, 0, err);
   return 0;
 }
 
@@ -806,25 +873,32 @@ out:
   return code;
 }
 
-/* Prepares s->ins_many: ST_MSG_INSERT with PEND_ROWS rows.  OR FAIL:
- * SQLite then keeps no statement journal for the multi-row statement (a
- * failure poisons the whole transaction anyway; strace shows no
- * temporary file). */
-static int prepare_ins_many(tide_store *s, tide_error *err)
+/* Prepares "<head>(?,...),(?,...)..." with PEND_ROWS rows of nparams
+ * parameters into *out. */
+static int prepare_multi(tide_store *s, sqlite3_stmt **out, const char *head, int nparams,
+                         tide_error *err)
 {
-  static const char head[] = "INSERT OR FAIL INTO messages "
-                             "(feed, sequence, id, id_prefix, timestamp, received, json) VALUES ";
-  char sql[sizeof head + PEND_ROWS * 18];
-  size_t n = sizeof head - 1;
+  size_t hl = strlen(head), n = hl, cap = hl + (size_t)PEND_ROWS * (3 + 2 * (size_t)nparams) + 1;
+  char *sql = malloc(cap);
   int rc;
 
-  memcpy(sql, head, n);
+  if (sql == NULL)
+    return tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory");
+  memcpy(sql, head, hl);
   for (int i = 0; i < PEND_ROWS; i++) {
-    memcpy(sql + n, i == 0 ? "(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?)", i == 0 ? 15 : 16);
-    n += i == 0 ? 15 : 16;
+    if (i > 0)
+      sql[n++] = ',';
+    sql[n++] = '(';
+    for (int j = 0; j < nparams; j++) {
+      if (j > 0)
+        sql[n++] = ',';
+      sql[n++] = '?';
+    }
+    sql[n++] = ')';
   }
   sql[n] = '\0';
-  rc = sqlite3_prepare_v3(s->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, &s->ins_many, NULL);
+  rc = sqlite3_prepare_v3(s->db, sql, (int)n, SQLITE_PREPARE_PERSISTENT, out, NULL);
+  free(sql);
   return rc == SQLITE_OK ? 0 : tide__store_error(s, rc, "prepare", err);
 }
 
@@ -929,7 +1003,18 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
       goto out;
     }
   }
-  code = prepare_ins_many(s, err);
+  /* OR FAIL: SQLite then keeps no statement journal for the multi-row
+   * statements (a failure poisons the whole transaction anyway; strace
+   * shows no temporary file). */
+  code = prepare_multi(s, &s->ins_many,
+                       "INSERT OR FAIL INTO messages (feed, sequence, id, id_prefix, timestamp, "
+                       "received, json) VALUES ",
+                       ROW_PARAMS, err);
+  if (code == 0)
+    code = prepare_multi(s, &s->ins_contacts,
+                         "INSERT OR FAIL INTO contacts (feed, contact, following, blocking, "
+                         "sequence) VALUES ",
+                         5, err);
   if (code != 0)
     goto out;
   *out = s;
@@ -948,6 +1033,7 @@ void tide_store_close(tide_store *s)
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->st[i]);
   sqlite3_finalize(s->ins_many);
+  sqlite3_finalize(s->ins_contacts);
   sqlite3_close_v2(s->db);
   free(s->arena);
   free(s->tf);
@@ -1119,7 +1205,18 @@ static int feed_lookup(tide_store *s, const uint8_t pk[TIDE_PK_BYTES], txn_feed 
 
 /* ---- Appending --------------------------------------------------------- */
 
-/* The contact index: content {"type":"contact","contact":"@...",...}. */
+/* 1 for JSON true, 0 for false, -1 for anything else or nothing. */
+static int tristate(const tide_json *v)
+{
+  if (v != NULL && tide_json_typeof(v) == TIDE_JSON_TRUE)
+    return 1;
+  if (v != NULL && tide_json_typeof(v) == TIDE_JSON_FALSE)
+    return 0;
+  return -1;
+}
+
+/* The contact index: content {"type":"contact","contact":"@...",...},
+ * queued like the message rows. */
 static int index_contact(tide_store *s, const tide_msg *m, int64_t num, int64_t seq,
                          tide_error *err)
 {
@@ -1128,7 +1225,7 @@ static int index_contact(tide_store *s, const tide_msg *m, int64_t num, int64_t 
   const char *ts, *ws;
   size_t tl, wl;
   uint8_t pk[TIDE_PK_BYTES];
-  sqlite3_stmt *st = s->st[ST_CONTACT_INSERT];
+  pend_contact *pc;
 
   if (c == NULL || tide_json_typeof(c) != TIDE_JSON_OBJECT)
     return 0;
@@ -1142,22 +1239,15 @@ static int index_contact(tide_store *s, const tide_msg *m, int64_t num, int64_t 
     return 0;
   f = tide_json_object_getz(c, "following");
   b = tide_json_object_getz(c, "blocking");
-  sqlite3_bind_int64(st, 1, num);
-  bind_blob32(st, 2, pk);
-  if (f != NULL && tide_json_typeof(f) == TIDE_JSON_TRUE)
-    sqlite3_bind_int(st, 3, 1);
-  else if (f != NULL && tide_json_typeof(f) == TIDE_JSON_FALSE)
-    sqlite3_bind_int(st, 3, 0);
-  else
-    sqlite3_bind_null(st, 3);
-  if (b != NULL && tide_json_typeof(b) == TIDE_JSON_TRUE)
-    sqlite3_bind_int(st, 4, 1);
-  else if (b != NULL && tide_json_typeof(b) == TIDE_JSON_FALSE)
-    sqlite3_bind_int(st, 4, 0);
-  else
-    sqlite3_bind_null(st, 4);
-  sqlite3_bind_int64(st, 5, seq);
-  return step_done(s, st, "index contact", err);
+  pc = &s->pc[s->npc];
+  pc->num = num;
+  pc->seq = seq;
+  memcpy(pc->contact, pk, TIDE_PK_BYTES);
+  pc->following = tristate(f);
+  pc->blocking = tristate(b);
+  if (++s->npc == PEND_ROWS)
+    return pend_full(s, 1, err);
+  return 0;
 }
 
 /* 1 when m's "previous" names id by ssb-validate's loose comparison, 0
@@ -1742,13 +1832,14 @@ int tide_store_contacts(tide_store *s, int64_t after_rowid, tide_store_contact_c
   sqlite3_stmt *st = NULL;
   tide_store_contact c;
   int64_t last_num = 0; /* the author of the row before: parsed once */
-  int code, rc;
+  int code = pend_sync(s, err), rc;
 
-  code = prepare(s, &st,
-                 "SELECT c.row_id, c.feed, f.author, c.contact, c.following, c.blocking, "
-                 "c.sequence FROM contacts c JOIN feeds f ON f.num = c.feed "
-                 "WHERE c.row_id > ?1 ORDER BY c.row_id",
-                 err);
+  if (code == 0)
+    code = prepare(s, &st,
+                   "SELECT c.row_id, c.feed, f.author, c.contact, c.following, c.blocking, "
+                   "c.sequence FROM contacts c JOIN feeds f ON f.num = c.feed "
+                   "WHERE c.row_id > ?1 ORDER BY c.row_id",
+                   err);
   if (code != 0)
     return code;
   sqlite3_bind_int64(st, 1, after_rowid);

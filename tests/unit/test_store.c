@@ -551,6 +551,52 @@ static void test_contacts(void)
   CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
   CU_ASSERT_EQUAL(stats.contacts, 3);
 
+  /* 40 contact messages in one transaction (queued rows, written 32 at a
+   * time): readers inside it see them all, in sequence order. */
+  {
+    enum { N = 40 };
+    tide_keypair d;
+    tide_msg *dm[N];
+    int64_t last = 0;
+    int ordered = 1;
+
+    fx_keys(&d, 10);
+    for (int i = 0; i < N; i++)
+      dm[i] = fx_contact(&d, i == 0 ? NULL : dm[i - 1], i % 2 ? bid : cid, i % 3 == 0, -1);
+    CU_ASSERT_EQUAL_FATAL(tide_store_begin(s, &e), 0);
+    for (int i = 0; i < N; i++)
+      CU_ASSERT_EQUAL(tide_store_append(s, dm[i], 0, &e), 0);
+    memset(&cs, 0, sizeof cs);
+    CU_ASSERT_EQUAL(tide_store_contacts(s, 0, keep_contact, &cs, &e), 0);
+    CU_ASSERT_EQUAL(cs.n, 3 + N);
+    CU_ASSERT_EQUAL(tide_store_commit(s, &e), 0);
+    memset(&cs, 0, sizeof cs);
+    CU_ASSERT_EQUAL(tide_store_contacts(s, 0, keep_contact, &cs, &e), 0);
+    CU_ASSERT_EQUAL(cs.n, 3 + N);
+    CU_ASSERT_EQUAL(tide_store_get_stats(s, &stats, &e), 0);
+    CU_ASSERT_EQUAL(stats.contacts, 3 + N);
+    CU_ASSERT_EQUAL(tide_store_check(s, &e), 0);
+    /* rows of d come in sequence order, following as written */
+    for (int64_t after = 0;;) {
+      contacts_seen one;
+      memset(&one, 0, sizeof one);
+      CU_ASSERT_EQUAL_FATAL(tide_store_contacts(s, after, keep_contact, &one, &e), 0);
+      if (one.n == 0)
+        break;
+      for (int i = 0; i < one.n && i < 8; i++) {
+        if (memcmp(one.c[i].author, d.pk, TIDE_PK_BYTES) == 0) {
+          int64_t q = one.c[i].sequence;
+          ordered &= q == last + 1 && one.c[i].following == ((q - 1) % 3 == 0);
+          last = q;
+        }
+        after = one.c[i].rowid;
+      }
+    }
+    CU_ASSERT(ordered);
+    CU_ASSERT_EQUAL(last, N);
+    fx_free_all(dm, N);
+  }
+
   fx_free_all(m, 5);
   tide_store_close(s);
 }
