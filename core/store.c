@@ -978,13 +978,6 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
   code = exec_sql(s, "PRAGMA cache_size = -16384", "set cache size", err);
   if (code != 0)
     goto out;
-  /* Checkpoint when the WAL holds 4096 pages (16 MiB) rather than 1000:
-   * fewer checkpoints copy the same index pages into the database (and
-   * sync it) again and again.  Durability is unchanged: commits sync the
-   * WAL (synchronous = FULL). */
-  code = exec_sql(s, "PRAGMA wal_autocheckpoint = 4096", "set checkpoint", err);
-  if (code != 0)
-    goto out;
   /* Debian builds SQLite with SECURE_DELETE, which zeroes every byte a
    * b-tree page split moves away.  A store holds public, signed messages
    * and never deletes them, so that costs time for nothing (5% of an
@@ -994,6 +987,20 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
     goto out;
   s->read_only = read_only;
   code = setup_schema(s, read_only, err);
+  if (code != 0)
+    goto out;
+  /* Checkpoint when the WAL holds 16 MiB (2048 pages of 8 KiB, 4096 of a
+   * version-1 store's 4 KiB) rather than SQLite's 1000 pages: fewer
+   * checkpoints copy the same index pages into the database (and sync
+   * it) again and again.  Durability is unchanged: commits sync the WAL
+   * (synchronous = FULL). */
+  code = pragma_int(s, "PRAGMA page_size", &dummy, err);
+  if (code == 0) {
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint = %lld",
+             (long long)(dummy > 0 ? (16 << 20) / dummy : 4096));
+    code = exec_sql(s, sql, "set checkpoint", err);
+  }
   if (code != 0)
     goto out;
   for (int i = 0; i < ST_COUNT; i++) {
