@@ -1,11 +1,15 @@
 /* ingest.c - the ingest pipeline (see tide/ingest.h, docs/store.md).
  *
  * Data flow.  push() appends inputs to the `filling` batch.  When it is
- * full: wait until the workers finished the `verifying` batch, hand the
- * full batch to the workers, then validate + append + commit the batch the
- * workers just finished, on the calling thread.  So parsing and signature
- * checks of batch k+1 overlap the SQLite work of batch k, and at most two
- * batches (plus the one being filled) exist at any time.  Without workers
+ * full it goes to the worker pool (behind the `verifying` batch, whose
+ * chunks may still be in progress), and the calling thread validates +
+ * appends + commits the `verifying` batch chunk by chunk, each as soon as
+ * it is parsed and checked (taking chunks itself rather than sleeping
+ * when none is ready).  So the SQLite work of batch k overlaps the
+ * parsing and signature checks of batches k and k+1, no core waits for a
+ * whole batch at the start or the end of an import.  Two batches are
+ * used in turn (the one just stored is filled next), so memory stays
+ * bounded by two batches.  Without workers
  * the calling thread parses and checks INLINE_CHUNK items at a time inside
  * the batch's transaction.
  *
@@ -47,12 +51,19 @@ typedef struct item {
 } item;
 
 /* Raw texts are copied into one growing block per batch (`text`), not
- * one allocation per input; the block is reused by the next batch. */
+ * one allocation per input; the block is reused by the next batch.
+ * While a batch is with the worker pool, its items are cut into chunks of
+ * CHUNK: `next` is the first item no thread took yet, `finished` counts
+ * the items of finished chunks and done[c] is set when chunk c is
+ * finished (all three under the pool's mutex). */
 typedef struct batch {
   item *items;
   size_t n, cap;
   char *text;
   size_t text_len, text_cap;
+  unsigned char *done; /* one flag per chunk, cap / CHUNK + 1 of them */
+  size_t next, finished;
+  int in_pool;
 } batch;
 
 /* A batch text block larger than this is released after use (one huge
@@ -86,12 +97,17 @@ typedef struct feed {
   int on_held_list;
 } feed;
 
+/* The worker pool holds up to two batches (jobs[0] the older): the one
+ * the calling thread is storing, whose chunks may still be in progress,
+ * and the next one.  Workers take chunks in input order, from the older
+ * batch first. */
 typedef struct pool {
   pthread_mutex_t mu;
   pthread_cond_t work;
   pthread_cond_t done;
-  batch *job;
-  size_t next, finished;
+  batch *jobs[2];
+  size_t njobs;
+  int waiting; /* the calling thread waits on `done` */
   int stop;
   pthread_t *threads;
   size_t nthreads;
@@ -244,78 +260,116 @@ static void prepare_range(tide_ingest *ing, batch *b, size_t from, size_t to)
 
 /* ---- Worker pool --------------------------------------------------------- */
 
+/* Takes the next chunk of the oldest job with one left: its batch, and
+ * the items [*from, *to).  NULL when every chunk is taken.  Under p->mu. */
+static batch *take_chunk(pool *p, size_t *from, size_t *to)
+{
+  for (size_t j = 0; j < p->njobs; j++) {
+    batch *b = p->jobs[j];
+
+    if (b->next < b->n) {
+      *from = b->next;
+      *to = b->next + CHUNK < b->n ? b->next + CHUNK : b->n;
+      b->next = *to;
+      return b;
+    }
+  }
+  return NULL;
+}
+
+/* Marks the chunk of b starting at item `from` finished.  Under p->mu. */
+static void finish_chunk(pool *p, batch *b, size_t from, size_t to)
+{
+  b->done[from / CHUNK] = 1;
+  b->finished += to - from;
+  if (p->waiting)
+    pthread_cond_broadcast(&p->done);
+}
+
 static void *worker_main(void *arg)
 {
   pool *p = arg;
 
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    size_t from, to;
-    batch *b;
+    size_t from = 0, to = 0;
+    batch *b = NULL;
 
-    while (!p->stop && (p->job == NULL || p->next >= p->job->n))
+    while (!p->stop && (b = take_chunk(p, &from, &to)) == NULL)
       pthread_cond_wait(&p->work, &p->mu);
     if (p->stop)
       break;
-    b = p->job;
-    from = p->next;
-    to = from + CHUNK < b->n ? from + CHUNK : b->n;
-    p->next = to;
     pthread_mutex_unlock(&p->mu);
     prepare_range(p->ing, b, from, to);
     pthread_mutex_lock(&p->mu);
-    p->finished += to - from;
-    if (p->finished == b->n)
-      pthread_cond_broadcast(&p->done);
+    finish_chunk(p, b, from, to);
   }
   pthread_mutex_unlock(&p->mu);
   return NULL;
 }
 
+/* Hands the full batch b to the workers (behind the job in progress, if
+ * any).  At most two jobs: the caller stores one while the next one is
+ * prepared. */
 static void pool_submit(pool *p, batch *b)
 {
+  memset(b->done, 0, b->n / CHUNK + 1);
+  b->next = 0;
+  b->finished = 0;
+  b->in_pool = 1;
   pthread_mutex_lock(&p->mu);
-  p->job = b;
-  p->next = 0;
-  p->finished = 0;
+  p->jobs[p->njobs++] = b;
   pthread_cond_broadcast(&p->work);
   pthread_mutex_unlock(&p->mu);
 }
 
-/* Waits until the workers finished the current job.  The calling thread
- * does not just sleep: it takes chunks of the job like a worker while any
- * are left, so no core idles while the caller waits. */
-static void pool_wait(pool *p)
+/* Returns once chunk c of b (a job of the pool) is finished.  The calling
+ * thread does not just sleep meanwhile: while chunks of b are left it
+ * takes them like a worker (so no core idles while it waits, and the
+ * messages it stores next were prepared on its own core). */
+static void pool_wait_chunk(pool *p, batch *b, size_t c)
 {
   pthread_mutex_lock(&p->mu);
-  while (p->job != NULL && p->next < p->job->n) {
-    batch *b = p->job;
-    size_t from = p->next, to = from + CHUNK < b->n ? from + CHUNK : b->n;
+  while (!b->done[c]) {
+    size_t from, to;
 
-    p->next = to;
-    pthread_mutex_unlock(&p->mu);
-    prepare_range(p->ing, b, from, to);
-    pthread_mutex_lock(&p->mu);
-    p->finished += to - from;
+    if (b->next < b->n) {
+      from = b->next;
+      to = from + CHUNK < b->n ? from + CHUNK : b->n;
+      b->next = to;
+      pthread_mutex_unlock(&p->mu);
+      prepare_range(p->ing, b, from, to);
+      pthread_mutex_lock(&p->mu);
+      finish_chunk(p, b, from, to);
+    } else {
+      p->waiting = 1;
+      pthread_cond_wait(&p->done, &p->mu);
+      p->waiting = 0;
+    }
   }
-  while (p->job != NULL && p->finished < p->job->n)
-    pthread_cond_wait(&p->done, &p->mu);
-  p->job = NULL;
   pthread_mutex_unlock(&p->mu);
 }
 
-/* Abandons the current job: no new chunks are taken; waits for the
- * chunks in progress. */
-static void pool_cancel(pool *p)
+/* Takes b out of the pool: its chunks not taken yet are dropped (none are
+ * left after a complete pass), the ones in progress are waited for. */
+static void pool_remove(pool *p, batch *b)
 {
   pthread_mutex_lock(&p->mu);
-  if (p->job != NULL) {
-    p->finished += p->job->n - p->next;
-    p->next = p->job->n;
-  }
-  while (p->job != NULL && p->finished < p->job->n)
+  b->finished += b->n - b->next;
+  b->next = b->n;
+  while (b->finished < b->n) {
+    p->waiting = 1;
     pthread_cond_wait(&p->done, &p->mu);
-  p->job = NULL;
+    p->waiting = 0;
+  }
+  for (size_t j = 0; j < p->njobs; j++) {
+    if (p->jobs[j] == b) {
+      memmove(&p->jobs[j], &p->jobs[j + 1], (p->njobs - j - 1) * sizeof *p->jobs);
+      p->njobs--;
+      break;
+    }
+  }
+  b->in_pool = 0;
   pthread_mutex_unlock(&p->mu);
 }
 
@@ -901,7 +955,11 @@ static int process(tide_ingest *ing, batch *b, int recheck, tide_error *err)
     goto fail;
   ing->txn++;
   for (size_t i = 0; i < b->n; i++) {
-    if (!ing->pool_started && i % INLINE_CHUNK == 0)
+    /* With the pool, each chunk is stored as soon as it is prepared, while
+     * the workers go on with the next ones. */
+    if (b->in_pool && i % CHUNK == 0)
+      pool_wait_chunk(&ing->pool, b, i / CHUNK);
+    else if (!ing->pool_started && i % INLINE_CHUNK == 0)
       prepare_range(ing, b, i, i + INLINE_CHUNK < b->n ? i + INLINE_CHUNK : b->n);
     code = decide_and_drain(ing, &b->items[i], &e);
     if (code != 0)
@@ -915,6 +973,8 @@ static int process(tide_ingest *ing, batch *b, int recheck, tide_error *err)
     tide_store_rollback(ing->store);
     goto fail;
   }
+  if (b->in_pool)
+    pool_remove(&ing->pool, b); /* every chunk is finished: only unlinks it */
   code = tide_store_commit(ing->store, &e);
   if (code != 0)
     goto fail;
@@ -925,6 +985,8 @@ static int process(tide_ingest *ing, batch *b, int recheck, tide_error *err)
 fail:
   /* Nothing of this batch is kept or reported.  The cache may be ahead of
    * the store: reload it (best effort; the session is broken anyway). */
+  if (b->in_pool)
+    pool_remove(&ing->pool, b); /* waits for the chunks in progress */
   discard_verdicts(ing);
   batch_clear(b);
   (void)feeds_reload(ing, NULL);
@@ -1008,7 +1070,8 @@ void tide_ingest_free(tide_ingest *ing)
   if (ing == NULL)
     return;
   if (ing->pool_started) {
-    pool_cancel(&ing->pool);
+    while (ing->pool.njobs > 0)
+      pool_remove(&ing->pool, ing->pool.jobs[0]);
     pool_stop(&ing->pool, ing->pool.nthreads);
     pthread_mutex_destroy(&ing->pool.mu);
     pthread_cond_destroy(&ing->pool.work);
@@ -1019,6 +1082,7 @@ void tide_ingest_free(tide_ingest *ing)
     batch_clear(&ing->b[i]);
     free(ing->b[i].items);
     free(ing->b[i].text);
+    free(ing->b[i].done);
   }
   for (size_t i = 0; i < ing->capfeeds; i++) {
     feed *f = ing->feeds[i];
@@ -1049,36 +1113,36 @@ static int broken(const tide_ingest *ing, tide_error *err)
   return ing->broken;
 }
 
-/* Waits for the batch with the workers (if any) and processes it. */
+/* Processes the batch with the workers (if any), chunk by chunk as they
+ * are prepared. */
 static int drain_verifying(tide_ingest *ing, tide_error *err)
 {
   batch *v = ing->verifying;
 
   if (v == NULL)
     return 0;
-  pool_wait(&ing->pool);
   ing->verifying = NULL;
   return process(ing, v, 0, err);
 }
 
-/* The filling batch is complete: move it along the pipeline. */
+/* The filling batch is complete: move it along the pipeline.  It goes to
+ * the workers behind the previous batch, which the calling thread then
+ * stores chunk by chunk while the workers prepare the rest of it and go
+ * on with the new one: no core waits for a whole batch. */
 static int advance(tide_ingest *ing, tide_error *err)
 {
   batch *full = ing->filling;
   batch *prev = ing->verifying;
-  int code;
 
   if (full->n == 0)
     return 0;
   if (!ing->pool_started)
     return process(ing, full, 0, err); /* prepares in chunks, see there */
-  if (prev != NULL)
-    pool_wait(&ing->pool);
   pool_submit(&ing->pool, full);
   ing->verifying = full;
+  /* the other batch: empty, or `prev`, empty once processed */
   ing->filling = full == &ing->b[0] ? &ing->b[1] : &ing->b[0];
-  code = prev != NULL ? process(ing, prev, 0, err) : 0;
-  return code;
+  return prev != NULL ? process(ing, prev, 0, err) : 0;
 }
 
 static item *next_slot(tide_ingest *ing)
@@ -1094,6 +1158,12 @@ static item *next_slot(tide_ingest *ing)
     if (ni == NULL)
       return NULL;
     b->items = ni;
+    if (ing->pool_started) {
+      unsigned char *nd = realloc(b->done, ncap / CHUNK + 1);
+      if (nd == NULL)
+        return NULL; /* items grew, cap did not: retried next time */
+      b->done = nd;
+    }
     b->cap = ncap;
   }
   memset(&b->items[b->n], 0, sizeof b->items[b->n]);

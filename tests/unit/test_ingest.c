@@ -715,6 +715,241 @@ static void test_fork_any_order(void)
   fx_free_all(all, N);
 }
 
+/* ---- Many batches with workers against the one-thread run --------------- */
+
+/* One verdict as reported, in callback order. */
+typedef struct logged {
+  uint64_t tag;
+  int verdict, code;
+  int64_t sequence;
+  char reason[200];
+  uint8_t id[TIDE_HASH_BYTES];
+} logged;
+
+typedef struct vlog {
+  logged *v;
+  size_t n, cap;
+} vlog;
+
+static void on_log(void *ctx, const tide_ingest_result *r)
+{
+  vlog *l = ctx;
+  logged *x;
+
+  if (l->n == l->cap) {
+    size_t ncap = l->cap == 0 ? 256 : l->cap * 2;
+    logged *nv = realloc(l->v, ncap * sizeof *nv);
+    if (nv == NULL)
+      abort();
+    l->v = nv;
+    l->cap = ncap;
+  }
+  x = &l->v[l->n++];
+  memset(x, 0, sizeof *x);
+  x->tag = r->tag;
+  x->verdict = (int)r->verdict;
+  x->code = r->code;
+  x->sequence = r->sequence;
+  snprintf(x->reason, sizeof x->reason, "%s", r->reason);
+  if (r->msg != NULL)
+    memcpy(x->id, tide_msg_id(r->msg), TIDE_HASH_BYTES);
+}
+
+enum { MB_FEEDS = 6, MB_PER = 70, MB_FORK_AT = 30 };
+
+/* The inputs of a long import: MB_FEEDS feeds of MB_PER messages, in an
+ * order that moves forward with some messages late (held across batches)
+ * and some early, plus copies, texts that are not messages, a message
+ * whose text was changed after signing, a fork of feed 0 and a gap that
+ * never fills (message MB_PER - 2 of feed 1 is never pushed: the last
+ * two are held, then rejected at finish). */
+typedef struct mb_input {
+  char **text;
+  size_t *len;
+  size_t n;
+} mb_input;
+
+static void mb_make(mb_input *in, tide_msg *m[MB_FEEDS][MB_PER], tide_msg **fork)
+{
+  size_t cap = MB_FEEDS * MB_PER * 2 + 16, k;
+  unsigned rng = 777;
+  int order[MB_FEEDS * MB_PER];
+  int n = 0;
+
+  in->text = calloc(cap, sizeof *in->text);
+  in->len = calloc(cap, sizeof *in->len);
+  CU_ASSERT_FATAL(in->text != NULL && in->len != NULL);
+  in->n = 0;
+  for (int f = 0; f < MB_FEEDS; f++) {
+    tide_keypair kp;
+    fx_keys(&kp, 70 + f);
+    fx_chain(m[f], &kp, MB_PER, "many");
+    if (f == 0) /* another message 31 after message 30: fork evidence */
+      *fork = fx_post(&kp, m[0][MB_FORK_AT - 1], "branch");
+  }
+  /* Round-robin over the feeds, then local swaps at distance up to 40 so
+   * that messages arrive early or late across batch boundaries. */
+  for (int i = 0; i < MB_PER; i++)
+    for (int f = 0; f < MB_FEEDS; f++)
+      if (!(f == 1 && i == MB_PER - 3))
+        order[n++] = f * MB_PER + i;
+  for (int i = 0; i < n; i++) {
+    int j, t;
+    rng = rng * 1103515245u + 12345u;
+    j = i + (int)((rng >> 16) % 41u);
+    if (j >= n)
+      continue;
+    t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (int i = 0; i < n; i++) {
+    const tide_msg *x = m[order[i] / MB_PER][order[i] % MB_PER];
+    const char *t = tide_msg_text(x, &in->len[in->n]);
+
+    in->text[in->n] = malloc(in->len[in->n] + 1);
+    CU_ASSERT_FATAL(in->text[in->n] != NULL);
+    memcpy(in->text[in->n], t, in->len[in->n]);
+    in->n++;
+    if (i % 29 == 5) { /* a copy of an earlier input */
+      k = in->n - 1 - (size_t)(rng >> 20) % in->n;
+      in->len[in->n] = in->len[k];
+      in->text[in->n] = malloc(in->len[k] + 1);
+      CU_ASSERT_FATAL(in->text[in->n] != NULL);
+      memcpy(in->text[in->n], in->text[k], in->len[k]);
+      in->n++;
+    }
+    if (i % 97 == 11) {
+      in->text[in->n] = strdup(i % 2 ? "{\"previous\":" : "[]");
+      in->len[in->n] = strlen(in->text[in->n]);
+      in->n++;
+    }
+    if (i == n / 2) { /* the fork, and a tampered copy of the last input */
+      char *p;
+      t = tide_msg_text(*fork, &in->len[in->n]);
+      in->text[in->n] = malloc(in->len[in->n] + 1);
+      CU_ASSERT_FATAL(in->text[in->n] != NULL);
+      memcpy(in->text[in->n], t, in->len[in->n]);
+      in->n++;
+      in->len[in->n] = in->len[in->n - 2];
+      in->text[in->n] = malloc(in->len[in->n] + 1);
+      CU_ASSERT_FATAL(in->text[in->n] != NULL);
+      memcpy(in->text[in->n], in->text[in->n - 2], in->len[in->n]);
+      in->text[in->n][in->len[in->n]] = '\0';
+      p = strstr(in->text[in->n], "many ");
+      CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+      p[4] = p[4] == 'x' ? 'y' : 'x';
+      in->n++;
+    }
+    CU_ASSERT_FATAL(in->n + 4 < cap);
+  }
+}
+
+static void mb_free(mb_input *in)
+{
+  for (size_t i = 0; i < in->n; i++)
+    free(in->text[i]);
+  free(in->text);
+  free(in->len);
+}
+
+/* Imports `in` into a fresh store (pushed in `pushes` parts, each part
+ * flushed except the last, then finished) and logs every verdict. */
+static void mb_run(const mb_input *in, size_t threads, size_t batch, int flushes, vlog *log,
+                   tide_feed_state latest[MB_FEEDS], tide_msg *m[MB_FEEDS][MB_PER])
+{
+  tide_store *st = open_mem();
+  tide_ingest_options o;
+  tide_ingest *ing = NULL;
+  tide_ingest_stats stats;
+
+  memset(&o, 0, sizeof o);
+  o.threads = threads;
+  o.batch = batch;
+  o.received_ms = 5;
+  CU_ASSERT_EQUAL_FATAL(tide_ingest_new(&ing, st, &o, on_log, log), 0);
+  CU_ASSERT_EQUAL(tide_ingest_threads(ing), threads == 1 ? 0 : threads);
+  for (size_t i = 0; i < in->n; i++) {
+    CU_ASSERT_EQUAL(tide_ingest_push(ing, i, in->text[i], in->len[i], NULL), 0);
+    if (flushes > 0 && i % (in->n / (size_t)(flushes + 1)) == 7)
+      CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
+  }
+  CU_ASSERT_EQUAL(tide_ingest_finish(ing, NULL), 0);
+  tide_ingest_get_stats(ing, &stats);
+  CU_ASSERT_EQUAL(stats.pending, 0);
+  CU_ASSERT_EQUAL(stats.held, 0);
+  CU_ASSERT_EQUAL(log->n, in->n);
+  for (int f = 0; f < MB_FEEDS; f++) {
+    uint8_t pk[TIDE_PK_BYTES];
+    CU_ASSERT_FATAL(tide_msg_author(m[f][0], pk));
+    CU_ASSERT_EQUAL(tide_store_latest(st, &latest[f], NULL, pk, NULL), 0);
+  }
+  CU_ASSERT_EQUAL(tide_store_check(st, NULL), 0);
+  tide_ingest_free(ing);
+  tide_store_close(st);
+}
+
+/* A long import in many batches (sizes around and across the workers'
+ * chunks, with flushes between) gives with worker threads exactly the
+ * verdicts of the one-thread run: same order, verdict, code, reason,
+ * sequence and id; and the same stored feeds. */
+static void test_many_batches_match(void)
+{
+  static tide_msg *m[MB_FEEDS][MB_PER];
+  tide_msg *fork = NULL;
+  mb_input in;
+  vlog ref = {0};
+  tide_feed_state ref_latest[MB_FEEDS];
+  int counts[4] = {0}, gaps = 0;
+  static const struct {
+    size_t threads, batch;
+    int flushes;
+  } runs[] = {{2, 1, 0},   {2, 15, 0}, {2, 16, 3},   {2, 17, 0}, {3, 40, 0},
+              {2, 100, 2}, {4, 33, 5}, {2, 1000, 0}, {2, 0, 0}};
+
+  mb_make(&in, m, &fork);
+  mb_run(&in, 1, 40, 0, &ref, ref_latest, m);
+  for (size_t i = 0; i < ref.n; i++) {
+    counts[ref.v[i].verdict]++;
+    gaps += strncmp(ref.v[i].reason, "gap: ", 5) == 0;
+  }
+  /* The reference itself is what the inputs call for. */
+  CU_ASSERT(counts[TIDE_INGEST_ACCEPTED] > MB_FEEDS * (MB_FORK_AT - 1));
+  CU_ASSERT(counts[TIDE_INGEST_ALREADY] > 0);
+  CU_ASSERT_EQUAL(counts[TIDE_INGEST_FORK], 1);
+  CU_ASSERT(counts[TIDE_INGEST_REJECTED] > 2);
+  CU_ASSERT_EQUAL(gaps, 2);
+  CU_ASSERT_EQUAL(ref_latest[1].sequence, MB_PER - 3);
+  CU_ASSERT_EQUAL(ref_latest[2].sequence, MB_PER);
+  for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+    vlog got = {0};
+    tide_feed_state latest[MB_FEEDS];
+    size_t same = 0;
+
+    mb_run(&in, runs[r].threads, runs[r].batch, runs[r].flushes, &got, latest, m);
+    CU_ASSERT_EQUAL(got.n, ref.n);
+    for (size_t i = 0; i < got.n && i < ref.n; i++)
+      same += got.v[i].tag == ref.v[i].tag && got.v[i].verdict == ref.v[i].verdict &&
+              got.v[i].code == ref.v[i].code && got.v[i].sequence == ref.v[i].sequence &&
+              strcmp(got.v[i].reason, ref.v[i].reason) == 0 &&
+              memcmp(got.v[i].id, ref.v[i].id, TIDE_HASH_BYTES) == 0;
+    if (same != ref.n)
+      fprintf(stderr, "threads %zu batch %zu: %zu of %zu verdicts as in the one-thread run\n",
+              runs[r].threads, runs[r].batch, same, ref.n);
+    CU_ASSERT_EQUAL(same, ref.n);
+    for (int f = 0; f < MB_FEEDS; f++) {
+      CU_ASSERT_EQUAL(latest[f].sequence, ref_latest[f].sequence);
+      CU_ASSERT_EQUAL(memcmp(latest[f].id, ref_latest[f].id, TIDE_HASH_BYTES), 0);
+    }
+    free(got.v);
+  }
+  free(ref.v);
+  mb_free(&in);
+  tide_msg_free(fork);
+  for (int f = 0; f < MB_FEEDS; f++)
+    fx_free_all(m[f], MB_PER);
+}
+
 /* ACCEPTED fires only after commit: a second connection sees it. */
 static void test_ack_after_commit(void)
 {
@@ -773,7 +1008,9 @@ static void test_push_msg(void)
 /* A storage failure in a batch: nothing of it is reported or kept, the
  * error is sticky, earlier acknowledged messages stay, the store is
  * valid. */
-static void test_storage_failure(void)
+/* The database fills up in the middle of an import with batches of
+ * `batch` (over 16: the failing batch is still with the workers). */
+static void run_storage_failure(size_t batch)
 {
   char *dir = tide_test_tmpdir("ingest-full");
   char path[512], sql[128], text[1500];
@@ -797,7 +1034,7 @@ static void test_storage_failure(void)
     m[i] = fx_post(&kp, i == 0 ? NULL : m[i - 1], text);
   CU_ASSERT_EQUAL_FATAL(tide_store_open(&st, path, 0, NULL), 0);
   seen_init(&s);
-  ing = new_ingest(st, 2, 10, &s);
+  ing = new_ingest(st, 2, batch, &s);
   for (i = 0; i < 10; i++)
     CU_ASSERT_EQUAL(push_text(ing, (uint64_t)i, m[i]), 0);
   CU_ASSERT_EQUAL(tide_ingest_flush(ing, NULL), 0);
@@ -842,6 +1079,16 @@ static void test_storage_failure(void)
   fx_free_all(m, N);
   tide_test_rmtree(dir);
   free(dir);
+}
+
+static void test_storage_failure(void)
+{
+  run_storage_failure(10);
+}
+
+static void test_storage_failure_big_batches(void)
+{
+  run_storage_failure(70);
 }
 
 /* Another connection appends to the same feeds during a session: the
@@ -924,11 +1171,13 @@ static CU_TestInfo ingest_tests[] = {
     {"fork on a branch we never saw", test_fork_unseen_previous},
     {"unchained and invalid is no fork", test_unchained_invalid},
     {"fork found in any order", test_fork_any_order},
+    {"many batches: workers match one thread", test_many_batches_match},
     {"rejected inputs", test_rejected},
     {"fork evidence", test_fork},
     {"ACCEPTED only after commit", test_ack_after_commit},
     {"already parsed messages", test_push_msg},
     {"storage failure rolls back", test_storage_failure},
+    {"storage failure rolls back (batches of 70)", test_storage_failure_big_batches},
     {"another writer on the same store", test_other_writer},
     {"bad arguments", test_bad_args},
     CU_TEST_INFO_NULL,
