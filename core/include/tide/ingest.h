@@ -34,8 +34,9 @@
  * held is rejected at once with a "gap: ... (hold limit ...)" reason.
  *
  * Memory stays bounded on huge imports: at most two batches are in flight
- * (one being verified by the workers while the previous one is appended),
- * plus the held messages and a small per-feed state cache.
+ * (the workers prepare one while the previous one is appended, chunk by
+ * chunk as its own preparation completes), plus the held messages and a
+ * small per-feed state cache.
  *
  * Storage failures: when an append or commit fails with a storage error
  * (TIDE_E_STORE, TIDE_E_NOMEM), the batch's transaction is rolled back,
