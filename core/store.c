@@ -1565,21 +1565,34 @@ int tide_store_latest(tide_store *s, tide_feed_state *out, int *forked,
   return 0;
 }
 
-int tide_store_get_id(tide_store *s, uint8_t id[TIDE_HASH_BYTES],
-                      const uint8_t author[TIDE_PK_BYTES], int64_t sequence, tide_error *err)
+/* Writes queued rows out, then binds author's feed number and sequence
+ * as parameters 1 and 2 of st.  Returns 1, 0 when the feed is unknown
+ * (nothing bound), or a negative code. */
+static int bind_feed_seq(tide_store *s, sqlite3_stmt *st, const uint8_t author[TIDE_PK_BYTES],
+                         int64_t sequence, tide_error *err)
 {
-  char a[TIDE_FEED_ID_LEN + 1];
-  sqlite3_stmt *st = s->st[ST_ID_AT];
   txn_feed f;
   int r = pend_sync(s, err);
 
   if (r == 0)
     r = feed_lookup(s, author, &f, err);
-  if (r < 0)
-    return r;
   if (r == 1) {
     sqlite3_bind_int64(st, 1, f.num);
     sqlite3_bind_int64(st, 2, sequence);
+  }
+  return r;
+}
+
+int tide_store_get_id(tide_store *s, uint8_t id[TIDE_HASH_BYTES],
+                      const uint8_t author[TIDE_PK_BYTES], int64_t sequence, tide_error *err)
+{
+  char a[TIDE_FEED_ID_LEN + 1];
+  sqlite3_stmt *st = s->st[ST_ID_AT];
+  int r = bind_feed_seq(s, st, author, sequence, err);
+
+  if (r < 0)
+    return r;
+  if (r == 1) {
     r = step_row(s, st, "read message id", err);
     if (r < 0)
       return r;
@@ -1656,16 +1669,11 @@ int tide_store_get(tide_store *s, tide_buf *text, tide_store_record *rec,
 {
   char a[TIDE_FEED_ID_LEN + 1];
   sqlite3_stmt *st = s->st[ST_GET_SEQ];
-  txn_feed f;
-  int code = pend_sync(s, err);
+  int code = bind_feed_seq(s, st, author, sequence, err);
 
-  if (code == 0)
-    code = feed_lookup(s, author, &f, err);
   if (code < 0)
     return code;
   if (code == 1) {
-    sqlite3_bind_int64(st, 1, f.num);
-    sqlite3_bind_int64(st, 2, sequence);
     code = get_row(s, st, text, rec, author, err);
   } else {
     code = TIDE_E_NOTFOUND;
