@@ -21,7 +21,7 @@
 
 static const char serial_usage[] =
     "usage: tide sync serial PORT [--profile P] [--baud N] [--set KEY=VALUE]...\n"
-    "                             [--peer @ID] [--listen] [--encrypt]\n"
+    "                             [--peer @ID] [--listen] [--encrypt] [--full-keys]\n"
     "\n"
     "Replicates with the node at the other end of the serial port PORT (a\n"
     "cable, an RFD900 modem, an Ebyte LoRa module in transparent mode) until\n"
@@ -40,12 +40,16 @@ static const char serial_usage[] =
     "  --encrypt        encrypt the session (XChaCha20-Poly1305, keys from an\n"
     "                   ephemeral exchange signed by both identities); both\n"
     "                   ends must use it, a mismatch ends the session\n"
+    "  --full-keys      do not offer short keys in the HELLO (for a peer running\n"
+    "                   a tide from before short-key clocks, which rejects the\n"
+    "                   offer); the peer's opening clock then names each feed\n"
+    "                   with 32 bytes instead of 8\n"
     "\n"
     "Radio sessions are signed, and not encrypted unless --encrypt is given:\n"
     "amateur radio rules forbid encryption, so use --encrypt only on bands\n"
     "that allow it.\n";
 
-enum { OPT_PROFILE = 1, OPT_BAUD, OPT_SET, OPT_PEER, OPT_LISTEN, OPT_ENCRYPT };
+enum { OPT_PROFILE = 1, OPT_BAUD, OPT_SET, OPT_PEER, OPT_LISTEN, OPT_ENCRYPT, OPT_FULL_KEYS };
 
 static volatile sig_atomic_t stop_flag;
 
@@ -134,6 +138,11 @@ static void progress(const tide_cli *cli, tide_rsession *s, tide_link *l, uint64
   }
   fputs(cli->stderr_tty && !final ? "   " : "\n", stderr);
   fflush(stderr);
+  if (final)
+    tide_cli_verbose(cli,
+                     "sync serial: opening clock %" PRIu64 " B (%s keys), %" PRIu64
+                     " entries about feeds we do not know ignored",
+                     st.open_clock_tx, st.short_keys_tx ? "short" : "full", st.unresolved_rx);
 }
 
 int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
@@ -144,6 +153,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
                                       {"peer", 0, 1, OPT_PEER},
                                       {"listen", 0, 0, OPT_LISTEN},
                                       {"encrypt", 0, 0, OPT_ENCRYPT},
+                                      {"full-keys", 0, 0, OPT_FULL_KEYS},
                                       {NULL, 0, 0, 0}};
   tide_cli_getopt st;
   tide_link_profile prof;
@@ -152,7 +162,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   const char *baud = NULL, *profile = "lora-e22";
   size_t nsets = 0;
   uint8_t peer[TIDE_PK_BYTES];
-  int have_peer = 0, listen = 0, encrypt = 0, id, rc, status = TIDE_EXIT_FAIL;
+  int have_peer = 0, listen = 0, encrypt = 0, full_keys = 0, id, rc, status = TIDE_EXIT_FAIL;
   tide_serial *port = NULL;
   tide_link *link = NULL;
   tide_rsession *sess = NULL;
@@ -192,6 +202,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
       break;
     case OPT_LISTEN: listen = 1; break;
     case OPT_ENCRYPT: encrypt = 1; break;
+    case OPT_FULL_KEYS: full_keys = 1; break;
     default: return TIDE_EXIT_USAGE;
     }
   }
@@ -255,6 +266,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   cfg.dict = tide_bundle_dict(&cfg.dict_len, &(uint32_t){0});
   cfg.wall_ms = wall_ms();
   cfg.encrypt = encrypt;
+  cfg.full_keys = full_keys;
   if (rc == 0)
     rc = tide_rsession_new(&sess, link, &cfg, 0, &err);
   if (rc != 0) {

@@ -57,8 +57,19 @@ add_test(NAME serial.e2e.listen
 # Side A gives up after 100 s (e2e_serial.sh): the lora-e22 run is paced
 # by airtime (about 15-35 s) but an ASan build on two loaded cores runs the
 # CPU part several times slower; the ctest limit stays above A's.
-set_tests_properties(serial.e2e.lora-e22 serial.e2e.cable serial.e2e.listen PROPERTIES
+set_tests_properties(serial.e2e.lora-e22 serial.e2e.listen PROPERTIES
                      ENVIRONMENT "${TIDE_TEST_ENV}" TIMEOUT 120)
+# Both ends offer short keys: A's opening clock must use them.
+set_tests_properties(serial.e2e.cable PROPERTIES
+                     ENVIRONMENT "${TIDE_TEST_ENV};E2E_A_KEYS=short" TIMEOUT 120)
+# B is started with --full-keys (as for a peer from before short keys):
+# B's HELLO offers none, so A's opening clock must use full keys, and the
+# sync still completes.
+add_test(NAME serial.e2e.fullkeys
+         COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh cable 50 0.0)
+set_tests_properties(serial.e2e.fullkeys PROPERTIES
+                     ENVIRONMENT "${TIDE_TEST_ENV};E2E_B_FLAGS=--full-keys;E2E_A_KEYS=full"
+                     TIMEOUT 120)
 
 # The same over plain /dev/pts/N names, without the preloaded shim: the
 # tide program itself copes with pseudo-terminals (cli/pty_ioctl.c and the

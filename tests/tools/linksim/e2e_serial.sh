@@ -7,8 +7,14 @@
 # stores then hold exactly the same messages.  With "listen" both sides
 # listen; after they converge, A publishes a new message, which must reach
 # B over the open link.
+# Optional environment: E2E_B_FLAGS, extra options for B's `sync serial`;
+# E2E_A_KEYS=short|full, run A with -v and require its opening clock to
+# have used that key form (the peer offered short keys in its HELLO, or
+# not).
 set -eu
 PROFILE=$1 COUNT=$2 LOSS=$3 MODE=${4:-once}
+B_FLAGS=${E2E_B_FLAGS:-} A_KEYS=${E2E_A_KEYS:-} A_V=
+[ -n "$A_KEYS" ] && A_V=-v
 TOOLS="$TIDE_BINARY_DIR/tools"
 BIN="$TIDE_BIN"
 W=$(mktemp -d "${TMPDIR:-/tmp}/tide-e2e-serial.XXXXXX")
@@ -75,8 +81,9 @@ if [ "${TIDE_E2E_PLAIN_PTY:-0}" = 1 ]; then
   PRELOAD=
 fi
 
+# shellcheck disable=SC2086 # B_FLAGS holds several options
 LD_PRELOAD="$PRELOAD" "$BIN" --home "$W/B" sync serial "$PB" --profile "$PROFILE" \
-  --peer "$A_ID" --listen 2>"$W/b.err" &
+  --peer "$A_ID" --listen $B_FLAGS 2>"$W/b.err" &
 LIS=$!
 if [ "$MODE" = listen ]; then
   # Both sides listen; A starts second.  Wait until B holds A's feed, then
@@ -106,7 +113,8 @@ if [ "$MODE" = listen ]; then
   echo "ok: $PROFILE, live message delivered over --listen"
   exit 0
 fi
-if ! LD_PRELOAD="$PRELOAD" timeout 100 "$BIN" --home "$W/A" sync serial "$PA" \
+# shellcheck disable=SC2086 # A_V is empty or -v
+if ! LD_PRELOAD="$PRELOAD" timeout 100 "$BIN" $A_V --home "$W/A" sync serial "$PA" \
      --profile "$PROFILE" --peer "$B_ID" 2>"$W/a.err"; then
   echo "tide sync serial failed:" >&2
   dump_logs
@@ -114,6 +122,11 @@ if ! LD_PRELOAD="$PRELOAD" timeout 100 "$BIN" --home "$W/A" sync serial "$PA" \
 fi
 kill "$LIS"; wait "$LIS" || true; LIS=
 tail -n 1 "$W/a.err" >&2
+if [ -n "$A_KEYS" ] && ! grep -q "opening clock [0-9]* B ($A_KEYS keys)" "$W/a.err"; then
+  echo "A's opening clock did not use $A_KEYS keys" >&2
+  dump_logs
+  exit 1
+fi
 
 "$BIN" --home "$W/A" export | sort >"$W/a.all"
 "$BIN" --home "$W/B" export | sort >"$W/b.all"
