@@ -161,6 +161,10 @@ TIDE_WUR int tide_cli_home_path(const tide_cli *cli, char **out, const char *nam
 /* What tide_cli_open() should open. */
 #define TIDE_CLI_NEED_IDENTITY 1u /* load <home>/secret */
 #define TIDE_CLI_NEED_STORE    2u /* open <home>/store.sqlite */
+#define TIDE_CLI_STORE_READ                                                                        \
+  4u /* the command only reads: a store we cannot                                                  \
+        write (read-only file or folder) is                                                        \
+        opened read-only instead of failing */
 
 /* Loads the identity and/or opens the store of cli->home.  On failure
  * prints the reason ("no identity in HOME (run 'tide init')", store errors)

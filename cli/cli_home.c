@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tide/store.h"
@@ -50,7 +51,7 @@ out:
   return rc;
 }
 
-static int open_store(tide_cli *cli)
+static int open_store(tide_cli *cli, int read_ok)
 {
   tide_error err;
   char *path = NULL;
@@ -64,6 +65,12 @@ static int open_store(tide_cli *cli)
   if (tide_cli_home_path(cli, &path, TIDE_CLI_STORE_FILE) != 0)
     return tide_cli_error(cli, "out of memory");
   src = tide_store_open(&cli->store, path, 0, &err);
+  if (src != 0 && read_ok && (access(path, W_OK) != 0 || access(cli->home, W_OK) != 0)) {
+    /* A read-only stick or backup: reading needs no write access. */
+    tide_cli_verbose(cli, "%s cannot be written: opening it read-only", path);
+    tide_error_clear(&err);
+    src = tide_store_open(&cli->store, path, TIDE_STORE_READ_ONLY, &err);
+  }
   if (src != 0) {
     cli->store = NULL;
     (void)tide_cli_error(cli, "cannot open the store %s: %s", path, tide_error_text(&err, src));
@@ -79,7 +86,8 @@ int tide_cli_open(tide_cli *cli, unsigned need)
 {
   if ((need & TIDE_CLI_NEED_IDENTITY) && !cli->have_identity && load_identity(cli) != 0)
     return TIDE_EXIT_FAIL;
-  if ((need & TIDE_CLI_NEED_STORE) && cli->store == NULL && open_store(cli) != 0)
+  if ((need & TIDE_CLI_NEED_STORE) && cli->store == NULL &&
+      open_store(cli, (need & TIDE_CLI_STORE_READ) != 0) != 0)
     return TIDE_EXIT_FAIL;
   return 0;
 }

@@ -215,7 +215,7 @@ static int export_run(tide_cli *cli, const char *only, int human)
   tide_error_clear(&err);
   if (only != NULL && tide_cli_parse_feed(cli, pk, only) != 0)
     return TIDE_EXIT_USAGE;
-  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE) != 0)
+  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE | TIDE_CLI_STORE_READ) != 0)
     return TIDE_EXIT_FAIL;
   if (only != NULL) {
     rc = tide_store_latest(cli->store, &latest, NULL, pk, &err);
@@ -338,7 +338,7 @@ int tide_cmd_feeds(tide_cli *cli, int argc, char **argv)
     default: return TIDE_EXIT_USAGE;
     }
   }
-  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE) != 0)
+  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE | TIDE_CLI_STORE_READ) != 0)
     return TIDE_EXIT_FAIL;
   rc = tide_store_feeds(cli->store, on_feed_list, &x, &err);
   if (rc < 0 && !x.failed)
@@ -389,7 +389,7 @@ int tide_cmd_status(tide_cli *cli, int argc, char **argv)
     (void)tide_cli_error(cli, "no store at %s", store);
     goto out;
   }
-  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE) != 0)
+  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE | TIDE_CLI_STORE_READ) != 0)
     goto out;
   src = tide_store_get_stats(cli->store, &stats, &err);
   if (src != 0) {

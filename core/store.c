@@ -17,11 +17,14 @@
  * acknowledged is never lost" forbids. */
 #include "tide/store.h"
 
+#include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "store_int.h"
 
@@ -902,6 +905,77 @@ static int prepare_multi(tide_store *s, sqlite3_stmt **out, const char *head, in
   return rc == SQLITE_OK ? 0 : tide__store_error(s, rc, "prepare", err);
 }
 
+/* 1 when the write-ahead log beside path is missing or empty: the
+ * database file alone then holds every committed transaction. */
+static int wal_is_empty(const char *path)
+{
+  char wal[4096];
+  struct stat sb;
+
+  if ((size_t)snprintf(wal, sizeof wal, "%s-wal", path) >= sizeof wal)
+    return 0;
+  if (stat(wal, &sb) != 0)
+    return errno == ENOENT;
+  return sb.st_size == 0;
+}
+
+/* 1 when this process may write the store file and its folder (the
+ * folder holds the -wal and -shm files WAL mode needs). */
+static int store_writable(const char *path)
+{
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  size_t n = slash == NULL ? 1 : (size_t)(slash - path);
+
+  if (slash == NULL)
+    memcpy(dir, ".", 2);
+  else if (n == 0)
+    memcpy(dir, "/", 2);
+  else if (n < sizeof dir) {
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  } else {
+    return 1; /* cannot tell: let SQLite's own message stand */
+  }
+  return access(path, W_OK) == 0 && access(dir, W_OK) == 0;
+}
+
+/* Reopens s->db read-only as an immutable file ("file:PATH?immutable=1",
+ * PATH percent-encoded): SQLite then needs neither a -shm nor a -wal
+ * file, so a store in a folder we cannot write (a read-only stick, a
+ * backup) can be read.  Only safe when no write-ahead log holds
+ * transactions (wal_is_empty) and nobody writes the file meanwhile,
+ * which a read-only folder or file ensures for us. */
+static int reopen_immutable(tide_store *s, const char *path)
+{
+  static const char hex[] = "0123456789ABCDEF";
+  tide_buf uri = TIDE_BUF_INIT;
+  int rc = tide_buf_puts(&uri, "file:");
+
+  for (const unsigned char *p = (const unsigned char *)path; rc == 0 && *p != '\0'; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        strchr("/._-~", *p) != NULL) {
+      rc = tide_buf_putc(&uri, (char)*p);
+    } else {
+      char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+      rc = tide_buf_append(&uri, e, 3);
+    }
+  }
+  if (rc == 0)
+    rc = tide_buf_puts(&uri, "?immutable=1"); /* the buffer stays NUL-terminated */
+  if (rc != 0) {
+    tide_buf_free(&uri);
+    return SQLITE_NOMEM;
+  }
+  sqlite3_close(s->db);
+  s->db = NULL;
+  rc = sqlite3_open_v2(
+      uri.data, &s->db,
+      SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
+  tide_buf_free(&uri);
+  return rc;
+}
+
 int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_error *err)
 {
   tide_store *s = NULL;
@@ -936,8 +1010,32 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
   }
   /* Touch the file first: "file is not a database" shows up here. */
   code = pragma_int(s, "PRAGMA schema_version", &dummy, err);
+  if (code != 0 && read_only && wal_is_empty(path) &&
+      ((rc = sqlite3_extended_errcode(s->db)) & 0xff) != SQLITE_NOTADB) {
+    /* No -shm can be made beside the file (read-only folder): read the
+     * file as immutable, which is exact when no WAL is pending. */
+    rc = reopen_immutable(s, path);
+    if (rc != SQLITE_OK) {
+      code = s->db == NULL ? tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory")
+                           : tide_error_set(err, TIDE_E_STORE, 0, "store: cannot open %s: %s", path,
+                                            sqlite3_errmsg(s->db));
+      goto out;
+    }
+    code = pragma_int(s, "PRAGMA schema_version", &dummy, err);
+  }
   if (code != 0) {
-    tide_error_set(err, code, 0, "store: cannot read %s: %s", path, sqlite3_errmsg(s->db));
+    int ec = sqlite3_extended_errcode(s->db) & 0xff;
+    int unwritable = (ec == SQLITE_READONLY || ec == SQLITE_CANTOPEN) && !store_writable(path);
+    if (unwritable && !read_only)
+      tide_error_set(err, code, 0, "store: %s cannot be written (read-only file or folder): %s",
+                     path, sqlite3_errmsg(s->db));
+    else if (unwritable && !wal_is_empty(path))
+      tide_error_set(err, code, 0,
+                     "store: %s has a write-ahead log that only an open in a writable folder "
+                     "can read (open it once where it can be written)",
+                     path);
+    else
+      tide_error_set(err, code, 0, "store: cannot read %s: %s", path, sqlite3_errmsg(s->db));
     goto out;
   }
   if (!read_only) {

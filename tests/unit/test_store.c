@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../../core/store_int.h"
 #include "store_fixture.h"
@@ -731,6 +734,112 @@ static void test_read_only(void)
   free(dir);
 }
 
+/* The child of test_read_only_folder(), without write access to `path`
+ * or its folder: returns 0 when every check holds, else the number of
+ * the first that failed. */
+static int read_only_checks(const char *path, const tide_msg *last, const uint8_t *pk,
+                            int wal_pending)
+{
+  tide_store *s = NULL;
+  tide_feed_state st;
+  tide_buf text = TIDE_BUF_INIT;
+  tide_error e;
+  int rc = 0;
+
+  if (tide_store_open(&s, path, 0, &e) == 0 || strstr(e.msg, "cannot be written") == NULL)
+    return 1;
+  s = NULL;
+  if (wal_pending) {
+    /* A WAL that may hold transactions: refused, never read past. */
+    if (tide_store_open(&s, path, TIDE_STORE_READ_ONLY, &e) == 0 ||
+        strstr(e.msg, "write-ahead log") == NULL)
+      return 2;
+    return 0;
+  }
+  if (tide_store_open(&s, path, TIDE_STORE_READ_ONLY, &e) != 0)
+    return 3;
+  if (tide_store_latest(s, &st, NULL, pk, &e) != 0 || st.sequence != 2)
+    rc = 4;
+  else if (tide_store_get(s, &text, NULL, pk, 2, &e) != 0 || !same_text(last, text.data, text.len))
+    rc = 5;
+  else if (tide_store_check(s, &e) != 0)
+    rc = 6;
+  else if (tide_store_append(s, last, 0, &e) == 0)
+    rc = 7;
+  tide_store_close(s);
+  tide_buf_free(&text);
+  return rc;
+}
+
+/* Runs read_only_checks() in a child process that cannot write the
+ * store: as root (CI) it drops to uid/gid 65534 first, since root
+ * ignores file modes.  Returns the child's result. */
+static int in_read_only_child(const char *path, const tide_msg *last, const uint8_t *pk,
+                              int wal_pending)
+{
+  int status = 0;
+  pid_t pid = fork();
+
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+      _exit(100);
+    _exit(read_only_checks(path, last, pk, wal_pending));
+  }
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+/* A store on read-only media (a write-protected stick, a backup): the
+ * folder and the file cannot be written, so SQLite cannot make the -shm
+ * file WAL mode needs; a read-only open still reads it (immutable, when
+ * no write-ahead log is pending) and a read-write open says why it
+ * fails.  The folder's name needs URI escaping. */
+static void test_read_only_folder(void)
+{
+  char *dir = tide_test_tmpdir("store-rofolder");
+  char sub[512], path[600], wal[620];
+  tide_keypair a;
+  tide_msg *m[2];
+  tide_store *s = NULL;
+  tide_error e;
+  FILE *f;
+
+  fx_keys(&a, 12);
+  fx_chain(m, &a, 2, "rof");
+  snprintf(sub, sizeof sub, "%s/stick 50%% ?#", dir);
+  CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0755), 0);
+  snprintf(path, sizeof path, "%s/store.sqlite", sub);
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(s, m[1], 0, &e), 0);
+  tide_store_close(s);
+  CU_ASSERT_NOT_EQUAL(access(wal, F_OK), 0); /* a clean close leaves no WAL */
+
+  CU_ASSERT_EQUAL(chmod(dir, 0755), 0);
+  CU_ASSERT_EQUAL(chmod(path, 0444), 0);
+  CU_ASSERT_EQUAL(chmod(sub, 0555), 0);
+  CU_ASSERT_EQUAL(in_read_only_child(path, m[1], a.pk, 0), 0);
+
+  /* A non-empty WAL beside it: the immutable shortcut would skip it. */
+  CU_ASSERT_EQUAL(chmod(sub, 0755), 0);
+  f = fopen(wal, "wb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs("pretend frames", f);
+  fclose(f);
+  CU_ASSERT_EQUAL(chmod(wal, 0444), 0);
+  CU_ASSERT_EQUAL(chmod(sub, 0555), 0);
+  CU_ASSERT_EQUAL(in_read_only_child(path, m[1], a.pk, 1), 0);
+
+  CU_ASSERT_EQUAL(chmod(sub, 0755), 0);
+  fx_free_all(m, 2);
+  tide_test_rmtree(dir);
+  free(dir);
+}
+
 static int64_t pragma(tide_store *s, const char *sql)
 {
   sqlite3_stmt *q = NULL;
@@ -1307,6 +1416,7 @@ static CU_TestInfo file_tests[] = {
     {"reopen a file store", test_reopen},
     {"schema version and foreign files", test_schema_version},
     {"read-only store", test_read_only},
+    {"read-only folder (write-protected stick)", test_read_only_folder},
     {"full database rolls back", test_full_database},
     {"busy database", test_busy},
     {"check detects damage", test_check_detects},
