@@ -54,6 +54,33 @@ run 0 tide "$B" feeds
 expect_in "$T/out" "$a_id  4  ok"
 expect_in "$T/out" "$b_id  2  ok"
 
+# A home on write-protected media (a copy made read-only; as root the
+# commands run as uid 65534, since root ignores file modes): the read
+# commands still work and give the same answers; publish says why not.
+R="$T/ro-home"
+cp -r "$B" "$R"
+chmod 0755 "$T"
+chmod -R a+rX,a-w "$R"
+cp "$TIDE_BIN" "$T/tide-reader" # reachable whatever the build folder's modes
+chmod 0755 "$T/tide-reader"
+as_reader() {
+  if [ "$(id -u)" = 0 ]; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups -- "$T/tide-reader" --home "$R" "$@"
+  else
+    "$TIDE_BIN" --home "$R" "$@"
+  fi
+}
+run 0 as_reader export
+cmp -s "$T/out" "$T/b-all.jsonl" || fail "export of the read-only home differs"
+run 0 as_reader feeds
+expect_in "$T/out" "$a_id  4  ok"
+run 0 as_reader status
+expect_in "$T/out" "messages: 6"
+run 1 as_reader import "$T/a-all.jsonl"
+expect_in "$T/err" "cannot be written"
+[ -e "$R/store.sqlite-shm" ] && fail "a read-only home got a -shm file"
+chmod -R u+w "$R"
+
 # Export of a feed we do not have.
 other="$(node -e 'console.log(require("ssb-keys").generate().id)')"
 run 1 tide "$B" export "$other"
