@@ -1427,6 +1427,25 @@ static int gap_error(const uint8_t pk[TIDE_PK_BYTES], int64_t latest, int64_t se
       format_feed(a, pk), (long long)(latest + 1), (long long)latest, (long long)seq);
 }
 
+/* Before m (id) is recorded as fork evidence: 0 when it is not stored as
+ * evidence yet and its feed is not frozen; else TIDE_E_EXISTS,
+ * TIDE_E_STORE_FORKED or a storage error. */
+static int evidence_unseen(tide_store *s, const txn_feed *tf, const uint8_t *id, tide_error *err)
+{
+  char i1[TIDE_MSG_ID_LEN + 1];
+  int r = fork_has(s, id, err);
+
+  if (r < 0)
+    return r;
+  if (r == 1)
+    return tide_error_set(err, TIDE_E_EXISTS, 0,
+                          "store: message %s already stored as fork evidence",
+                          format_msg_id(i1, id));
+  if (tf->forked)
+    return forked_error(tf->pk, err);
+  return 0;
+}
+
 /* m at a sequence the feed already holds: the same message (EXISTS), a
  * known piece of evidence (EXISTS), or new fork evidence (FORK). */
 static int append_stored_seq(tide_store *s, txn_feed *tf, const tide_msg *m, int64_t received_ms,
@@ -1457,15 +1476,9 @@ static int append_stored_seq(tide_store *s, txn_feed *tf, const tide_msg *m, int
   if (memcmp(stored, id, TIDE_HASH_BYTES) == 0)
     return tide_error_set(err, TIDE_E_EXISTS, 0, "store: message %s already stored",
                           format_msg_id(i1, id));
-  r = fork_has(s, id, err);
-  if (r < 0)
+  r = evidence_unseen(s, tf, id, err);
+  if (r != 0)
     return r;
-  if (r == 1)
-    return tide_error_set(err, TIDE_E_EXISTS, 0,
-                          "store: message %s already stored as fork evidence",
-                          format_msg_id(i1, id));
-  if (tf->forked)
-    return forked_error(tf->pk, err);
   r = record_fork(s, tf, m, seq, stored, seq, received_ms, err);
   if (r != 0)
     return r;
@@ -1486,15 +1499,9 @@ static int record_evidence(tide_store *s, txn_feed *tf, const tide_msg *m, int64
   int64_t seq = tide_msg_sequence(m);
   int r;
 
-  r = fork_has(s, id, err);
-  if (r < 0)
+  r = evidence_unseen(s, tf, id, err);
+  if (r != 0)
     return r;
-  if (r == 1)
-    return tide_error_set(err, TIDE_E_EXISTS, 0,
-                          "store: message %s already stored as fork evidence",
-                          format_msg_id(i1, id));
-  if (tf->forked)
-    return forked_error(tf->pk, err);
   if (seq > tf->latest + 1)
     return gap_error(tf->pk, tf->latest, seq, err);
   if (seq == 1)
