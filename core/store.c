@@ -220,50 +220,18 @@ int tide__store_error(tide_store *s, int rc, const char *what, tide_error *err)
   return tide_error_set(err, code, 0, "store: %s: %s", what, detail);
 }
 
-/* Ids are public, so the store formats them with a plain table-driven
- * base64 (libsodium's constant-time encoder costs several thousand
- * instructions per id).  The output is identical to tide_feed_id_format()
- * / tide_msg_id_format(); the unit tests compare the two.  Appends format
- * nothing: the feed id once per feed and transaction (to find its row),
- * message ids only for error messages. */
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Writes the 44-character padded base64 of 32 bytes. */
-static void b64_32(char out[44], const uint8_t in[32])
-{
-  size_t i, o = 0;
-
-  for (i = 0; i + 3 <= 30; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-    out[o++] = b64_alphabet[v >> 18];
-    out[o++] = b64_alphabet[(v >> 12) & 63];
-    out[o++] = b64_alphabet[(v >> 6) & 63];
-    out[o++] = b64_alphabet[v & 63];
-  }
-  {
-    uint32_t v = (uint32_t)in[30] << 16 | (uint32_t)in[31] << 8;
-    out[o++] = b64_alphabet[v >> 18];
-    out[o++] = b64_alphabet[(v >> 12) & 63];
-    out[o++] = b64_alphabet[(v >> 6) & 63];
-    out[o++] = '=';
-  }
-}
-
-/* Formats a feed id; returns out (for use in error messages). */
+/* Ids as text, for the feeds table's author column (once per feed and
+ * transaction) and for error messages; appends format nothing.  They
+ * return out so that they can stand inside a tide_error_set() call. */
 static const char *format_feed(char out[TIDE_FEED_ID_LEN + 1], const uint8_t pk[TIDE_PK_BYTES])
 {
-  out[0] = '@';
-  b64_32(out + 1, pk);
-  memcpy(out + 45, ".ed25519", 9);
+  tide_feed_id_format(out, pk);
   return out;
 }
 
 static const char *format_msg_id(char out[TIDE_MSG_ID_LEN + 1], const uint8_t id[TIDE_HASH_BYTES])
 {
-  out[0] = '%';
-  b64_32(out + 1, id);
-  memcpy(out + 45, ".sha256", 8);
+  tide_msg_id_format(out, id);
   return out;
 }
 
