@@ -75,8 +75,14 @@ int tide_error_set(tide_error *err, int code, size_t offset, const char *fmt, ..
 
 void tide_error_clear(tide_error *err)
 {
-  if (err != NULL)
-    memset(err, 0, sizeof *err);
+  /* Fields and an empty message; the rest of the message buffer is left
+   * alone (this runs once or twice per message on the ingest path). */
+  if (err != NULL) {
+    err->code = 0;
+    err->fatal = 0;
+    err->offset = 0;
+    err->msg[0] = '\0';
+  }
 }
 
 const char *tide_error_text(const tide_error *err, int code)

@@ -168,16 +168,6 @@ static void batch_clear(batch *b)
   }
 }
 
-/* tide_error_clear() without zeroing the whole message buffer (once or
- * twice per message on the hot path). */
-static void error_reset(tide_error *e)
-{
-  e->code = 0;
-  e->fatal = 0;
-  e->offset = 0;
-  e->msg[0] = '\0';
-}
-
 static char *vformat(const char *fmt, va_list ap) TIDE_PRINTF(1, 0);
 
 static char *vformat(const char *fmt, va_list ap)
@@ -228,7 +218,7 @@ static void parse_item(const batch *b, item *it)
   tide_error e;
 
   if (it->msg == NULL && it->parse_code == 0) {
-    error_reset(&e);
+    tide_error_clear(&e);
     it->parse_code =
         tide_msg_parse(&it->msg, b->text != NULL ? b->text + it->off : "", it->len, &e);
     if (it->parse_code != 0) {
@@ -681,7 +671,7 @@ static int decide(tide_ingest *ing, item *it, feed **advanced, tide_error *err)
     return queue(ing, it, TIDE_INGEST_REJECTED, it->parse_code, "%s",
                  it->parse_msg != NULL ? it->parse_msg : tide_strerror(it->parse_code));
   seq = tide_msg_sequence(it->msg);
-  error_reset(&e);
+  tide_error_clear(&e);
   if (!tide_msg_author(it->msg, pk)) {
     /* Let the validator name what is wrong, as ssb-validate would. */
     r = tide_msg_validate(it->msg, NULL, hmac_of(ing), it->sig, &e);

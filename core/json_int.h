@@ -70,19 +70,6 @@ struct tide_json_doc {
   uint8_t hash_key[16]; /* SipHash key for lookup tables, made on demand */
 };
 
-/* tide_error_clear() for the hot paths: the same observable state (no
- * code, no offset, an empty message) without zeroing the whole message
- * buffer for every parsed message. */
-static inline void tide__json_error_reset(tide_error *err)
-{
-  if (err != NULL) {
-    err->code = 0;
-    err->fatal = 0;
-    err->offset = 0;
-    err->msg[0] = '\0';
-  }
-}
-
 /* Makes a document whose first chunk holds `hint` bytes.  NULL on OOM. */
 tide_json_doc *tide__json_doc_create(size_t hint);
 

@@ -795,7 +795,7 @@ int tide__json_parse_doc(tide_json_doc *doc, const char *text, size_t len,
 
   if (text == NULL && len > 0)
     return tide_error_set(err, TIDE_E_INVAL, 0, "no input");
-  tide__json_error_reset(err);
+  tide_error_clear(err);
   memset(&p, 0, offsetof(parser, m_local));
   p.max_depth = TIDE_JSON_DEFAULT_DEPTH;
   if (lim != NULL) {

@@ -1521,7 +1521,7 @@ int tide_msg_validate(const tide_msg *m, const tide_feed_state *state, const uin
     return tide_error_set(err, sig, 0, "out of memory");
   if (sig != 0)
     return fail(err, 1, "invalid signature");
-  tide__json_error_reset(err);
+  tide_error_clear(err);
   return 0;
 }
 

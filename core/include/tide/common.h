@@ -84,7 +84,7 @@ const char *tide_strerror(int code);
 int tide_error_set(tide_error *err, int code, size_t offset, const char *fmt, ...)
     TIDE_PRINTF(4, 5);
 
-/* Clears *err (when non-NULL). */
+/* Clears *err (when non-NULL): no code, no offset, an empty message. */
 void tide_error_clear(tide_error *err);
 
 /* The text to show a user: err->msg when set, else tide_strerror(code). */
