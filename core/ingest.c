@@ -250,20 +250,25 @@ static void prepare_range(tide_ingest *ing, batch *b, size_t from, size_t to)
 
 /* ---- Worker pool --------------------------------------------------------- */
 
+/* Takes b's next chunk not taken yet: items [*from, *to).  0 when every
+ * chunk of b is taken.  Under the pool's mutex. */
+static int take_chunk_of(batch *b, size_t *from, size_t *to)
+{
+  if (b->next >= b->n)
+    return 0;
+  *from = b->next;
+  *to = b->next + CHUNK < b->n ? b->next + CHUNK : b->n;
+  b->next = *to;
+  return 1;
+}
+
 /* Takes the next chunk of the oldest job with one left: its batch, and
  * the items [*from, *to).  NULL when every chunk is taken.  Under p->mu. */
 static batch *take_chunk(pool *p, size_t *from, size_t *to)
 {
-  for (size_t j = 0; j < p->njobs; j++) {
-    batch *b = p->jobs[j];
-
-    if (b->next < b->n) {
-      *from = b->next;
-      *to = b->next + CHUNK < b->n ? b->next + CHUNK : b->n;
-      b->next = *to;
-      return b;
-    }
-  }
+  for (size_t j = 0; j < p->njobs; j++)
+    if (take_chunk_of(p->jobs[j], from, to))
+      return p->jobs[j];
   return NULL;
 }
 
@@ -323,10 +328,7 @@ static void pool_wait_chunk(pool *p, batch *b, size_t c)
   while (!b->done[c]) {
     size_t from, to;
 
-    if (b->next < b->n) {
-      from = b->next;
-      to = from + CHUNK < b->n ? from + CHUNK : b->n;
-      b->next = to;
+    if (take_chunk_of(b, &from, &to)) {
       pthread_mutex_unlock(&p->mu);
       prepare_range(p->ing, b, from, to);
       pthread_mutex_lock(&p->mu);
