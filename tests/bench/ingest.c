@@ -98,50 +98,6 @@ static double now_s(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-typedef struct signed_msg {
-  uint8_t pk[TIDE_PK_BYTES];
-  uint8_t sig[TIDE_SIG_BYTES];
-  char *bytes;
-  size_t len;
-} signed_msg;
-
-/* Rebuilds what the author signed: the canonical text without
- * "signature" (JSON.stringify(msg, null, 2)), and the raw signature. */
-static int extract_signed(signed_msg *out, const char *line, size_t len)
-{
-  tide_json_doc *doc = NULL, *copy = NULL;
-  tide_json *v, *sig;
-  tide_buf b = TIDE_BUF_INIT;
-  const char *s;
-  size_t sl;
-  int rc = -1;
-
-  if (tide_json_parse(&doc, line, len, NULL, NULL) != 0)
-    goto out;
-  copy = tide_json_doc_new();
-  v = copy != NULL ? tide_json_clone(copy, tide_json_root(doc)) : NULL;
-  if (v == NULL)
-    goto out;
-  sig = tide_json_object_getz(v, "signature");
-  s = tide_json_string(sig, &sl);
-  if (s == NULL || sl < 12 || memcmp(s + sl - 12, ".sig.ed25519", 12) != 0 ||
-      tide_b64_decode_exact(out->sig, TIDE_SIG_BYTES, s, sl - 12) != 0)
-    goto out;
-  s = tide_json_string(tide_json_object_getz(v, "author"), &sl);
-  if (s == NULL || tide_feed_id_parse(out->pk, s, sl) != 0)
-    goto out;
-  tide_json_object_remove(v, "signature", 9);
-  if (tide_json_write(&b, v, TIDE_JSON_PRETTY) != 0)
-    goto out;
-  out->bytes = tide_buf_steal(&b, &out->len);
-  rc = 0;
-out:
-  tide_buf_free(&b);
-  tide_json_doc_free(doc);
-  tide_json_doc_free(copy);
-  return rc;
-}
-
 typedef struct counts {
   size_t accepted, other;
   char first_reason[256];
@@ -171,7 +127,7 @@ static void remove_store(const char *path)
 /* One timed pass of crypto_sign_verify_detached over every message;
  * returns messages per second (per CPU second in *cpu_rate), or -1 when
  * a signature does not verify. */
-static double verify_rate(const signed_msg *sm, size_t n, double *cpu_rate)
+static double verify_rate(const gen_signed *sm, size_t n, double *cpu_rate)
 {
   double t0 = now_s(), c0 = cpu_s(), t;
   size_t ok = 0;
@@ -281,7 +237,7 @@ int main(int argc, char **argv)
   char dir[256], jsonl[300], store[300], script[1024];
   char *buf = NULL, **lines = NULL;
   size_t *lens = NULL;
-  signed_msg *sm = NULL;
+  gen_signed *sm = NULL;
   double verify[ROUNDS], one[ROUNDS], all[ROUNDS], js[ROUNDS], js_cpu[ROUNDS], verify_cpu[ROUNDS];
   double r_1t[ROUNDS], r_all[ROUNDS], r_1t_cpu[ROUNDS], r_js[ROUNDS], r_1t_js[ROUNDS];
   double r_1t_js_cpu[ROUNDS], unused;
@@ -323,7 +279,7 @@ int main(int argc, char **argv)
   if (sm == NULL)
     goto out;
   for (size_t i = 0; i < n; i++)
-    if (extract_signed(&sm[i], lines[i], lens[i]) != 0) {
+    if (gen_extract_signed(&sm[i], lines[i], lens[i]) != 0) {
       fprintf(stderr, "bench: cannot extract the signature of line %zu\n", i);
       goto out;
     }
