@@ -99,6 +99,10 @@ int tide_cli_usage(const tide_cli *cli, const char *fmt, ...) TIDE_PRINTF(2, 3);
 /* Prints "tide <cmd>: <message>\n" to stderr when cli->verbosity > 0. */
 void tide_cli_verbose(const tide_cli *cli, const char *fmt, ...) TIDE_PRINTF(2, 3);
 
+/* Prints "tide <cmd>: <message>\n" to stderr unless cli->verbosity < 0
+ * (-q): things the user should know although nothing failed. */
+void tide_cli_note(const tide_cli *cli, const char *fmt, ...) TIDE_PRINTF(2, 3);
+
 /* Prints the help text of a command to stdout (the text is the command's
  * usage block; a trailing newline is added when missing) and returns
  * TIDE_EXIT_OK. */
@@ -165,6 +169,11 @@ TIDE_WUR int tide_cli_home_path(const tide_cli *cli, char **out, const char *nam
   4u /* the command only reads: a store we cannot                                                  \
         write (read-only file or folder) is                                                        \
         opened read-only instead of failing */
+#define TIDE_CLI_STORE_CREATE                                                                      \
+  8u /* create the store when it is missing or                                                     \
+        empty (`tide init` only: other commands                                                    \
+        refuse, so that a lost store is never                                                      \
+        silently replaced by an empty one) */
 
 /* Loads the identity and/or opens the store of cli->home.  On failure
  * prints the reason ("no identity in HOME (run 'tide init')", store errors)

@@ -51,7 +51,18 @@ out:
   return rc;
 }
 
-static int open_store(tide_cli *cli, int read_ok)
+/* A home whose store is missing or empty: say why nothing is created. */
+static int store_lost(tide_cli *cli, const char *path, const tide_error *err, int code)
+{
+  return tide_cli_error(cli,
+                        "cannot open the store %s: %s; no new one is made in its place (your "
+                        "feed would restart at sequence 1, a fork to peers that hold it): "
+                        "restore it from a backup, or run 'tide init --new-store' and sync "
+                        "your feed back before you publish",
+                        path, tide_error_text(err, code));
+}
+
+static int open_store(tide_cli *cli, int read_ok, int create)
 {
   tide_error err;
   char *path = NULL;
@@ -64,7 +75,12 @@ static int open_store(tide_cli *cli, int read_ok)
                           cli->home);
   if (tide_cli_home_path(cli, &path, TIDE_CLI_STORE_FILE) != 0)
     return tide_cli_error(cli, "out of memory");
-  src = tide_store_open(&cli->store, path, 0, &err);
+  src = tide_store_open(&cli->store, path, create ? 0 : TIDE_STORE_EXISTING, &err);
+  if (src == TIDE_E_NOTFOUND) {
+    cli->store = NULL;
+    (void)store_lost(cli, path, &err, src);
+    goto out;
+  }
   if (src != 0 && read_ok && (access(path, W_OK) != 0 || access(cli->home, W_OK) != 0)) {
     /* A read-only stick or backup: reading needs no write access. */
     tide_cli_verbose(cli, "%s cannot be written: opening it read-only", path);
@@ -87,7 +103,7 @@ int tide_cli_open(tide_cli *cli, unsigned need)
   if ((need & TIDE_CLI_NEED_IDENTITY) && !cli->have_identity && load_identity(cli) != 0)
     return TIDE_EXIT_FAIL;
   if ((need & TIDE_CLI_NEED_STORE) && cli->store == NULL &&
-      open_store(cli, (need & TIDE_CLI_STORE_READ) != 0) != 0)
+      open_store(cli, (need & TIDE_CLI_STORE_READ) != 0, (need & TIDE_CLI_STORE_CREATE) != 0) != 0)
     return TIDE_EXIT_FAIL;
   return 0;
 }

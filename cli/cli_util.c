@@ -62,6 +62,17 @@ void tide_cli_verbose(const tide_cli *cli, const char *fmt, ...)
   va_end(ap);
 }
 
+void tide_cli_note(const tide_cli *cli, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (cli->verbosity < 0)
+    return;
+  va_start(ap, fmt);
+  vreport(cli, fmt, ap);
+  va_end(ap);
+}
+
 int tide_cli_help(const tide_cli *cli, const char *text)
 {
   size_t n = strlen(text);

@@ -371,8 +371,9 @@ int tide_cmd_status(tide_cli *cli, int argc, char **argv)
     (void)tide_cli_error(cli, "out of memory");
     goto out;
   }
-  /* status describes what is there; it creates nothing.  A missing
-   * identity or store is an error (exit 1) after what can be shown. */
+  /* status describes what is there; it creates nothing (the store is
+   * opened as an existing one).  A missing identity or store is an error
+   * (exit 1) after what can be shown. */
   if (stat(cli->home, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
     (void)tide_cli_error(cli, "no tide home at %s (run 'tide init' first, or use --home)",
                          cli->home);
@@ -385,10 +386,6 @@ int tide_cmd_status(tide_cli *cli, int argc, char **argv)
   if (tide_cli_open(cli, TIDE_CLI_NEED_IDENTITY) != 0)
     goto out;
   printf("identity: %s\nhome:     %s\n", cli->feed_id, cli->home);
-  if (stat(store, &sb) != 0) {
-    (void)tide_cli_error(cli, "no store at %s", store);
-    goto out;
-  }
   if (tide_cli_open(cli, TIDE_CLI_NEED_STORE | TIDE_CLI_STORE_READ) != 0)
     goto out;
   src = tide_store_get_stats(cli->store, &stats, &err);

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "tide/store.h"
 
 static const char init_usage[] =
     "usage: tide init [--import-secret FILE]\n"
+    "       tide init --new-store\n"
     "\n"
     "Creates the node's home directory (mode 0700), a new ed25519 identity in\n"
     "HOME/secret (mode 0600, the JSON layout of SSB's ~/.ssb/secret) and an\n"
@@ -19,6 +21,14 @@ static const char init_usage[] =
     "  --import-secret FILE  reuse an existing SSB identity: FILE has the layout\n"
     "                        of ~/.ssb/secret (curve, public, private, id;\n"
     "                        '#' comment lines allowed)\n"
+    "  --new-store           keep the home's identity and make an empty store\n"
+    "                        where the store is missing or empty (after losing\n"
+    "                        it). Other commands refuse to, because publishing\n"
+    "                        on a new store restarts your feed at sequence 1,\n"
+    "                        which peers holding your messages take for a fork:\n"
+    "                        sync your own feed back from a peer (or import a\n"
+    "                        backup) before you publish again. A store that\n"
+    "                        exists is left as it is.\n"
     "\n"
     "An existing secret is never overwritten: init fails with exit status 1.\n";
 
@@ -52,10 +62,46 @@ static int make_dirs(char *dir)
   return 0;
 }
 
+/* `tide init --new-store`: an empty store beside the existing identity,
+ * when the store is missing or empty; an existing store is kept. */
+static int init_new_store(tide_cli *cli)
+{
+  char *store_path = NULL;
+  tide_error err;
+  int code, rc = TIDE_EXIT_FAIL;
+
+  tide_error_clear(&err);
+  if (tide_cli_open(cli, TIDE_CLI_NEED_IDENTITY) != 0)
+    return TIDE_EXIT_FAIL;
+  if (tide_cli_home_path(cli, &store_path, TIDE_CLI_STORE_FILE) != 0)
+    return tide_cli_error(cli, "out of memory");
+  code = tide_store_open(&cli->store, store_path, TIDE_STORE_EXISTING, &err);
+  if (code == 0) {
+    tide_cli_note(cli, "%s holds a store already: kept as it is", store_path);
+  } else if (code != TIDE_E_NOTFOUND) {
+    (void)tide_cli_error(cli, "cannot open the store %s: %s", store_path,
+                         tide_error_text(&err, code));
+    goto out;
+  } else {
+    if (tide_cli_open(cli, TIDE_CLI_NEED_STORE | TIDE_CLI_STORE_CREATE) != 0)
+      goto out;
+    tide_cli_note(cli,
+                  "new empty store %s: sync your own feed back from a peer (or import a "
+                  "backup) before you publish",
+                  store_path);
+  }
+  printf("%s\n", cli->feed_id);
+  rc = TIDE_EXIT_OK;
+out:
+  free(store_path);
+  return rc;
+}
+
 int tide_cmd_init(tide_cli *cli, int argc, char **argv)
 {
-  enum { OPT_IMPORT = 1 };
-  static const tide_cli_opt opts[] = {{"import-secret", 0, 1, OPT_IMPORT}, {NULL, 0, 0, 0}};
+  enum { OPT_IMPORT = 1, OPT_NEW_STORE };
+  static const tide_cli_opt opts[] = {
+      {"import-secret", 0, 1, OPT_IMPORT}, {"new-store", 0, 0, OPT_NEW_STORE}, {NULL, 0, 0, 0}};
   tide_cli_getopt st;
   const char *import = NULL;
   tide_buf text = TIDE_BUF_INIT, out = TIDE_BUF_INIT;
@@ -63,7 +109,7 @@ int tide_cmd_init(tide_cli *cli, int argc, char **argv)
   tide_error err;
   char *secret_path = NULL;
   struct stat sst;
-  int id, rc = TIDE_EXIT_FAIL, krc;
+  int id, rc = TIDE_EXIT_FAIL, krc, new_store = 0;
 
   memset(&kp, 0, sizeof kp);
   tide_error_clear(&err);
@@ -71,12 +117,17 @@ int tide_cmd_init(tide_cli *cli, int argc, char **argv)
   while ((id = tide_cli_getopt_next(cli, &st, opts)) != TIDE_CLI_OPT_END) {
     switch (id) {
     case OPT_IMPORT: import = st.value; break;
+    case OPT_NEW_STORE: new_store = 1; break;
     case TIDE_CLI_OPT_HELP: return tide_cli_help(cli, init_usage);
     case TIDE_CLI_OPT_ARG: return tide_cli_usage(cli, "unexpected argument '%s'", st.value);
     default: return TIDE_EXIT_USAGE;
     }
   }
 
+  if (new_store && import != NULL)
+    return tide_cli_usage(cli, "--new-store keeps the home's identity: no --import-secret with it");
+  if (new_store)
+    return init_new_store(cli);
   if (tide_cli_home_path(cli, &secret_path, TIDE_CLI_SECRET_FILE) != 0)
     return tide_cli_error(cli, "out of memory");
   /* Checked first for a clear message; the exclusive write below is what
@@ -129,7 +180,7 @@ int tide_cmd_init(tide_cli *cli, int argc, char **argv)
   tide_feed_id_format(cli->feed_id, kp.pk);
   cli->have_identity = 1;
   /* Create the store now so the home is complete and errors show early. */
-  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE) != 0)
+  if (tide_cli_open(cli, TIDE_CLI_NEED_STORE | TIDE_CLI_STORE_CREATE) != 0)
     goto out;
   printf("%s\n", cli->feed_id);
   tide_cli_verbose(cli, "identity written to %s", secret_path);

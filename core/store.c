@@ -768,7 +768,7 @@ out:
 
 /* Creates the schema in an empty database, upgrades a version-1 store or
  * checks an existing one. */
-static int setup_schema(tide_store *s, int read_only, tide_error *err)
+static int setup_schema(tide_store *s, int read_only, int create, tide_error *err)
 {
   int64_t version = 0, app = 0, objects = 0;
   int code;
@@ -793,6 +793,11 @@ static int setup_schema(tide_store *s, int read_only, tide_error *err)
     goto out;
 
   if (version == 0 && app == 0 && objects == 0) {
+    if (!create && !read_only) {
+      /* Emptied by another process since the check in tide_store_open(). */
+      code = tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: the file holds no tide store");
+      goto out;
+    }
     if (read_only) {
       code = tide_error_set(err, TIDE_E_STORE_SCHEMA, 0,
                             "store: empty database, not a tide store (open it writable once "
@@ -959,11 +964,15 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
   s = calloc(1, sizeof *s);
   if (s == NULL)
     return tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory");
-  oflags |= read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  oflags |= read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (!read_only && (flags & TIDE_STORE_EXISTING) == 0)
+    oflags |= SQLITE_OPEN_CREATE;
   rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
   if (rc != SQLITE_OK) {
     if (s->db == NULL) {
       code = tide_error_set(err, TIDE_E_NOMEM, 0, "store: out of memory opening %s", path);
+    } else if (strcmp(path, TIDE_STORE_MEMORY) != 0 && access(path, F_OK) != 0 && errno == ENOENT) {
+      code = tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: %s does not exist", path);
     } else {
       code = tide_error_set(err, TIDE_E_STORE, 0, "store: cannot open %s: %s", path,
                             sqlite3_errmsg(s->db));
@@ -1005,6 +1014,15 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
     else
       tide_error_set(err, code, 0, "store: cannot read %s: %s", path, sqlite3_errmsg(s->db));
     goto out;
+  }
+  if (!read_only && (flags & TIDE_STORE_EXISTING) != 0) {
+    /* Before anything below writes a header into an empty file. */
+    code = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &dummy, err);
+    if (code == 0 && dummy == 0)
+      code = tide_error_set(err, TIDE_E_NOTFOUND, 0, "store: %s is empty: it holds no tide store",
+                            path);
+    if (code != 0)
+      goto out;
   }
   if (!read_only) {
     sqlite3_stmt *st = NULL;
@@ -1052,7 +1070,7 @@ int tide_store_open(tide_store **out, const char *path, unsigned flags, tide_err
   if (code != 0)
     goto out;
   s->read_only = read_only;
-  code = setup_schema(s, read_only, err);
+  code = setup_schema(s, read_only, (flags & TIDE_STORE_EXISTING) == 0, err);
   if (code != 0)
     goto out;
   /* Checkpoint when the WAL holds 16 MiB (2048 pages of 8 KiB, 4096 of a

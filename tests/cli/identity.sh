@@ -116,6 +116,40 @@ node -e '
 run 1 tide "$T/d" init --import-secret "$T/mismatch-secret"
 [ ! -e "$T/d/secret" ] || fail "a mismatched secret file was imported"
 
+# A lost store is never replaced by an empty one behind the user's back:
+# the feed would restart at 1 (a fork of its own feed).  Removed, then
+# emptied: every command refuses, says why, and creates nothing.
+E="$T/e"
+run 0 tide "$E" init
+run 0 tide "$E" publish --json '{"type":"post","text":"one"}'
+run 0 tide "$E" export
+cp "$T/out" "$T/e-backup.jsonl"
+rm -f "$E/store.sqlite" "$E/store.sqlite-wal" "$E/store.sqlite-shm"
+for cmd in "publish --json {\"type\":\"post\",\"text\":\"two\"}" feeds status "import $T/e-backup.jsonl"; do
+  # shellcheck disable=SC2086
+  run 1 tide "$E" $cmd
+  expect_in "$T/err" "does not exist"
+  expect_in "$T/err" "tide init --new-store"
+  [ ! -e "$E/store.sqlite" ] || fail "'$cmd' created a new store in place of a lost one"
+done
+: >"$E/store.sqlite"
+run 1 tide "$E" publish --json '{"type":"post","text":"two"}'
+expect_in "$T/err" "is empty"
+expect_eq "$(stat -c %s "$E/store.sqlite")" 0 "size of an emptied store after a refused open"
+# --new-store makes the empty store; importing the backup brings the feed
+# back, and the next message continues it at sequence 2.
+run 0 tide "$E" init --new-store
+expect_in "$T/err" "sync your own feed back"
+run 0 tide "$E" init --new-store
+expect_in "$T/err" "kept as it is"
+run 0 tide "$E" import "$T/e-backup.jsonl"
+run 0 tide "$E" publish --json '{"type":"post","text":"two"}'
+run 0 tide "$E" feeds --json
+expect_in "$T/out" '"sequence":2'
+run 2 tide "$E" init --new-store --import-secret "$T/bad-secret"
+run 1 tide "$T/f" init --new-store
+expect_in "$T/err" "run 'tide init'"
+
 # An unreadable home: a file where the home should be.
 : >"$T/file-home"
 run 1 tide "$T/file-home" init

@@ -724,11 +724,68 @@ static void test_read_only(void)
   s = NULL;
 
   snprintf(missing, sizeof missing, "%s/missing.db", dir);
-  CU_ASSERT_EQUAL(tide_store_open(&s, missing, TIDE_STORE_READ_ONLY, &e), TIDE_E_STORE);
+  CU_ASSERT_EQUAL(tide_store_open(&s, missing, TIDE_STORE_READ_ONLY, &e), TIDE_E_NOTFOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "does not exist"));
   CU_ASSERT_PTR_NULL(s);
   CU_ASSERT_EQUAL(tide_store_open(&s, NULL, 0, &e), TIDE_E_INVAL);
 
   fx_free_all(m, 2);
+  tide_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
+/* TIDE_STORE_EXISTING: a missing or emptied file is TIDE_E_NOTFOUND and
+ * stays as it was (no file made, nothing written into the empty one); a
+ * store with content, or one whose only content is still in its WAL,
+ * opens. */
+static void test_existing_only(void)
+{
+  char *dir = tide_test_tmpdir("store-existing");
+  char *path = store_path(dir);
+  char wal[600];
+  tide_keypair a;
+  tide_msg *m[1];
+  tide_store *s = NULL, *keep = NULL;
+  tide_feed_state st;
+  struct stat sb;
+  tide_error e;
+  FILE *f;
+
+  fx_keys(&a, 12);
+  fx_chain(m, &a, 1, "existing");
+  CU_ASSERT_EQUAL(tide_store_open(&s, path, TIDE_STORE_EXISTING, &e), TIDE_E_NOTFOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "does not exist"));
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_NOT_EQUAL(stat(path, &sb), 0);
+
+  f = fopen(path, "wb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fclose(f);
+  CU_ASSERT_EQUAL(tide_store_open(&s, path, TIDE_STORE_EXISTING, &e), TIDE_E_NOTFOUND);
+  CU_ASSERT_PTR_NOT_NULL(strstr(e.msg, "is empty"));
+  CU_ASSERT_PTR_NULL(s);
+  CU_ASSERT_EQUAL_FATAL(stat(path, &sb), 0);
+  CU_ASSERT_EQUAL(sb.st_size, 0);
+  snprintf(wal, sizeof wal, "%s-wal", path);
+  CU_ASSERT_NOT_EQUAL(stat(wal, &sb), 0);
+
+  /* Created by a plain open; while that connection stays open, what it
+   * wrote may be only in the WAL: the check reads through it. */
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&keep, path, 0, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_append(keep, m[0], 0, &e), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, TIDE_STORE_EXISTING, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 1);
+  tide_store_close(s);
+  tide_store_close(keep);
+  s = NULL;
+  CU_ASSERT_EQUAL_FATAL(tide_store_open(&s, path, TIDE_STORE_EXISTING, &e), 0);
+  CU_ASSERT_EQUAL(tide_store_latest(s, &st, NULL, a.pk, &e), 0);
+  CU_ASSERT_EQUAL(st.sequence, 1);
+  tide_store_close(s);
+
+  fx_free_all(m, 1);
   tide_test_rmtree(dir);
   free(path);
   free(dir);
@@ -1416,6 +1473,7 @@ static CU_TestInfo file_tests[] = {
     {"reopen a file store", test_reopen},
     {"schema version and foreign files", test_schema_version},
     {"read-only store", test_read_only},
+    {"existing store only", test_existing_only},
     {"read-only folder (write-protected stick)", test_read_only_folder},
     {"full database rolls back", test_full_database},
     {"busy database", test_busy},

@@ -59,6 +59,11 @@
 
 /* Flags for tide_store_open(). */
 #define TIDE_STORE_READ_ONLY 0x1u /* open an existing store, never write */
+/* Open an existing tide store only: a missing file, or one holding no
+ * tables (emptied), is TIDE_E_NOTFOUND instead of becoming a new empty
+ * store.  For a node's own store, where a silently new store would
+ * restart its feed at sequence 1 (a fork of its own feed). */
+#define TIDE_STORE_EXISTING 0x2u
 
 /* Default busy timeout in milliseconds. */
 #define TIDE_STORE_BUSY_TIMEOUT_MS 5000
