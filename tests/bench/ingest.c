@@ -114,16 +114,6 @@ static void on_result(void *ctx, const tide_ingest_result *r)
   }
 }
 
-static void remove_store(const char *path)
-{
-  char p[512];
-  unlink(path);
-  snprintf(p, sizeof p, "%s-wal", path);
-  unlink(p);
-  snprintf(p, sizeof p, "%s-shm", path);
-  unlink(p);
-}
-
 /* One timed pass of crypto_sign_verify_detached over every message;
  * returns messages per second (per CPU second in *cpu_rate), or -1 when
  * a signature does not verify. */
@@ -156,7 +146,7 @@ static double ingest_rate(const char *store_path, char **lines, size_t *lens, si
   tide_error e;
   double t0, t1 = 0, c0, rate = -1;
 
-  remove_store(store_path);
+  gen_remove_db(store_path);
   memset(&c, 0, sizeof c);
   if (tide_store_open(&st, store_path, 0, &e) != 0) {
     fprintf(stderr, "bench: %s\n", e.msg);
@@ -195,7 +185,7 @@ static double ingest_rate(const char *store_path, char **lines, size_t *lens, si
 out:
   tide_ingest_free(ing);
   tide_store_close(st);
-  remove_store(store_path);
+  gen_remove_db(store_path);
   return rate;
 }
 
@@ -232,11 +222,12 @@ static double js_rate(const char *script, const char *jsonl, double *cpu_rate)
 int main(int argc, char **argv)
 {
   size_t nmsg = 20000, nfeeds = 100, n;
-  const char *tmp = getenv("TMPDIR");
   const char *src = getenv("TIDE_SOURCE_DIR");
-  char dir[256], jsonl[300], store[300], script[1024];
-  char *buf = NULL, **lines = NULL;
-  size_t *lens = NULL;
+  const char *jsonl, *store;
+  char script[1024];
+  char **lines;
+  size_t *lens;
+  gen_bench_set set;
   gen_signed *sm = NULL;
   double verify[ROUNDS], one[ROUNDS], all[ROUNDS], js[ROUNDS], js_cpu[ROUNDS], verify_cpu[ROUNDS];
   double r_1t[ROUNDS], r_all[ROUNDS], r_1t_cpu[ROUNDS], r_js[ROUNDS], r_1t_js[ROUNDS];
@@ -259,20 +250,13 @@ int main(int argc, char **argv)
     cores = 1;
   if (tide_init() != 0 || nmsg == 0 || nfeeds == 0)
     return 1;
-  snprintf(dir, sizeof dir, "%s/tide-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
-  if (mkdtemp(dir) == NULL) {
-    perror("mkdtemp");
-    return 1;
-  }
-  snprintf(jsonl, sizeof jsonl, "%s/messages.jsonl", dir);
-  snprintf(store, sizeof store, "%s/store.db", dir);
-  if (gen_write_jsonl(jsonl, nmsg, nfeeds, 42, NULL) != 0)
+  if (gen_bench_set_make(&set, nmsg, nfeeds) != 0)
     goto out;
-  n = gen_read_lines(jsonl, &buf, &lines, &lens);
-  while (n > 0 && lens[n - 1] == 0)
-    n--;
-  if (n != nmsg)
-    goto out;
+  n = set.n;
+  lines = set.lines;
+  lens = set.lens;
+  jsonl = set.jsonl;
+  store = set.db;
 
   /* Reference: raw libsodium verification of the same messages. */
   sm = calloc(n, sizeof *sm);
@@ -342,11 +326,6 @@ out:
     for (size_t i = 0; i < nmsg; i++)
       free(sm[i].bytes);
   free(sm);
-  free(buf);
-  free(lines);
-  free(lens);
-  remove_store(store);
-  unlink(jsonl);
-  rmdir(dir);
+  gen_bench_set_free(&set);
   return rc;
 }

@@ -85,16 +85,6 @@ static double median(const double *v)
   return s[ROUNDS / 2];
 }
 
-static void remove_db(const char *path)
-{
-  char p[512];
-  unlink(path);
-  snprintf(p, sizeof p, "%s-wal", path);
-  unlink(p);
-  snprintf(p, sizeof p, "%s-shm", path);
-  unlink(p);
-}
-
 static int verify_all(const gen_signed *sm, size_t n)
 {
   size_t ok = 0;
@@ -126,7 +116,7 @@ static int store_all(const char *path, tide_msg *const *msgs, size_t n)
   tide_error e;
   int rc = -1;
 
-  remove_db(path);
+  gen_remove_db(path);
   if (tide_store_open(&st, path, 0, &e) != 0)
     goto out;
   for (size_t i = 0; i < n; i += TIDE_INGEST_DEFAULT_BATCH) {
@@ -153,7 +143,7 @@ static int sqlite_floor(const char *path, tide_msg *const *msgs, size_t n)
   sqlite3_stmt *ins = NULL;
   int rc = -1;
 
-  remove_db(path);
+  gen_remove_db(path);
   if (sqlite3_open(path, &db) != SQLITE_OK ||
       sqlite3_exec(db,
                    "PRAGMA page_size = 8192; PRAGMA journal_mode = WAL; "
@@ -201,7 +191,7 @@ static int ingest_1t(const char *path, char **lines, const size_t *lens, size_t 
   tide_error e;
   int rc = -1;
 
-  remove_db(path);
+  gen_remove_db(path);
   accepted = 0;
   memset(&o, 0, sizeof o);
   o.threads = 1;
@@ -227,10 +217,10 @@ out:
 int main(int argc, char **argv)
 {
   size_t nmsg = 20000, nfeeds = 100, n = 0;
-  const char *tmp = getenv("TMPDIR");
-  char dir[256], jsonl[300], db[300];
-  char *buf = NULL, **lines = NULL;
-  size_t *lens = NULL;
+  const char *db;
+  char **lines;
+  size_t *lens;
+  gen_bench_set set;
   gen_signed *sm = NULL;
   tide_msg **msgs = NULL;
   double verify[ROUNDS], parse[ROUNDS], store[ROUNDS], store_cpu[ROUNDS], store_user[ROUNDS],
@@ -245,20 +235,12 @@ int main(int argc, char **argv)
   }
   if (tide_init() != 0 || nmsg == 0 || nfeeds == 0)
     return 1;
-  snprintf(dir, sizeof dir, "%s/tide-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
-  if (mkdtemp(dir) == NULL) {
-    perror("mkdtemp");
-    return 1;
-  }
-  snprintf(jsonl, sizeof jsonl, "%s/messages.jsonl", dir);
-  snprintf(db, sizeof db, "%s/store.db", dir);
-  if (gen_write_jsonl(jsonl, nmsg, nfeeds, 42, NULL) != 0)
+  if (gen_bench_set_make(&set, nmsg, nfeeds) != 0)
     goto out;
-  n = gen_read_lines(jsonl, &buf, &lines, &lens);
-  while (n > 0 && lens[n - 1] == 0)
-    n--;
-  if (n != nmsg)
-    goto out;
+  n = set.n;
+  lines = set.lines;
+  lens = set.lens;
+  db = set.db;
   sm = calloc(n, sizeof *sm);
   msgs = calloc(n, sizeof *msgs);
   if (sm == NULL || msgs == NULL)
@@ -338,11 +320,6 @@ out:
       tide_msg_free(msgs[i]);
   free(sm);
   free(msgs);
-  free(buf);
-  free(lines);
-  free(lens);
-  remove_db(db);
-  unlink(jsonl);
-  rmdir(dir);
+  gen_bench_set_free(&set);
   return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tide/json.h"
 #include "tide/keys.h"
@@ -291,6 +292,68 @@ out:
   tide_json_doc_free(doc);
   tide_json_doc_free(copy);
   return rc;
+}
+
+/* Removes a SQLite file and its -wal and -shm companions. */
+static inline void gen_remove_db(const char *path)
+{
+  char p[512];
+  unlink(path);
+  snprintf(p, sizeof p, "%s-wal", path);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", path);
+  unlink(p);
+}
+
+/* A benchmark's message set: a temporary folder under $TMPDIR (or /tmp)
+ * holding messages.jsonl (gen_write_jsonl with seed 42) and room for a
+ * store.db, and the file's lines in memory. */
+typedef struct gen_bench_set {
+  char dir[256], jsonl[300], db[300];
+  char *buf;
+  char **lines;
+  size_t *lens;
+  size_t n;
+} gen_bench_set;
+
+/* Makes the folder and nmsg messages over nfeeds feeds.  Returns 0, or -1
+ * (reason on stderr); gen_bench_set_free() in both cases. */
+static inline int gen_bench_set_make(gen_bench_set *s, size_t nmsg, size_t nfeeds)
+{
+  const char *tmp = getenv("TMPDIR");
+
+  memset(s, 0, sizeof *s);
+  snprintf(s->dir, sizeof s->dir, "%s/tide-bench-XXXXXX", tmp != NULL ? tmp : "/tmp");
+  if (mkdtemp(s->dir) == NULL) {
+    perror("mkdtemp");
+    s->dir[0] = '\0';
+    return -1;
+  }
+  snprintf(s->jsonl, sizeof s->jsonl, "%s/messages.jsonl", s->dir);
+  snprintf(s->db, sizeof s->db, "%s/store.db", s->dir);
+  if (gen_write_jsonl(s->jsonl, nmsg, nfeeds, 42, NULL) != 0)
+    return -1;
+  s->n = gen_read_lines(s->jsonl, &s->buf, &s->lines, &s->lens);
+  while (s->n > 0 && s->lens[s->n - 1] == 0)
+    s->n--;
+  if (s->n != nmsg) {
+    fprintf(stderr, "msggen: read %zu of %zu lines back\n", s->n, nmsg);
+    return -1;
+  }
+  return 0;
+}
+
+/* Frees the lines and removes the folder with what is in it. */
+static inline void gen_bench_set_free(gen_bench_set *s)
+{
+  free(s->buf);
+  free(s->lines);
+  free(s->lens);
+  if (s->dir[0] == '\0')
+    return;
+  gen_remove_db(s->db);
+  unlink(s->jsonl);
+  rmdir(s->dir);
 }
 
 #endif
