@@ -55,20 +55,6 @@
 
 #define ROUNDS 3
 
-/* Median of the ROUNDS values of v (ROUNDS is odd). */
-static double median(const double *v)
-{
-  double s[ROUNDS];
-  memcpy(s, v, sizeof s);
-  for (int i = 1; i < ROUNDS; i++)
-    for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
-      double t = s[j];
-      s[j] = s[j - 1];
-      s[j - 1] = t;
-    }
-  return s[ROUNDS / 2];
-}
-
 /* Prints the median of a ratio as NAME and its spread as NAME_min and
  * NAME_max, with `digits` decimals. */
 static void print_ratio(const char *name, const double *v, int digits)
@@ -79,8 +65,8 @@ static void print_ratio(const char *name, const double *v, int digits)
     lo = v[i] < lo ? v[i] : lo;
     hi = v[i] > hi ? v[i] : hi;
   }
-  printf("%s %.*f ratio\n%s_min %.*f ratio\n%s_max %.*f ratio\n", name, digits, median(v), name,
-         digits, lo, name, digits, hi);
+  printf("%s %.*f ratio\n%s_min %.*f ratio\n%s_max %.*f ratio\n", name, digits,
+         gen_median(v, ROUNDS), name, digits, lo, name, digits, hi);
 }
 
 static double cpu_s(void)
@@ -306,18 +292,18 @@ int main(int argc, char **argv)
   printf("feeds %zu count\n", nfeeds);
   printf("rounds %d count\n", ROUNDS);
   printf("cores %ld count\n", cores);
-  printf("verify_per_s %.0f msg/s\n", median(verify));
-  printf("ingest_1t_per_s %.0f msg/s\n", median(one));
-  printf("ingest_all_per_s %.0f msg/s\n", median(all));
+  printf("verify_per_s %.0f msg/s\n", gen_median(verify, ROUNDS));
+  printf("ingest_1t_per_s %.0f msg/s\n", gen_median(one, ROUNDS));
+  printf("ingest_all_per_s %.0f msg/s\n", gen_median(all, ROUNDS));
   print_ratio("ingest_1t_vs_verify", r_1t, 3);
   print_ratio("ingest_all_vs_verify_x_cores", r_all, 3);
-  printf("verify_cpu_per_s %.0f msg/s\n", median(verify_cpu));
+  printf("verify_cpu_per_s %.0f msg/s\n", gen_median(verify_cpu, ROUNDS));
   print_ratio("ingest_1t_vs_verify_cpu", r_1t_cpu, 3);
-  if (median(js) > 0) {
-    printf("js_validate_per_s %.0f msg/s\n", median(js));
+  if (gen_median(js, ROUNDS) > 0) {
+    printf("js_validate_per_s %.0f msg/s\n", gen_median(js, ROUNDS));
     print_ratio("ingest_vs_js_validate", r_js, 2);
     print_ratio("ingest_1t_vs_js_validate", r_1t_js, 2);
-    if (median(r_1t_js_cpu) > 0)
+    if (gen_median(r_1t_js_cpu, ROUNDS) > 0)
       print_ratio("ingest_1t_vs_js_validate_cpu", r_1t_js_cpu, 2);
   }
   rc = 0;

@@ -72,19 +72,6 @@ static clocks clocks_per_msg(clocks a, clocks b, size_t n)
   return d;
 }
 
-static double median(const double *v)
-{
-  double s[ROUNDS];
-  memcpy(s, v, sizeof s);
-  for (int i = 1; i < ROUNDS; i++)
-    for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
-      double t = s[j];
-      s[j] = s[j - 1];
-      s[j - 1] = t;
-    }
-  return s[ROUNDS / 2];
-}
-
 static int verify_all(const gen_signed *sm, size_t n)
 {
   size_t ok = 0;
@@ -298,18 +285,20 @@ int main(int argc, char **argv)
   }
 
   printf("messages %zu count\nfeeds %zu count\nrounds %d count\n", n, nfeeds, ROUNDS);
-  printf("verify_us %.2f us/msg\n", median(verify));
-  printf("parse_us %.2f us/msg\n", median(parse));
-  printf("store_us %.2f us/msg\n", median(store));
-  printf("store_cpu_us %.2f us/msg\n", median(store_cpu));
-  printf("store_user_us %.2f us/msg\n", median(store_user));
-  printf("store_sys_us %.2f us/msg\n", median(store_sys));
-  printf("store_wait_us %.2f us/msg\n", median(store_wait));
-  printf("sqlite_floor_cpu_us %.2f us/msg\n", median(floor_cpu));
-  printf("ingest_1t_us %.2f us/msg\n", median(ingest));
-  printf("overhead_1t_us %.2f us/msg\n", median(overhead));
-  printf("budget_1t_us %.2f us/msg\n", median(verify) / 0.90 - median(verify));
-  printf("budget_all_cpu_us %.2f us/msg\n", median(verify) / 0.85 - median(verify));
+  printf("verify_us %.2f us/msg\n", gen_median(verify, ROUNDS));
+  printf("parse_us %.2f us/msg\n", gen_median(parse, ROUNDS));
+  printf("store_us %.2f us/msg\n", gen_median(store, ROUNDS));
+  printf("store_cpu_us %.2f us/msg\n", gen_median(store_cpu, ROUNDS));
+  printf("store_user_us %.2f us/msg\n", gen_median(store_user, ROUNDS));
+  printf("store_sys_us %.2f us/msg\n", gen_median(store_sys, ROUNDS));
+  printf("store_wait_us %.2f us/msg\n", gen_median(store_wait, ROUNDS));
+  printf("sqlite_floor_cpu_us %.2f us/msg\n", gen_median(floor_cpu, ROUNDS));
+  printf("ingest_1t_us %.2f us/msg\n", gen_median(ingest, ROUNDS));
+  printf("overhead_1t_us %.2f us/msg\n", gen_median(overhead, ROUNDS));
+  printf("budget_1t_us %.2f us/msg\n",
+         gen_median(verify, ROUNDS) / 0.90 - gen_median(verify, ROUNDS));
+  printf("budget_all_cpu_us %.2f us/msg\n",
+         gen_median(verify, ROUNDS) / 0.85 - gen_median(verify, ROUNDS));
   rc = 0;
 out:
   if (sm != NULL)

@@ -294,6 +294,22 @@ out:
   return rc;
 }
 
+/* Median of n values (n odd, at most 15), for benchmark rounds. */
+static inline double gen_median(const double *v, int n)
+{
+  double s[15];
+  if (n < 1 || n > 15)
+    abort();
+  memcpy(s, v, (size_t)n * sizeof *s);
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
+      double t = s[j];
+      s[j] = s[j - 1];
+      s[j - 1] = t;
+    }
+  return s[n / 2];
+}
+
 /* Removes a SQLite file and its -wal and -shm companions. */
 static inline void gen_remove_db(const char *path)
 {
