@@ -22,6 +22,7 @@
 static const char serial_usage[] =
     "usage: tide sync serial PORT [--profile P] [--baud N] [--set KEY=VALUE]...\n"
     "                             [--peer @ID] [--listen] [--encrypt] [--full-keys]\n"
+    "                             [--legacy-hello]\n"
     "\n"
     "Replicates with the node at the other end of the serial port PORT (a\n"
     "cable, an RFD900 modem, an Ebyte LoRa module in transparent mode) until\n"
@@ -44,12 +45,27 @@ static const char serial_usage[] =
     "                   a tide from before short-key clocks, which rejects the\n"
     "                   offer); the peer's opening clock then names each feed\n"
     "                   with 32 bytes instead of 8\n"
+    "  --legacy-hello   for a peer running a tide from before HELLO proofs (which\n"
+    "                   rejects the offer): do not offer a proof of freshness and\n"
+    "                   accept a peer's HELLO without one, with a warning: such a\n"
+    "                   HELLO, recorded, could be replayed to us for 15 minutes.\n"
+    "                   Without it, a peer that does not prove its HELLO fresh is\n"
+    "                   refused\n"
     "\n"
     "Radio sessions are signed, and not encrypted unless --encrypt is given:\n"
     "amateur radio rules forbid encryption, so use --encrypt only on bands\n"
     "that allow it.\n";
 
-enum { OPT_PROFILE = 1, OPT_BAUD, OPT_SET, OPT_PEER, OPT_LISTEN, OPT_ENCRYPT, OPT_FULL_KEYS };
+enum {
+  OPT_PROFILE = 1,
+  OPT_BAUD,
+  OPT_SET,
+  OPT_PEER,
+  OPT_LISTEN,
+  OPT_ENCRYPT,
+  OPT_FULL_KEYS,
+  OPT_LEGACY_HELLO
+};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -145,6 +161,29 @@ static void progress(const tide_cli *cli, tide_rsession *s, tide_link *l, uint64
                      st.open_clock_tx, st.short_keys_tx ? "short" : "full", st.unresolved_rx);
 }
 
+/* Once per session, when the peer is authenticated: says how its HELLO
+ * was shown fresh (-v), and warns when it was not. */
+static void announce_peer(const tide_cli *cli, tide_rsession *s, int *announced)
+{
+  tide_rsession_stats st;
+  char id[TIDE_FEED_ID_LEN + 1];
+  if (*announced || !tide_rsession_ready(s))
+    return;
+  *announced = 1;
+  tide_rsession_get_stats(s, &st);
+  tide_feed_id_format(id, tide_rsession_peer(s));
+  if (st.peer_fresh == TIDE_RSESSION_FRESH_NONE)
+    tide_cli_note(cli,
+                  "warning: %s's HELLO carries no proof of freshness (--legacy-hello): a "
+                  "recorded HELLO of that node could be replayed to us within 15 minutes",
+                  id);
+  tide_cli_verbose(cli, "sync serial: peer %s authenticated (%s)", id,
+                   st.peer_fresh == TIDE_RSESSION_FRESH_PROOF ? "its PROOF of freshness verified"
+                   : st.peer_fresh == TIDE_RSESSION_FRESH_KEX
+                       ? "encrypted: the key exchange proves freshness"
+                       : "legacy HELLO without proof of freshness: replayable");
+}
+
 int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
 {
   static const tide_cli_opt opts[] = {{"profile", 0, 1, OPT_PROFILE},
@@ -154,6 +193,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
                                       {"listen", 0, 0, OPT_LISTEN},
                                       {"encrypt", 0, 0, OPT_ENCRYPT},
                                       {"full-keys", 0, 0, OPT_FULL_KEYS},
+                                      {"legacy-hello", 0, 0, OPT_LEGACY_HELLO},
                                       {NULL, 0, 0, 0}};
   tide_cli_getopt st;
   tide_link_profile prof;
@@ -162,7 +202,8 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   const char *baud = NULL, *profile = "lora-e22";
   size_t nsets = 0;
   uint8_t peer[TIDE_PK_BYTES];
-  int have_peer = 0, listen = 0, encrypt = 0, full_keys = 0, id, rc, status = TIDE_EXIT_FAIL;
+  int have_peer = 0, listen = 0, encrypt = 0, full_keys = 0, legacy_hello = 0, announced = 0;
+  int id, rc, status = TIDE_EXIT_FAIL;
   tide_serial *port = NULL;
   tide_link *link = NULL;
   tide_rsession *sess = NULL;
@@ -203,6 +244,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
     case OPT_LISTEN: listen = 1; break;
     case OPT_ENCRYPT: encrypt = 1; break;
     case OPT_FULL_KEYS: full_keys = 1; break;
+    case OPT_LEGACY_HELLO: legacy_hello = 1; break;
     default: return TIDE_EXIT_USAGE;
     }
   }
@@ -267,6 +309,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
   cfg.wall_ms = wall_ms();
   cfg.encrypt = encrypt;
   cfg.full_keys = full_keys;
+  cfg.legacy_hello = legacy_hello;
   if (rc == 0)
     rc = tide_rsession_new(&sess, link, &cfg, 0, &err);
   if (rc != 0) {
@@ -304,6 +347,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
         tide_rsession_free(sess);
         sess = NULL;
         cfg.wall_ms = wall_ms();
+        announced = 0;
         rc = tide_rsession_new(&sess, link, &cfg, t, &err);
       }
       if (rc != 0) {
@@ -324,6 +368,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
       tide_cli_error(cli, "%s", tide_error_text(&err, rc));
       goto out;
     }
+    announce_peer(cli, sess, &announced);
     for (;;) {
       rc = tide_link_output(link, t, buf, sizeof buf, &n);
       if (rc == 0 && n > 0) {
@@ -346,6 +391,7 @@ int tide_cmd_serial(tide_cli *cli, int argc, char **argv)
         lc.link_id = 0;
         rc = tide_link_new(&link, &prof, &lc, t, &err);
         cfg.wall_ms = wall_ms();
+        announced = 0;
         if (rc == 0)
           rc = tide_rsession_new(&sess, link, &cfg, t, &err);
         if (rc != 0) {

@@ -23,6 +23,10 @@
 #define HELLO_DOMAIN        "tide-frame-hello-1"
 #define HELLO_HAS_RECIPIENT 0x01u
 #define HELLO_SHORT_KEYS    0x02u
+#define HELLO_PROOF         0x04u
+#define PROOF_DOMAIN        "tide-frame-proof-1"
+#define PROOF_SIGNED_BYTES                                                                         \
+  (sizeof PROOF_DOMAIN - 1 + 2 * TIDE_PK_BYTES + 2 * TIDE_FRAME_NONCE_BYTES)
 
 /* CLOCK kind byte: bit 7 says the frame uses short keys; the rest is
  * the kind. */
@@ -559,7 +563,8 @@ static int hello_body(tide_buf *b, const tide_frame_hello *h)
     rc = tide_buf_putc(b, (char)h->version);
   if (rc == 0)
     rc = tide_buf_putc(b, (char)((h->has_recipient ? HELLO_HAS_RECIPIENT : 0) |
-                                 ((h->caps & TIDE_FRAME_CAP_SHORT_KEYS) ? HELLO_SHORT_KEYS : 0)));
+                                 ((h->caps & TIDE_FRAME_CAP_SHORT_KEYS) ? HELLO_SHORT_KEYS : 0) |
+                                 ((h->caps & TIDE_FRAME_CAP_PROOF) ? HELLO_PROOF : 0)));
   if (rc == 0)
     rc = tide_buf_append(b, h->sender, TIDE_PK_BYTES);
   if (rc == 0 && h->has_recipient)
@@ -595,7 +600,7 @@ int tide_frame_encode_hello_caps(tide_frame_codec *c, tide_buf *out, const tide_
   int rc;
 
   (void)c; /* HELLO does not touch the stream state */
-  if ((caps & ~TIDE_FRAME_CAP_SHORT_KEYS) != 0)
+  if ((caps & ~(TIDE_FRAME_CAP_SHORT_KEYS | TIDE_FRAME_CAP_PROOF)) != 0)
     return TIDE_E_INVAL;
   memset(&h, 0, sizeof h);
   h.caps = caps;
@@ -636,9 +641,10 @@ static int decode_hello(rd *r, tide_frame *f)
   flags = p[1];
   if (h->version != TIDE_FRAME_VERSION)
     return rd_fail(r, TIDE_E_FRAME_TYPE, "unsupported hello version");
-  if ((flags & ~(HELLO_HAS_RECIPIENT | HELLO_SHORT_KEYS)) != 0)
+  if ((flags & ~(HELLO_HAS_RECIPIENT | HELLO_SHORT_KEYS | HELLO_PROOF)) != 0)
     return rd_fail(r, TIDE_E_FRAME_MALFORMED, "unknown hello flags");
-  h->caps = (flags & HELLO_SHORT_KEYS) ? TIDE_FRAME_CAP_SHORT_KEYS : 0;
+  h->caps = ((flags & HELLO_SHORT_KEYS) ? TIDE_FRAME_CAP_SHORT_KEYS : 0) |
+            ((flags & HELLO_PROOF) ? TIDE_FRAME_CAP_PROOF : 0);
   if ((rc = rd_bytes(r, &p, TIDE_PK_BYTES, "hello sender")) != 0)
     return rc;
   memcpy(h->sender, p, TIDE_PK_BYTES);
@@ -662,6 +668,67 @@ static int decode_hello(rd *r, tide_frame *f)
       crypto_sign_verify_detached(h->sig, (const uint8_t *)sb.data, sb.len, h->sender) != 0)
     rc = rd_fail(r, TIDE_E_FRAME_SIGNATURE, "hello signature does not verify");
   tide_buf_free(&sb);
+  return rc;
+}
+
+/* ---------------------------------------------------------------- PROOF */
+
+/* The bytes a PROOF signature covers: the domain string, the signer's
+ * key, the receiver's key, the receiver's HELLO nonce, the signer's
+ * HELLO nonce (docs/frames.md, "PROOF"). */
+static void proof_signed(uint8_t m[PROOF_SIGNED_BYTES], const uint8_t signer[TIDE_PK_BYTES],
+                         const uint8_t receiver[TIDE_PK_BYTES],
+                         const uint8_t receiver_nonce[TIDE_FRAME_NONCE_BYTES],
+                         const uint8_t signer_nonce[TIDE_FRAME_NONCE_BYTES])
+{
+  size_t o = sizeof PROOF_DOMAIN - 1;
+  memcpy(m, PROOF_DOMAIN, o);
+  memcpy(m + o, signer, TIDE_PK_BYTES);
+  o += TIDE_PK_BYTES;
+  memcpy(m + o, receiver, TIDE_PK_BYTES);
+  o += TIDE_PK_BYTES;
+  memcpy(m + o, receiver_nonce, TIDE_FRAME_NONCE_BYTES);
+  o += TIDE_FRAME_NONCE_BYTES;
+  memcpy(m + o, signer_nonce, TIDE_FRAME_NONCE_BYTES);
+}
+
+int tide_frame_encode_proof(tide_frame_codec *c, tide_buf *out, const tide_keypair *kp,
+                            const uint8_t peer[TIDE_PK_BYTES],
+                            const uint8_t peer_nonce[TIDE_FRAME_NONCE_BYTES],
+                            const uint8_t our_nonce[TIDE_FRAME_NONCE_BYTES])
+{
+  uint8_t m[PROOF_SIGNED_BYTES], sig[TIDE_SIG_BYTES];
+  tide_buf body = TIDE_BUF_INIT;
+  int rc;
+
+  (void)c; /* PROOF does not touch the stream state */
+  proof_signed(m, kp->pk, peer, peer_nonce, our_nonce);
+  crypto_sign_detached(sig, NULL, m, sizeof m, kp->sk);
+  rc = tide_buf_putc(&body, TIDE_FRAME_PROOF);
+  if (rc == 0)
+    rc = tide_buf_append(&body, sig, TIDE_SIG_BYTES);
+  if (rc == 0)
+    rc = finish_frame(out, out->len, &body);
+  tide_buf_free(&body);
+  return rc;
+}
+
+int tide_frame_proof_verify(const uint8_t sig[TIDE_SIG_BYTES], const uint8_t signer[TIDE_PK_BYTES],
+                            const uint8_t receiver[TIDE_PK_BYTES],
+                            const uint8_t receiver_nonce[TIDE_FRAME_NONCE_BYTES],
+                            const uint8_t signer_nonce[TIDE_FRAME_NONCE_BYTES])
+{
+  uint8_t m[PROOF_SIGNED_BYTES];
+  proof_signed(m, signer, receiver, receiver_nonce, signer_nonce);
+  return crypto_sign_verify_detached(sig, m, sizeof m, signer) == 0 ? 0 : TIDE_E_FRAME_SIGNATURE;
+}
+
+static int decode_proof(rd *r, tide_frame *f)
+{
+  const uint8_t *p = NULL;
+  int rc = rd_bytes(r, &p, TIDE_SIG_BYTES, "proof signature");
+  if (rc == 0)
+    memcpy(f->proof_sig, p, TIDE_SIG_BYTES);
   return rc;
 }
 
@@ -1644,6 +1711,7 @@ int tide_frame_decode(tide_frame_codec *c, tide_frame *f, const uint8_t *in, siz
   f->type = (tide_frame_type)r.p[0];
   switch (r.p[0]) {
   case TIDE_FRAME_HELLO: rc = decode_hello(&r, f); break;
+  case TIDE_FRAME_PROOF: rc = decode_proof(&r, f); break;
   case TIDE_FRAME_CLOCK:
     if (r.len < 2) {
       rc = rd_fail(&r, TIDE_E_FRAME_MALFORMED, "clock kind missing");

@@ -5,20 +5,30 @@
  * Input: [mode][rest].  mode bit 0 set: rest is raw stream bytes (what
  * the link would deliver, i.e. compressed); clear: rest is plain frame
  * bytes, compressed here with the same zstd settings as a real sender,
- * so the fuzzer reaches the frame handlers.  The bytes reach the session
- * as in-order DATA frames of a synchronised link.  Invariants: no crash,
- * no sanitizer report, and the store stays consistent
- * (tide_store_check). */
+ * so the fuzzer reaches the frame handlers.  mode bit 1 set: the session
+ * runs with legacy_hello (accepts a HELLO without the proof offer);
+ * clear: it offers the proof of freshness and requires a PROOF.  The
+ * bytes reach the session as in-order DATA frames of a synchronised
+ * link.  The session is the node of seed 32 x 0x01
+ * and its HELLO nonce is fixed (16 bytes FUZZ_NONCE_BYTE), so a seed
+ * file can carry a valid PROOF: one by the key of seed 0x02 over that
+ * nonce (the corpus files hello_proof_*; docs/frames.md, "PROOF").
+ * Invariants: no crash, no sanitizer report, and the store stays
+ * consistent (tide_store_check). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
 
 #include "tide/ebt.h"
+#include "tide/frame.h"
 #include "tide/keys.h"
 #include "tide/link.h"
 #include "tide/rsession.h"
 #include "tide/store.h"
+
+/* Our HELLO nonce: fixed so that seeds can prove freshness to us. */
+#define FUZZ_NONCE_BYTE 0x5a
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   tide_rsession *s = NULL;
   tide_rsession_config rc;
   tide_keypair kp, other;
-  uint8_t seed[TIDE_SEED_BYTES];
+  uint8_t seed[TIDE_SEED_BYTES], nonce[TIDE_FRAME_NONCE_BYTES];
   uint8_t *z = NULL;
   const uint8_t *stream;
   size_t slen;
@@ -108,6 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   rc.kp = &kp;
   rc.store = st;
   rc.ebt = e;
+  rc.legacy_hello = (data[0] & 2) != 0;
+  memset(nonce, FUZZ_NONCE_BYTE, sizeof nonce);
+  rc.nonce = nonce;
   if (tide_rsession_new(&s, l, &rc, 0, &err) != 0)
     goto out;
   /* The stream as in-order DATA frames of up to 200 bytes. */

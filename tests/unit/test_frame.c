@@ -1079,7 +1079,7 @@ static void test_hello_caps(void)
   plain.data[3] |= 0x02;
   CU_ASSERT_EQUAL(tide_frame_decode(dec, &f, (const uint8_t *)plain.data, plain.len, &used, NULL),
                   TIDE_E_FRAME_SIGNATURE);
-  plain.data[3] ^= 0x06;
+  plain.data[3] ^= 0x0a; /* bit 3: bit 2 is the proof offer */
   CU_ASSERT_EQUAL(tide_frame_decode(dec, &f, (const uint8_t *)plain.data, plain.len, &used, NULL),
                   TIDE_E_FRAME_MALFORMED);
   tide_frame_clear(&f);

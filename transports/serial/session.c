@@ -46,7 +46,10 @@ struct tide_rsession {
   tide_frame_codec *enc, *dec;
   int hello_rx;
   uint8_t peer[TIDE_PK_BYTES];
-  int connected;
+  uint8_t nonce[TIDE_FRAME_NONCE_BYTES];      /* of our HELLO */
+  uint8_t peer_nonce[TIDE_FRAME_NONCE_BYTES]; /* of the peer's HELLO */
+  int need_proof;                             /* the peer is accepted only after its PROOF */
+  int connected;                              /* the peer is authenticated and joined the engine */
   tide_ebt_peer h;
   int peer_short; /* the peer's HELLO offered short keys */
   int opened;     /* our session-opening clock is queued */
@@ -112,7 +115,6 @@ int tide_rsession_new(tide_rsession **out, tide_link *l, const tide_rsession_con
                       uint64_t now_ms, tide_error *err)
 {
   tide_rsession *s;
-  uint8_t nonce[TIDE_FRAME_NONCE_BYTES];
   tide_buf b = TIDE_BUF_INIT;
   int rc;
 
@@ -146,9 +148,17 @@ int tide_rsession_new(tide_rsession **out, tide_link *l, const tide_rsession_con
      * the stream; docs/frames.md). */
     unsigned caps =
         cfg->full_keys || tide_ebt_prefix_collisions(cfg->ebt) > 0 ? 0 : TIDE_FRAME_CAP_SHORT_KEYS;
+    /* The proof of freshness: offered unless talking to a tide from
+     * before it (which rejects unknown HELLO flags). */
+    if (!cfg->legacy_hello)
+      caps |= TIDE_FRAME_CAP_PROOF;
     tide_frame_codec_set_resolver(s->dec, resolve_prefix, s);
-    randombytes_buf(nonce, sizeof nonce);
-    rc = tide_frame_encode_hello_caps(s->enc, &b, cfg->kp, cfg->expect_peer, cfg->wall_ms, nonce,
+    if (cfg->nonce)
+      memcpy(s->nonce, cfg->nonce, sizeof s->nonce);
+    else
+      randombytes_buf(s->nonce, sizeof s->nonce);
+    s->cfg.nonce = NULL; /* borrowed only for the call */
+    rc = tide_frame_encode_hello_caps(s->enc, &b, cfg->kp, cfg->expect_peer, cfg->wall_ms, s->nonce,
                                       caps);
   }
   if (rc == 0)
@@ -210,11 +220,42 @@ void tide_rsession_free(tide_rsession *s)
   free(s);
 }
 
+/* The peer is authenticated: it joins the engine with the clocks stored
+ * for it (request skipping). */
+static int authenticated(tide_rsession *s, int fresh, uint64_t now_ms, tide_error *err)
+{
+  tide_clock *theirs = NULL, *ours = NULL;
+  tide_ebt_peer_opts o;
+  int rc;
+
+  s->st.peer_fresh = fresh;
+  rc = tide_clock_new(&theirs);
+  if (rc == 0)
+    rc = tide_clock_new(&ours);
+  if (rc == 0)
+    rc = tide_clock_load(theirs, s->cfg.store, s->peer, TIDE_CLOCK_THEIRS, err);
+  if (rc == 0)
+    rc = tide_clock_load(ours, s->cfg.store, s->peer, TIDE_CLOCK_OURS, err);
+  if (rc == 0) {
+    int first = tide_clock_count(theirs) == 0 && tide_clock_count(ours) == 0;
+    memset(&o, 0, sizeof o);
+    o.theirs = first ? NULL : theirs;
+    o.ours = first ? NULL : ours;
+    o.id = s->peer;
+    o.note_delay_ms = 0;
+    rc = tide_ebt_connect(s->cfg.ebt, &s->h, &o, (int64_t)now_ms);
+    if (rc == 0)
+      s->connected = 1;
+  }
+  tide_clock_free(theirs);
+  tide_clock_free(ours);
+  return rc;
+}
+
 static int on_hello(tide_rsession *s, const tide_frame_hello *h, uint64_t now_ms, tide_error *err)
 {
   char want[TIDE_FEED_ID_LEN + 1], got[TIDE_FEED_ID_LEN + 1];
-  tide_clock *theirs = NULL, *ours = NULL;
-  tide_ebt_peer_opts o;
+  int peer_proof = (h->caps & TIDE_FRAME_CAP_PROOF) != 0;
   int64_t skew;
   int rc;
 
@@ -242,31 +283,60 @@ static int on_hello(tide_rsession *s, const tide_frame_hello *h, uint64_t now_ms
     return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
                           "peer refused: HELLO from %s is %lld s away from our clock", got,
                           (long long)(skew / 1000));
+  /* Proof of freshness (unencrypted sessions; the key exchange proves
+   * it otherwise).  A HELLO without the offer is what a tide from before
+   * the proof sends, and what a replayer of such a HELLO sends: refused
+   * unless we were told to talk to old peers.  A peer that offers it
+   * while we do not (legacy_hello) will refuse our HELLO: say so here. */
+  if (s->crypt == NULL && !s->cfg.legacy_hello && !peer_proof)
+    return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
+                          "peer refused: HELLO from %s offers no proof of freshness (it runs a "
+                          "tide from before HELLO proofs or --legacy-hello, or it is a replayed "
+                          "HELLO); to talk to an old tide, run with --legacy-hello",
+                          got);
+  if (s->crypt == NULL && s->cfg.legacy_hello && peer_proof)
+    return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
+                          "peer refused: %s requires a proof of freshness, which we do not "
+                          "offer (--legacy-hello); drop --legacy-hello to talk to it",
+                          got);
   memcpy(s->peer, h->sender, TIDE_PK_BYTES);
+  memcpy(s->peer_nonce, h->nonce, TIDE_FRAME_NONCE_BYTES);
   s->hello_rx = 1;
   s->peer_short = (h->caps & TIDE_FRAME_CAP_SHORT_KEYS) != 0;
-  /* Connect with the clocks stored for this peer: request skipping. */
-  rc = tide_clock_new(&theirs);
-  if (rc == 0)
-    rc = tide_clock_new(&ours);
-  if (rc == 0)
-    rc = tide_clock_load(theirs, s->cfg.store, s->peer, TIDE_CLOCK_THEIRS, err);
-  if (rc == 0)
-    rc = tide_clock_load(ours, s->cfg.store, s->peer, TIDE_CLOCK_OURS, err);
-  if (rc == 0) {
-    int first = tide_clock_count(theirs) == 0 && tide_clock_count(ours) == 0;
-    memset(&o, 0, sizeof o);
-    o.theirs = first ? NULL : theirs;
-    o.ours = first ? NULL : ours;
-    o.id = s->peer;
-    o.note_delay_ms = 0;
-    rc = tide_ebt_connect(s->cfg.ebt, &s->h, &o, (int64_t)now_ms);
+  if (s->crypt)
+    return authenticated(s, TIDE_RSESSION_FRESH_KEX, now_ms, err);
+  if (!peer_proof)
+    return authenticated(s, TIDE_RSESSION_FRESH_NONE, now_ms, err);
+  /* Prove our freshness to the peer; it proves its own with its PROOF,
+   * which we wait for before acting on anything it says. */
+  {
+    tide_buf b = TIDE_BUF_INIT;
+    s->need_proof = 1;
+    rc = tide_frame_encode_proof(s->enc, &b, s->cfg.kp, s->peer, s->peer_nonce, s->nonce);
     if (rc == 0)
-      s->connected = 1;
+      rc = queue_frame(s, TIDE_RADIO_PRIO_CONTROL, &b);
+    tide_buf_free(&b);
   }
-  tide_clock_free(theirs);
-  tide_clock_free(ours);
   return rc;
+}
+
+static int on_proof(tide_rsession *s, const tide_frame *f, uint64_t now_ms, tide_error *err)
+{
+  char got[TIDE_FEED_ID_LEN + 1];
+
+  tide_feed_id_format(got, s->peer);
+  if (!s->need_proof)
+    return tide_error_set(err, TIDE_E_RSESSION_PROTO, 0,
+                          "%s sent a PROOF that the session does not use", got);
+  if (s->connected)
+    return tide_error_set(err, TIDE_E_RSESSION_PROTO, 0, "second PROOF from %s", got);
+  if (tide_frame_proof_verify(f->proof_sig, s->peer, s->cfg.kp->pk, s->nonce, s->peer_nonce) != 0)
+    return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
+                          "peer refused: no proof of freshness from %s: its PROOF does not "
+                          "verify against our nonce and its HELLO key (a replayed HELLO, or a "
+                          "PROOF signed by another key)",
+                          got);
+  return authenticated(s, TIDE_RSESSION_FRESH_PROOF, now_ms, err);
 }
 
 /* Validates and appends one message from the peer; reports to the engine. */
@@ -329,9 +399,23 @@ static int on_frame(tide_rsession *s, tide_frame *f, uint64_t now_ms, tide_error
   s->st.unresolved_rx += f->n_unresolved;
   if (f->type == TIDE_FRAME_HELLO)
     return on_hello(s, &f->hello, now_ms, err);
-  if (!s->connected)
+  if (!s->hello_rx)
     return tide_error_set(err, TIDE_E_RSESSION_PROTO, 0, "peer sent frame type %d before HELLO",
                           (int)f->type);
+  if (f->type == TIDE_FRAME_PROOF)
+    return on_proof(s, f, now_ms, err);
+  if (!s->connected) {
+    /* A genuine peer sends nothing before its PROOF (it cannot have
+     * authenticated us before it had our HELLO, and it sends its PROOF
+     * then).  Holding such frames would buffer an unauthenticated
+     * party's data; ignoring them would hide a replay.  Refused. */
+    char got[TIDE_FEED_ID_LEN + 1];
+    tide_feed_id_format(got, s->peer);
+    return tide_error_set(err, TIDE_E_RSESSION_PEER, 0,
+                          "peer refused: no proof of freshness from %s: it sent frame type %d "
+                          "before its PROOF (a replayed HELLO?)",
+                          got, (int)f->type);
+  }
   switch (f->type) {
   case TIDE_FRAME_CLOCK:
   case TIDE_FRAME_NOTE: {

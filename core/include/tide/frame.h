@@ -63,6 +63,13 @@
  * the HELLO decodes CLOCK frames with short keys. */
 #define TIDE_FRAME_CAP_SHORT_KEYS 0x1u
 
+/* HELLO capability bit: the sender proves the freshness of its HELLO
+ * with a PROOF frame (tide_frame_encode_proof) once it has the
+ * receiver's HELLO, and requires one from a receiver whose HELLO sets
+ * this bit too (docs/frames.md, "PROOF").  An API value: on the wire it
+ * is HELLO flag bit 2. */
+#define TIDE_FRAME_CAP_PROOF 0x4u
+
 /* Bytes of the HELLO nonce. */
 #define TIDE_FRAME_NONCE_BYTES 16
 
@@ -74,7 +81,7 @@ enum {
   TIDE_E_FRAME_FEED = -602,      /* feed index not defined, key defined twice, or
                                     messages/request for an unresolved short key */
   TIDE_E_FRAME_REBUILD = -603,   /* a message cannot be rebuilt (bad content) */
-  TIDE_E_FRAME_SIGNATURE = -604, /* HELLO signature does not verify */
+  TIDE_E_FRAME_SIGNATURE = -604, /* HELLO (or PROOF) signature does not verify */
   TIDE_E_FRAME_LIMIT = -605,     /* a size or count limit is exceeded */
 };
 
@@ -85,7 +92,8 @@ typedef enum tide_frame_type {
   TIDE_FRAME_NOTE = 3,     /* changes to the sender's clock (EBT notes) */
   TIDE_FRAME_MESSAGES = 4, /* messages, in feed order */
   TIDE_FRAME_REQUEST = 5,  /* please send feed f from sequence s */
-  TIDE_FRAME_ACK = 6       /* I now hold feed f up to sequence s */
+  TIDE_FRAME_ACK = 6,      /* I now hold feed f up to sequence s */
+  TIDE_FRAME_PROOF = 7     /* my HELLO is fresh: signed over your HELLO's nonce */
 } tide_frame_type;
 
 /* What a CLOCK frame describes. */
@@ -131,10 +139,12 @@ typedef struct tide_frame_hello {
  * frees it). */
 typedef struct tide_frame {
   tide_frame_type type;
-  tide_frame_hello hello;           /* HELLO */
-  tide_frame_clock_kind clock_kind; /* CLOCK */
-  int short_keys;                   /* CLOCK: sent with short keys */
-  tide_frame_entry *entries;        /* CLOCK, NOTE, ACK */
+  tide_frame_hello hello;            /* HELLO */
+  uint8_t proof_sig[TIDE_SIG_BYTES]; /* PROOF: the signature (not verified by
+                                        the decoder: see tide_frame_proof_verify) */
+  tide_frame_clock_kind clock_kind;  /* CLOCK */
+  int short_keys;                    /* CLOCK: sent with short keys */
+  tide_frame_entry *entries;         /* CLOCK, NOTE, ACK */
   size_t n_entries;
   size_t n_unresolved;          /* CLOCK, NOTE, ACK: entries left out of entries[]
                                    because their feed is a short key that does not
@@ -278,6 +288,31 @@ TIDE_WUR int tide_frame_encode_hello_caps(tide_frame_codec *c, tide_buf *out,
                                           uint64_t time_ms,
                                           const uint8_t nonce[TIDE_FRAME_NONCE_BYTES],
                                           unsigned caps);
+
+/* PROOF: proves to the peer that our HELLO is fresh.  Signed with kp
+ * over the domain string "tide-frame-proof-1", our key, peer (the peer's
+ * key), peer_nonce (the nonce of the peer's HELLO of this session) and
+ * our_nonce (the nonce of our HELLO); the frame carries only the 64-byte
+ * signature (66 bytes in all), the receiver knows the rest.  Send it
+ * only to a peer whose HELLO set TIDE_FRAME_CAP_PROOF, after that HELLO
+ * arrived.  TIDE_E_NOMEM. */
+TIDE_WUR int tide_frame_encode_proof(tide_frame_codec *c, tide_buf *out, const tide_keypair *kp,
+                                     const uint8_t peer[TIDE_PK_BYTES],
+                                     const uint8_t peer_nonce[TIDE_FRAME_NONCE_BYTES],
+                                     const uint8_t our_nonce[TIDE_FRAME_NONCE_BYTES]);
+
+/* Checks a decoded PROOF's signature: 0 when sig is signer's signature
+ * over the PROOF bytes for receiver (whose HELLO carried receiver_nonce)
+ * and signer_nonce (the nonce of signer's HELLO), TIDE_E_FRAME_SIGNATURE
+ * otherwise.  The receiver of a PROOF passes the peer's key as signer,
+ * its own key as receiver, its own HELLO nonce as receiver_nonce and the
+ * peer's HELLO nonce as signer_nonce.  The decoder does not call it:
+ * only the session knows the nonces. */
+TIDE_WUR int tide_frame_proof_verify(const uint8_t sig[TIDE_SIG_BYTES],
+                                     const uint8_t signer[TIDE_PK_BYTES],
+                                     const uint8_t receiver[TIDE_PK_BYTES],
+                                     const uint8_t receiver_nonce[TIDE_FRAME_NONCE_BYTES],
+                                     const uint8_t signer_nonce[TIDE_FRAME_NONCE_BYTES]);
 
 /* NOTE: changed entries of the sender's clock; same rules as CLOCK. */
 TIDE_WUR int tide_frame_encode_note(tide_frame_codec *c, tide_buf *out,

@@ -10,7 +10,20 @@
  *      than the expected one, is addressed to another node, or is more
  *      than TIDE_RSESSION_HELLO_SKEW_MS away from our clock ends the
  *      session with TIDE_E_RSESSION_PEER and a message that says which.
- *   2. The EBT engine connects the peer with the clocks stored for it
+ *      Proof of freshness (unencrypted sessions): both HELLOs offer
+ *      TIDE_FRAME_CAP_PROOF; once a side has the peer's HELLO it sends a
+ *      PROOF frame signed over the peer's nonce and its own, and it
+ *      accepts the peer only after the peer's PROOF verifies against the
+ *      peer's HELLO key and OUR nonce.  Until then nothing the peer says
+ *      is acted on; any other frame first, or a PROOF that does not
+ *      verify (a replayed HELLO), ends the session with
+ *      TIDE_E_RSESSION_PEER ("no proof of freshness from @...").  A
+ *      peer whose HELLO does not offer the proof is refused unless
+ *      legacy_hello is set (docs/radio.md, section 7).  Encrypted
+ *      sessions need no PROOF: the key exchange already proves
+ *      freshness.
+ *   2. Once the peer is authenticated, the EBT engine connects it with
+ *      the clocks stored for it
  *      (request skipping), and its NOTES and SEND actions become NOTE and
  *      MESSAGES frames; received MESSAGES are validated, appended, and
  *      acknowledged with ACK frames (which is how the sender learns the
@@ -52,13 +65,32 @@ typedef struct tide_rsession_config {
   tide_ebt *ebt;              /* borrowed; feeds already declared */
   const uint8_t *dict;        /* zstd dictionary or NULL */
   size_t dict_len;
-  uint64_t wall_ms; /* wall-clock time for the HELLO */
-  int encrypt;      /* 1: encrypt both streams (tide/rcrypt.h); both ends must
-                     * agree.  Off by default: amateur radio forbids it. */
-  int full_keys;    /* 1: do not offer short keys in our HELLO, so the peer's
-                     * opening clock names feeds by full keys (as a peer
-                     * without short keys does); 0: offer them (docs/radio.md) */
+  uint64_t wall_ms;     /* wall-clock time for the HELLO */
+  int encrypt;          /* 1: encrypt both streams (tide/rcrypt.h); both ends must
+                         * agree.  Off by default: amateur radio forbids it. */
+  int full_keys;        /* 1: do not offer short keys in our HELLO, so the peer's
+                         * opening clock names feeds by full keys (as a peer
+                         * without short keys does); 0: offer them (docs/radio.md) */
+  int legacy_hello;     /* 1: for a peer running a tide from before HELLO proofs
+                         * (which rejects the offer): do not offer the proof of
+                         * freshness, and accept a peer's HELLO without it
+                         * (stats.peer_fresh is then TIDE_RSESSION_FRESH_NONE:
+                         * such a HELLO can be replayed within the 15-minute
+                         * window); a peer that offers the proof is refused.
+                         * 0 (default): offer it, refuse a peer that does not. */
+  const uint8_t *nonce; /* TIDE_FRAME_NONCE_BYTES for our HELLO, or NULL (the
+                         * normal case): a random one.  For tests and fuzzing
+                         * only: a nonce used twice lets a recorded session
+                         * be replayed to us. */
 } tide_rsession_config;
+
+/* How the peer's HELLO was shown to be fresh (tide_rsession_stats). */
+enum {
+  TIDE_RSESSION_FRESH_NONE = 0,  /* not at all: legacy_hello and a peer without the
+                                    proof (or the session is not ready yet) */
+  TIDE_RSESSION_FRESH_PROOF = 1, /* its PROOF verified against our nonce */
+  TIDE_RSESSION_FRESH_KEX = 2    /* encrypted session: the key exchange */
+};
 
 typedef struct tide_rsession_stats {
   uint64_t msgs_sent, msgs_received, msgs_new;
@@ -69,6 +101,7 @@ typedef struct tide_rsession_stats {
   int short_keys_tx;         /* 1: it used short keys (the peer offered them) */
   uint64_t unresolved_rx;    /* clock/note/ack entries of the peer about feeds we do
                                 not know (short keys that did not resolve): ignored */
+  int peer_fresh;            /* TIDE_RSESSION_FRESH_* (meaningful once ready) */
 } tide_rsession_stats;
 
 /* Creates a session on link l; queues our HELLO.  TIDE_E_NOMEM,
@@ -94,7 +127,9 @@ TIDE_WUR int tide_rsession_step(tide_rsession *s, uint64_t now_ms, tide_error *e
  * UINT64_MAX. */
 uint64_t tide_rsession_next_wakeup(const tide_rsession *s);
 
-/* 1 when the HELLO exchange is complete. */
+/* 1 when the peer is authenticated: its HELLO was accepted and, when
+ * the proof of freshness is in use, its PROOF verified.  Only then does
+ * the session act on what the peer says. */
 int tide_rsession_ready(const tide_rsession *s);
 
 /* The peer's key (valid once ready). */
