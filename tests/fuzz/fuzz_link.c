@@ -9,7 +9,9 @@
  * time by len * 37 ms and runs the link's output.  The receiving link is
  * synchronised with a peer id first, so DATA/ACK frames are processed.
  * Invariants: no crash, no sanitizer report, no unbounded loop; delivered
- * stream bytes never exceed the input size. */
+ * stream bytes never exceed the input size; a peer's announced duty pause
+ * (EXT PAUSE frames, reachable through mode 1) never counts for more than
+ * the cap, one duty window plus one ledger bucket. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       drain(l, now);
     }
     got += tide_link_recv(l, rx, sizeof rx);
+    {
+      tide_link_stats st;
+      tide_link_get_stats(l, now, &st);
+      if (st.peer_pause_ms > (uint64_t)p.duty_window_ms + p.duty_window_ms / 60)
+        abort();
+    }
     i += len;
   }
   got += tide_link_recv(l, rx, sizeof rx);

@@ -363,6 +363,28 @@ static void test_cable_pull(void)
   }
 }
 
+/* Side s of v never transmitted more than its budget in any window of the
+ * duty cycle (sliding window over transmission start times). */
+static void check_duty(vlink *v, int s, const tide_link_profile *p)
+{
+  uint64_t budget_us = (uint64_t)p->duty_ppm * p->duty_window_ms / 1000u;
+  size_t n, j = 0;
+  const vlink_tx *log = vlink_txlog(v, s, &n);
+  uint64_t sum = 0;
+  int over = 0;
+  CU_ASSERT(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    sum += tide_link_line_us(p, log[i].bytes);
+    while (log[j].at_ms + p->duty_window_ms <= log[i].at_ms) {
+      sum -= tide_link_line_us(p, log[j].bytes);
+      j++;
+    }
+    if (sum > budget_us)
+      over = 1;
+  }
+  CU_ASSERT_FALSE(over);
+}
+
 /* The sender never exceeds its duty-cycle budget in any window, reports
  * the budget and the time it waited, and still delivers everything. */
 static void test_duty_cycle(void)
@@ -386,22 +408,9 @@ static void test_duty_cycle(void)
   rc = vlink_run(v, xfer_pump, xfer_done, &x, 24ull * 3600 * 1000, &side);
   CU_ASSERT_EQUAL(rc, 0);
   CU_ASSERT_FALSE(x.corrupt);
-  for (int s = 0; s < 2; s++) {
-    size_t n;
-    const vlink_tx *log = vlink_txlog(v, s, &n);
-    size_t j = 0;
-    uint64_t sum = 0;
-    CU_ASSERT(n > 0);
-    /* sliding window over transmission start times */
-    for (size_t i = 0; i < n; i++) {
-      sum += tide_link_line_us(&p, log[i].bytes);
-      while (log[j].at_ms + p.duty_window_ms <= log[i].at_ms) {
-        sum -= tide_link_line_us(&p, log[j].bytes);
-        j++;
-      }
-      CU_ASSERT(sum <= budget_us);
-    }
-  }
+  CU_ASSERT_EQUAL(budget_us, 600000u);
+  for (int s = 0; s < 2; s++)
+    check_duty(v, s, &p);
   tide_link_get_stats(vlink_link(v, 0), vlink_now(v), &st);
   CU_ASSERT_EQUAL(st.duty_budget_ms, 600u);
   CU_ASSERT(st.duty_wait_ms > 0);
@@ -500,9 +509,396 @@ static void test_listener_quiet(void)
   tide_link_free(l);
 }
 
+/* ---- duty pause announcements (docs/radio.md section 6) ---- */
+
+static void test_pause_frame(void)
+{
+  uint8_t b[64];
+  uint8_t pause[] = {TIDE_LINK_EXT_PAUSE, 0x10, 0x27, 0x00, 0x00}; /* 10000 ms */
+  uint8_t other[] = {0x7f, 0x10, 0x27, 0x00, 0x00};
+  tide_link_frame f;
+  tide_error err;
+  size_t n;
+
+  n = mk_body(b, TIDE_LINK_T_EXT | TIDE_LINK_F_TURN, pause, sizeof pause);
+  CU_ASSERT_EQUAL(n, TIDE_LINK_PAUSE_BYTES + TIDE_LINK_CRC_BYTES);
+  CU_ASSERT_EQUAL_FATAL(tide_link_frame_parse(&f, b, n, &err), 0);
+  CU_ASSERT_EQUAL(f.type, TIDE_LINK_T_EXT);
+  CU_ASSERT_EQUAL(f.kind, TIDE_LINK_EXT_PAUSE);
+  CU_ASSERT_EQUAL(f.flags, TIDE_LINK_F_TURN);
+  CU_ASSERT_EQUAL(f.pause_ms, 10000u);
+  /* the CRC covers the announcement like any frame */
+  for (size_t bit = 0; bit < n * 8; bit++) {
+    b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, NULL), TIDE_E_LINK_FRAME);
+    b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+  }
+  n = mk_body(b, TIDE_LINK_T_EXT, pause, sizeof pause - 1);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  CU_ASSERT(strstr(err.msg, "PAUSE") != NULL);
+  n = mk_body(b, TIDE_LINK_T_EXT, pause, 0);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  n = mk_body(b, TIDE_LINK_T_EXT, other, sizeof other);
+  CU_ASSERT_EQUAL(tide_link_frame_parse(&f, b, n, &err), TIDE_E_LINK_FRAME);
+  CU_ASSERT(strstr(err.msg, "kind") != NULL);
+}
+
+/* A transfer in which one side's tiny duty budget runs out mid-transfer,
+ * with a pause much longer than the dead time.  The pump records what the
+ * other side retransmits while it knows the peer is paused. */
+typedef struct pause_run {
+  xfer x;
+  int q;                 /* the side that waits for the paused one */
+  int in_pause;          /* q knew of a pause at its last pump */
+  uint64_t retx_prev;    /* q's retransmissions at its last pump */
+  uint64_t pause_retx;   /* q's retransmissions while it knew of a pause */
+  uint64_t max_pause;    /* longest pause q was told of */
+  int lose_first;        /* drop the first announcement on the line */
+  int lost;              /* it was dropped */
+  uint64_t data_at_loss; /* the paused side's DATA frames then */
+  int heard;             /* q heard of a pause after the loss */
+  int heard_repeat;      /* ... from the repeat, within the same wait */
+  vlink *v;
+} pause_run;
+
+static int pause_pump(void *ctx, int side, tide_link *l, uint64_t now_ms)
+{
+  pause_run *r = ctx;
+  if (side == r->q) {
+    tide_link_stats st;
+    tide_link_get_stats(l, now_ms, &st);
+    if (r->in_pause)
+      r->pause_retx += st.retransmits - r->retx_prev;
+    r->retx_prev = st.retransmits;
+    r->in_pause = st.peer_pause_ms > 0;
+    if (st.peer_pause_ms > r->max_pause)
+      r->max_pause = st.peer_pause_ms;
+    if (r->lost && !r->heard && st.peer_pauses > 0) {
+      tide_link_stats ps;
+      tide_link_get_stats(vlink_link(r->v, 1 - side), now_ms, &ps);
+      r->heard = 1;
+      r->heard_repeat = ps.pauses_sent == 2 && ps.tx_data_frames == r->data_at_loss;
+    }
+  }
+  return xfer_pump(&r->x, side, l, now_ms);
+}
+
+static int pause_done(void *ctx)
+{
+  pause_run *r = ctx;
+  tide_link_stats st;
+  if (r->lose_first) {
+    /* Stop once the first announcement is on the line (the run resumes
+     * after the test has dropped it). */
+    tide_link_get_stats(vlink_link(r->v, 1 - r->q), vlink_now(r->v), &st);
+    if (st.pauses_sent > 0)
+      return 1;
+  }
+  return xfer_done(&r->x);
+}
+
+/* Runs the transfer with side `paused` on a 1 % budget per 10 minutes
+ * (6 s of airtime: spent after a few kB), the other on the profile's
+ * default; both directions carry data, so the waiting side always has
+ * frames in flight while the paused one is silent. */
+static void pause_sync(const char *profile, int paused, size_t n, size_t nq, double loss,
+                       int lose_first)
+{
+  tide_link_profile p[2];
+  linkmodel_params mp;
+  pause_run r;
+  tide_link_stats st[2];
+  int rc, side;
+
+  memset(&r, 0, sizeof r);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p[0], profile), 0);
+  if (strcmp(profile, "rfd900") == 0) /* full duplex on a 10 % band */
+    CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p[0], "duty", "10", NULL), 0);
+  p[1] = p[0];
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p[paused], "duty", "1", NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p[paused], "duty-window", "600000", NULL), 0);
+  mp = model_for(&p[0], loss, 0, 0, 21);
+  r.v = vlink_new(&p[0], &p[1], &mp, 21);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(r.v);
+  r.q = 1 - paused;
+  r.lose_first = lose_first;
+  xfer_init(&r.x, paused == 0 ? n : nq, paused == 0 ? nq : n, 21);
+  rc = vlink_run(r.v, pause_pump, pause_done, &r, 24ull * 3600 * 1000, &side);
+  if (lose_first && rc == 0 && !xfer_done(&r.x)) {
+    /* The announcement (ACK + PAUSE, or PAUSE alone) is still in the
+     * modem or on the air: nothing gets through for the next 300 ms. */
+    uint64_t t = vlink_now(r.v) * 1000u;
+    tide_link_get_stats(vlink_link(r.v, paused), vlink_now(r.v), &st[0]);
+    CU_ASSERT_EQUAL(st[0].pauses_sent, 1);
+    r.data_at_loss = st[0].tx_data_frames;
+    linkmodel_outage(vlink_model(r.v), t > 1000 ? t - 1000 : 0, t + 300000);
+    r.lose_first = 0;
+    r.lost = 1;
+    rc = vlink_run(r.v, pause_pump, pause_done, &r, 24ull * 3600 * 1000, &side);
+  }
+  if (rc != 0)
+    fprintf(stderr, "pause %s: rc %d (%s) side %d at %llu ms\n", profile, rc,
+            tide_link_strerror(rc), side, (unsigned long long)vlink_now(r.v));
+  CU_ASSERT_EQUAL(rc, 0); /* not TIDE_E_LINK_DEAD */
+  CU_ASSERT_FALSE(r.x.corrupt);
+  CU_ASSERT(memcmp(r.x.dst[1], r.x.src[0], r.x.len[0]) == 0);
+  CU_ASSERT(memcmp(r.x.dst[0], r.x.src[1], r.x.len[1]) == 0);
+  tide_link_get_stats(vlink_link(r.v, 0), vlink_now(r.v), &st[0]);
+  tide_link_get_stats(vlink_link(r.v, 1), vlink_now(r.v), &st[1]);
+  /* the paused side waited far longer than the dead time, and said so */
+  CU_ASSERT(st[paused].duty_wait_ms > 2u * p[paused].dead_ms);
+  CU_ASSERT(st[paused].pauses_sent > 0);
+  CU_ASSERT(st[r.q].peer_pauses > 0);
+  CU_ASSERT(r.max_pause > p[r.q].dead_ms);
+  CU_ASSERT(r.max_pause <= p[paused].duty_window_ms + p[paused].duty_window_ms / 60);
+  if (loss == 0 && !lose_first) {
+    /* nothing was retransmitted into the pause */
+    CU_ASSERT_EQUAL(r.pause_retx, 0);
+    CU_ASSERT_EQUAL(st[r.q].retransmits, 0);
+  } else {
+    /* at most one window per announcement heard */
+    CU_ASSERT(r.pause_retx <= (1u + TIDE_LINK_PAUSE_REPEATS) * p[r.q].window_max);
+  }
+  if (lose_first) {
+    /* the peer first heard of the pause from the repeat, in the same wait */
+    CU_ASSERT(r.lost);
+    CU_ASSERT(r.heard_repeat);
+    CU_ASSERT_EQUAL(st[r.q].peer_pauses + 1, st[paused].pauses_sent);
+  }
+  check_duty(r.v, paused, &p[paused]);
+  check_duty(r.v, r.q, &p[r.q]);
+  xfer_free(&r.x);
+  vlink_free(r.v);
+}
+
+/* One side's duty budget runs out for minutes: the other is told, waits
+ * without retransmitting, and the transfer completes (it used to end with
+ * TIDE_E_LINK_DEAD after `dead` ms). */
+static void test_pause_sync(void)
+{
+  pause_sync("lora-e22", 0, 30000, 30000, 0, 0);
+  pause_sync("lora-e22", 1, 30000, 200000, 0, 0);
+  pause_sync("lora-e32", 1, 8000, 40000, 0, 0);
+  pause_sync("rfd900", 0, 100000, 500000, 0, 0); /* full duplex: the RTO timer waits */
+}
+
+/* The same on a lossy line: announcements and their ACKs can be lost. */
+static void test_pause_lossy(void)
+{
+  pause_sync("lora-e22", 0, 30000, 60000, 0.05, 0);
+}
+
+/* The first announcement is lost: the peer, not knowing, hands the turn
+ * back with its retransmissions, and the paused side repeats it. */
+static void test_pause_lost(void)
+{
+  pause_sync("lora-e22", 0, 30000, 200000, 0, 1);
+  pause_sync("rfd900", 1, 100000, 100000, 0, 1);
+}
+
+static void put_body(tide_link *l, uint64_t now, const uint8_t *body, size_t n)
+{
+  uint8_t b[64], w[80];
+  size_t wl;
+  uint32_t c;
+  memcpy(b, body, n);
+  c = tide_link_crc32c(b, n);
+  b[n] = (uint8_t)c;
+  b[n + 1] = (uint8_t)(c >> 8);
+  b[n + 2] = (uint8_t)(c >> 16);
+  b[n + 3] = (uint8_t)(c >> 24);
+  CU_ASSERT_EQUAL_FATAL(tide_link_cobs_encode(w, sizeof w - 1, &wl, b, n + 4), 0);
+  w[wl++] = 0;
+  CU_ASSERT_EQUAL(tide_link_input(l, now, w, wl), 0);
+}
+
+/* A link synchronised with peer 0x22222222 by hand, holding the turn. */
+static tide_link *hand_link(const char *profile, uint64_t now)
+{
+  tide_link_profile p;
+  tide_link_config cfg = {0, 5, 0x11111111u, 0};
+  tide_link *l = NULL;
+  uint8_t syn[11] = {
+      TIDE_LINK_T_SYN | TIDE_LINK_F_TURN, 0x22, 0x22, 0x22, 0x22, 0x11, 0x11, 0x11, 0x11, 32, 1};
+  if (tide_link_profile_get(&p, profile) != 0 || tide_link_new(&l, &p, &cfg, now, NULL) != 0)
+    return NULL;
+  put_body(l, now, syn, sizeof syn);
+  return l;
+}
+
+/* Runs l with nobody answering until it fails or `until`; counts the
+ * frames it sent before `quiet_until` into *early and the retransmissions
+ * among them into *early_retx. */
+static int run_silent(tide_link *l, uint64_t *t, uint64_t until, uint64_t quiet_until,
+                      unsigned *early, uint64_t *early_retx)
+{
+  uint8_t out[TIDE_LINK_MAX_WIRE_BYTES];
+  tide_link_stats st;
+  size_t n;
+  int rc = 0;
+  while (*t < until) {
+    rc = tide_link_output(l, *t, out, sizeof out, &n);
+    if (rc != 0)
+      break;
+    if (n > 0 && *t < quiet_until) {
+      (*early)++;
+      tide_link_get_stats(l, *t, &st);
+      *early_retx = st.retransmits;
+    }
+    if (n > 0)
+      continue;
+    *t = tide_link_next_wakeup(l, *t);
+    if (*t == UINT64_MAX)
+      break;
+  }
+  return rc;
+}
+
+/* A corrupt or hostile pause value is capped at our duty window; the peer
+ * is declared dead dead_ms after the (capped) pause, never later, and
+ * nothing is retransmitted before the pause ends. */
+static void test_pause_capped(void)
+{
+  tide_link_profile p;
+  tide_link *l;
+  tide_link_stats st;
+  uint8_t huge[] = {
+      TIDE_LINK_T_EXT | TIDE_LINK_F_TURN, TIDE_LINK_EXT_PAUSE, 0xff, 0xff, 0xff, 0xff};
+  uint8_t small[] = {TIDE_LINK_T_EXT | TIDE_LINK_F_TURN, TIDE_LINK_EXT_PAUSE, 0x88, 0x13, 0, 0};
+  uint8_t data[] = {TIDE_LINK_T_DATA | TIDE_LINK_F_TURN, 0, 0, 'x'};
+  uint8_t msg[3000], out[TIDE_LINK_MAX_WIRE_BYTES];
+  size_t acc, n;
+  uint64_t t = 1000, t0, early_retx = 0;
+  unsigned early = 0;
+  int rc;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "lora-e22"), 0);
+  l = hand_link("lora-e22", t);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+  CU_ASSERT_TRUE(tide_link_ready(l));
+  /* a pause of 5 s is taken as is; DATA from the peer ends it */
+  put_body(l, t, small, sizeof small);
+  tide_link_get_stats(l, t, &st);
+  CU_ASSERT_EQUAL(st.peer_pause_ms, 5000u);
+  CU_ASSERT_EQUAL(st.peer_pauses, 1);
+  tide_link_get_stats(l, t + 4000, &st);
+  CU_ASSERT_EQUAL(st.peer_pause_ms, 1000u);
+  put_body(l, t + 10, data, sizeof data);
+  tide_link_get_stats(l, t + 10, &st);
+  CU_ASSERT_EQUAL(st.peer_pause_ms, 0);
+
+  /* our SYN answer goes out, then the peer hands back the turn with a
+   * pause of 0xffffffff ms (49 days), capped at the duty window plus one
+   * ledger bucket (1 h 1 min) */
+  CU_ASSERT_EQUAL(tide_link_output(l, t, out, sizeof out, &n), 0);
+  CU_ASSERT(n > 0);
+  t += 500;
+  memset(msg, 0x5a, sizeof msg);
+  CU_ASSERT_EQUAL(tide_link_send(l, msg, sizeof msg, 1, &acc), 0);
+  CU_ASSERT(acc > 0);
+  put_body(l, t, huge, sizeof huge);
+  t0 = t;
+  tide_link_get_stats(l, t, &st);
+  CU_ASSERT_EQUAL(st.peer_pause_ms, p.duty_window_ms + p.duty_window_ms / 60);
+  rc = run_silent(l, &t, t0 + 3ull * p.duty_window_ms, t0 + st.peer_pause_ms, &early, &early_retx);
+  CU_ASSERT_EQUAL(rc, TIDE_E_LINK_DEAD);
+  /* its turn: one burst of new data (the peer's receiver works), then
+   * silence until the pause ends; only then retransmissions */
+  CU_ASSERT(early > 0);
+  CU_ASSERT(early <= p.window_max);
+  CU_ASSERT_EQUAL(early_retx, 0);
+  tide_link_get_stats(l, t, &st);
+  CU_ASSERT(st.tx_data_frames > 0);
+  CU_ASSERT(st.retransmits > 0); /* after the pause it asked again */
+  /* dead `dead` ms after the capped pause: not before, not later */
+  CU_ASSERT(t >= t0 + p.duty_window_ms + p.duty_window_ms / 60 + p.dead_ms);
+  CU_ASSERT(t <= t0 + p.duty_window_ms + p.duty_window_ms / 60 + p.dead_ms + p.rto_max_ms);
+  tide_link_free(l);
+}
+
+/* The paused side: its announcement says how long it will be silent and
+ * fits its budget; a peer that hands it the turn during the pause (it
+ * missed the announcement) gets one repeat with the time left; after
+ * that it stays silent until the pause ends. */
+static void test_pause_announce(void)
+{
+  tide_link_profile p;
+  tide_link *l;
+  tide_link_config cfg = {0, 5, 0x11111111u, 0};
+  tide_link_stats st;
+  uint8_t syn[11] = {
+      TIDE_LINK_T_SYN | TIDE_LINK_F_TURN, 0x22, 0x22, 0x22, 0x22, 0x11, 0x11, 0x11, 0x11, 32, 1};
+  uint8_t out[TIDE_LINK_MAX_WIRE_BYTES], body[TIDE_LINK_MAX_BODY_BYTES];
+  uint8_t msg[20000];
+  uint8_t data[] = {TIDE_LINK_T_DATA | TIDE_LINK_F_TURN, 0, 0, 'y'};
+  uint64_t t = 0, air_us = 0, budget_us, first_pause = 0, first_at = 0;
+  unsigned pauses = 0, after = 0;
+  tide_link_frame f;
+  size_t n, bl, acc;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "lora-e22"), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty", "1", NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty-window", "600000", NULL), 0);
+  budget_us = (uint64_t)p.duty_ppm * p.duty_window_ms / 1000u;
+  CU_ASSERT_EQUAL_FATAL(tide_link_new(&l, &p, &cfg, 0, NULL), 0);
+  put_body(l, 0, syn, sizeof syn);
+  memset(msg, 0x33, sizeof msg);
+  CU_ASSERT_EQUAL(tide_link_send(l, msg, sizeof msg, 1, &acc), 0);
+  /* The peer acknowledges everything and hands the turn straight back
+   * each time, until the first announcement; it never hears that one. */
+  while (t < 4ull * p.duty_window_ms && (pauses == 0 || t < first_at + first_pause)) {
+    CU_ASSERT_EQUAL_FATAL(tide_link_output(l, t, out, sizeof out, &n), 0);
+    if (n > 0) {
+      air_us += tide_link_line_us(&p, n);
+      CU_ASSERT_FATAL(tide_link_cobs_decode(body, sizeof body, &bl, out, n - 1) == 0);
+      CU_ASSERT_FATAL(tide_link_frame_parse(&f, body, bl, NULL) == 0);
+      if (f.type == TIDE_LINK_T_EXT) {
+        pauses++;
+        CU_ASSERT(f.flags & TIDE_LINK_F_TURN);
+        if (pauses == 1) {
+          first_pause = f.pause_ms;
+          first_at = t;
+          CU_ASSERT(air_us <= budget_us); /* the reserve paid for it */
+        } else if (pauses == 2) {
+          /* the repeat: the time left of the same pause */
+          CU_ASSERT(f.pause_ms <= first_pause - (t - first_at));
+          CU_ASSERT(f.pause_ms + 1000 >= first_pause - (t - first_at));
+        }
+      } else if (pauses >= 2 && t < first_at + first_pause) {
+        after++; /* nothing after the repeat until the pause ends */
+      }
+      if (f.flags & TIDE_LINK_F_TURN) {
+        uint8_t ack[2] = {TIDE_LINK_T_ACK | TIDE_LINK_F_TURN, 0};
+        tide_link_get_stats(l, t, &st);
+        ack[1] = (uint8_t)st.tx_data_frames; /* all DATA frames received */
+        t += 300;
+        if (pauses == 0)
+          put_body(l, t, ack, sizeof ack);
+        else if (pauses <= 2)
+          put_body(l, t + 20000, data, sizeof data); /* missed it: its DATA + TURN */
+      }
+      continue;
+    }
+    t = tide_link_next_wakeup(l, t);
+    if (t == UINT64_MAX)
+      break;
+  }
+  CU_ASSERT(first_pause > 2u * p.dead_ms);
+  CU_ASSERT(first_pause <= p.duty_window_ms + 1000);
+  CU_ASSERT_EQUAL(after, 0);
+  tide_link_get_stats(l, t, &st);
+  CU_ASSERT_EQUAL(st.pauses_sent, 1u + TIDE_LINK_PAUSE_REPEATS);
+  CU_ASSERT(st.duty_wait_ms > 0);
+  tide_link_free(l);
+}
+
 static CU_TestInfo framing_tests[] = {
-    {"crc32c", test_crc},        {"cobs", test_cobs}, {"frame parse", test_frame_parse},
-    {"profiles", test_profiles}, CU_TEST_INFO_NULL,
+    {"crc32c", test_crc},
+    {"cobs", test_cobs},
+    {"frame parse", test_frame_parse},
+    {"profiles", test_profiles},
+    {"PAUSE frame", test_pause_frame},
+    CU_TEST_INFO_NULL,
 };
 
 static CU_TestInfo arq_tests[] = {
@@ -519,8 +915,18 @@ static CU_TestInfo arq_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo pause_tests[] = {
+    {"duty pause longer than dead: sync completes", test_pause_sync},
+    {"duty pause on a lossy line", test_pause_lossy},
+    {"lost announcement repeated", test_pause_lost},
+    {"hostile pause capped", test_pause_capped},
+    {"announcement budgeted, one repeat", test_pause_announce},
+    CU_TEST_INFO_NULL,
+};
+
 CU_SuiteInfo tide_test_suites[] = {
     TIDE_SUITE("link framing", framing_tests),
     TIDE_SUITE("link arq", arq_tests),
+    TIDE_SUITE("link duty pause", pause_tests),
     CU_SUITE_INFO_NULL,
 };

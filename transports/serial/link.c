@@ -101,6 +101,12 @@ struct tide_link {
   uint64_t duty_resume_ms;
   uint64_t dead_credit_ms; /* time held back by our own duty budget since the last good frame */
 
+  /* duty-pause announcements (EXT PAUSE, docs/radio.md section 6) */
+  int ann_due;               /* announce the pause at the next chance */
+  unsigned ann_sent;         /* announcements sent in this wait */
+  uint64_t ann_until_ms;     /* end of the pause we announced (0: none in this wait) */
+  uint64_t peer_pause_until; /* the peer announced silence until then (capped; 0: none) */
+
   tide_link_stats st;
 };
 
@@ -142,6 +148,36 @@ static uint32_t frame_ms(const tide_link *l)
 static uint32_t idle_ms(const tide_link *l)
 {
   return 2 * frame_ms(l) + l->p.latency_ms / 2 + 20;
+}
+
+/* The longest duty pause announced or believed: one duty window plus one
+ * bucket of the ledger.  After that long every frame in the ledger has
+ * left it, so no budget needs longer to recover. */
+static uint64_t pause_cap_ms(const tide_link *l)
+{
+  return (uint64_t)l->p.duty_window_ms + l->duty_bucket_ms;
+}
+
+/* Airtime of a frame whose body without CRC has body_wo_crc bytes. */
+static uint64_t wire_us(const tide_link *l, size_t body_wo_crc)
+{
+  size_t b = body_wo_crc + TIDE_LINK_CRC_BYTES;
+  return tide_link_line_us(&l->p, b + b / 254 + 2);
+}
+
+/* Airtime of one duty-pause announcement: an ACK with a full bitmap and
+ * the PAUSE frame. */
+static uint64_t ann_us(const tide_link *l)
+{
+  return wire_us(l, 2 + TIDE_LINK_MAX_SACK_BYTES) + wire_us(l, TIDE_LINK_PAUSE_BYTES);
+}
+
+/* What every DATA or ACK frame leaves in the duty budget: room for the
+ * announcement and its repeats, so that a side whose budget runs out can
+ * always say so (and, on half duplex, hand over the turn). */
+static uint64_t reserve_us(const tide_link *l)
+{
+  return (1u + TIDE_LINK_PAUSE_REPEATS) * ann_us(l);
 }
 
 static uint32_t clamp_rto(const tide_link *l, uint64_t v)
@@ -511,6 +547,17 @@ static void on_syn(tide_link *l, const tide_link_frame *f)
     l->syn_owed = 1;
 }
 
+/* The peer announced a duty pause of ms milliseconds (EXT PAUSE).  The
+ * value is capped (pause_cap_ms): a larger one is corrupt or hostile.
+ * 0 ends a pause. */
+static void on_pause(tide_link *l, uint64_t now_ms, uint32_t ms)
+{
+  uint64_t cap = pause_cap_ms(l);
+  uint64_t v = ms < cap ? ms : cap;
+  l->st.peer_pauses++;
+  l->peer_pause_until = v > 0 ? now_ms + v : 0;
+}
+
 static int on_frame(tide_link *l, uint64_t now_ms, const uint8_t *wire, size_t n)
 {
   uint8_t body[TIDE_LINK_MAX_BODY_BYTES];
@@ -530,13 +577,17 @@ static int on_frame(tide_link *l, uint64_t now_ms, const uint8_t *wire, size_t n
   l->tx_unanswered = 0;
   l->dead_credit_ms = 0;
   if (f.type == TIDE_LINK_T_SYN) {
+    l->peer_pause_until = 0;
     on_syn(l, &f);
   } else if (!l->peer_known) {
-    /* DATA/ACK from a peer we never synchronised with (we restarted). */
+    /* DATA/ACK/EXT from a peer we never synchronised with (we restarted). */
     l->syn_owed = 1;
   } else {
-    l->peer_knows_us = 1; /* it only sends DATA/ACK once it knows us */
-    if (f.type == TIDE_LINK_T_DATA) {
+    l->peer_knows_us = 1; /* it only sends DATA/ACK/EXT once it knows us */
+    if (f.type == TIDE_LINK_T_EXT) {
+      on_pause(l, now_ms, f.pause_ms);
+    } else if (f.type == TIDE_LINK_T_DATA) {
+      l->peer_pause_until = 0; /* it sends data again: its pause is over */
       on_ack(l, now_ms, f.ack, NULL, 0, !l->p.half_duplex);
       rc = on_data(l, now_ms, &f);
       if (rc != 0)
@@ -561,13 +612,20 @@ static int on_frame(tide_link *l, uint64_t now_ms, const uint8_t *wire, size_t n
   if (f.flags & TIDE_LINK_F_TURN) {
     l->ack_now = 1;
     if (l->p.half_duplex) {
-      l->peer_idle = (f.flags & TIDE_LINK_F_IDLE) != 0;
+      /* A peer that hands over the turn with its duty pause cannot use it
+       * before the pause ends: it does not need an answer. */
+      l->peer_idle = (f.flags & TIDE_LINK_F_IDLE) != 0 || f.type == TIDE_LINK_T_EXT;
       take_turn(l, now_ms, 0);
       /* A busy peer handed over: answer even with nothing to say, so the
        * turn comes back to it. */
       if (!l->peer_idle)
         l->ack_owed = 1;
     }
+    /* We are in a duty pause and the peer wants an answer: it may have
+     * missed our announcement, so repeat it (the reserve has room). */
+    if (f.type != TIDE_LINK_T_EXT && l->duty_blocked_since && l->ann_sent > 0 &&
+        l->ann_sent <= TIDE_LINK_PAUSE_REPEATS && !l->ann_due && tide_link_ready(l))
+      l->ann_due = 1;
   }
   return 0;
 }
@@ -697,18 +755,34 @@ static int want_tx(const tide_link *l)
   return l->syn_owed || l->ack_owed || l->turn_open || have_lost(l) || new_data_len(l) > 0;
 }
 
-static uint64_t retake_at(const tide_link *l)
+static uint64_t retake_at_line(const tide_link *l)
 {
   if (l->last_rx_ms > l->turn_given_ms)
     return l->last_rx_ms + idle_ms(l) + l->jitter_ms;
   if (l->waiting) {
     /* Never before the peer could have taken the turn by silence after
-     * losing our last frame and its answer could have arrived. */
+     * losing our last frame and its answer could have arrived.  A peer
+     * that announced a duty pause cannot answer before the pause ends:
+     * the wait for its answer starts then, so nothing is retransmitted
+     * into the pause. */
     uint64_t floor_ms = idle_ms(l) * 3u / 2u + 2u * l->p.latency_ms + frame_ms(l);
     uint64_t w = l->rto_ms > floor_ms ? l->rto_ms : floor_ms;
-    return l->turn_given_ms + w + l->jitter_ms;
+    uint64_t from = l->turn_given_ms;
+    if (l->peer_pause_until > from)
+      from = l->peer_pause_until;
+    return from + w + l->jitter_ms;
   }
   return l->turn_given_ms + idle_ms(l) + l->jitter_ms;
+}
+
+/* When we take back a turn we handed over.  While our own duty budget
+ * holds us back there is nothing to take it for. */
+static uint64_t retake_at(const tide_link *l)
+{
+  uint64_t t = retake_at_line(l);
+  if (l->duty_blocked_since && l->duty_resume_ms > t)
+    t = l->duty_resume_ms;
+  return t;
 }
 
 /* The random part of the wait before we retake a turn we handed over.
@@ -760,12 +834,6 @@ static size_t ack_len(const tide_link *l)
   return 2 + nb;
 }
 
-static uint64_t wire_us(const tide_link *l, size_t body_wo_crc)
-{
-  size_t b = body_wo_crc + TIDE_LINK_CRC_BYTES;
-  return tide_link_line_us(&l->p, b + b / 254 + 2);
-}
-
 static int ack_due(const tide_link *l, uint64_t now_ms)
 {
   if (!l->ack_owed)
@@ -776,7 +844,7 @@ static int ack_due(const tide_link *l, uint64_t now_ms)
 static pick choose(const tide_link *l, uint64_t now_ms)
 {
   pick k = {-1, 0, 0, 0, 0};
-  uint64_t reserve = l->p.half_duplex ? wire_us(l, 2 + TIDE_LINK_MAX_SACK_BYTES) : 0;
+  uint64_t reserve = reserve_us(l);
 
   if (l->syn_owed) {
     k.type = TIDE_LINK_T_SYN;
@@ -785,7 +853,7 @@ static pick choose(const tide_link *l, uint64_t now_ms)
   }
   if (l->p.half_duplex ? (l->ack_owed && l->in_burst == 0) : ack_due(l, now_ms)) {
     k.type = TIDE_LINK_T_ACK;
-    k.need_us = wire_us(l, ack_len(l));
+    k.need_us = wire_us(l, ack_len(l)) + reserve;
     return k;
   }
   for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
@@ -801,20 +869,39 @@ static pick choose(const tide_link *l, uint64_t now_ms)
     k.seq = l->snd_nxt;
   }
   if (k.type == TIDE_LINK_T_DATA) {
+    /* When the budget runs out, the announcement (ACK + PAUSE with TURN)
+     * that the reserve pays for closes the turn: see tide_link_output. */
     k.need_us = wire_us(l, 3 + k.dlen) + reserve;
-    /* Half duplex, budget spent mid-turn: close the turn with an ACK,
-     * which the reserve pays for. */
-    if (l->p.half_duplex && l->turn_open && duty_ready_ms(l, now_ms, k.need_us) > now_ms) {
-      k.type = TIDE_LINK_T_ACK;
-      k.need_us = wire_us(l, ack_len(l));
-    }
     return k;
   }
   if (l->p.half_duplex && (l->ack_owed || l->turn_open)) {
     k.type = TIDE_LINK_T_ACK; /* closes the turn */
-    k.need_us = wire_us(l, ack_len(l));
+    k.need_us = wire_us(l, ack_len(l)) + reserve;
   }
   return k;
+}
+
+/* When the peer is given up: dead_ms after the last good frame (or the
+ * last time we had nothing outstanding), plus the time our own duty
+ * budget held us back, and never before dead_ms after the end of a duty
+ * pause the peer announced. */
+static uint64_t dead_at(const tide_link *l)
+{
+  uint64_t t = (l->last_valid_ms > l->quiet_ms ? l->last_valid_ms : l->quiet_ms) + l->p.dead_ms +
+               l->dead_credit_ms;
+  if (l->peer_pause_until != 0 && l->peer_pause_until + l->p.dead_ms > t)
+    t = l->peer_pause_until + l->p.dead_ms;
+  return t;
+}
+
+/* Full duplex: when the oldest frame in flight times out.  Its timer does
+ * not run during a duty pause the peer announced. */
+static uint64_t rto_at(const tide_link *l)
+{
+  uint64_t from = ms_of_us_ceil(l->slot[l->snd_una].tx_end_us);
+  if (l->peer_pause_until > from)
+    from = l->peer_pause_until;
+  return from + l->rto_ms;
 }
 
 /* Runs the timers: dead peer, turn retake, retransmission timeout, SYN
@@ -829,9 +916,7 @@ static int run_timers(tide_link *l, uint64_t now_ms)
   /* Dead: work outstanding, nothing good heard for dead_ms, and we did
    * ask (three frames since) - a sender held back by its own duty budget
    * has not given the peer a chance to answer. */
-  if (outstanding(l) && l->tx_unanswered >= 3 && !l->duty_blocked_since &&
-      now_ms >= (l->last_valid_ms > l->quiet_ms ? l->last_valid_ms : l->quiet_ms) + l->p.dead_ms +
-                    l->dead_credit_ms) {
+  if (outstanding(l) && l->tx_unanswered >= 3 && !l->duty_blocked_since && now_ms >= dead_at(l)) {
     l->dead = 1;
     return TIDE_E_LINK_DEAD;
   }
@@ -842,7 +927,7 @@ static int run_timers(tide_link *l, uint64_t now_ms)
   } else if (inflight(l) > 0) {
     /* Full duplex: the oldest unacknowledged frame's retransmission timer. */
     txslot *s = &l->slot[l->snd_una];
-    if (s->state == SLOT_INFLIGHT && now_ms >= ms_of_us_ceil(s->tx_end_us) + l->rto_ms) {
+    if (s->state == SLOT_INFLIGHT && now_ms >= rto_at(l)) {
       s->state = SLOT_LOST;
       l->backoff++;
       l->rto_ms = clamp_rto(l, (uint64_t)l->rto_ms * 2);
@@ -889,6 +974,116 @@ static int rx_gap(const tide_link *l)
   return 0;
 }
 
+/* Writes an ACK body (cumulative ack and SACK bitmap) after the header
+ * byte; returns its length without CRC. */
+static size_t put_ack(const tide_link *l, uint8_t *body)
+{
+  size_t m = ack_len(l);
+  body[1] = l->rcv_next;
+  memset(body + 2, 0, m - 2);
+  for (unsigned i = 0; i < (m - 2) * 8; i++)
+    if (l->rhave[(uint8_t)(l->rcv_next + 1 + i)])
+      body[2 + i / 8] |= (uint8_t)(1u << (i % 8));
+  return m;
+}
+
+/* The line, the duty ledger and the counters take a frame of n bytes
+ * written at now_ms. */
+static void charge_tx(tide_link *l, uint64_t now_ms, size_t n)
+{
+  uint64_t now_us = now_ms * 1000u;
+  if (l->tx_busy_us < now_us)
+    l->tx_busy_us = now_us;
+  l->tx_busy_us += tide_link_line_us(&l->p, n);
+  l->tx_short = n < l->p.packet_bytes;
+  duty_charge(l, now_ms, tide_link_line_us(&l->p, n));
+  l->st.tx_bytes += n;
+  l->st.tx_frames++;
+  l->tx_unanswered++;
+}
+
+/* Half duplex: the frame just written handed the turn to the peer. */
+static void give_turn(tide_link *l, int waiting)
+{
+  l->turn = TURN_PEER;
+  l->waiting = waiting;
+  l->turn_given_ms = ms_of_us_ceil(l->tx_busy_us);
+  l->jitter_ms = retake_jitter(l);
+  l->rx_in_turn = 0;
+}
+
+/* Our duty budget is spent: tells the peer how long we will be silent
+ * (docs/radio.md section 6), one frame per call.  The announcement is an
+ * ACK when one is owed, then an EXT PAUSE frame carrying the time left
+ * until we send again; on half duplex the PAUSE carries TURN, so the peer
+ * may use the line meanwhile.  The ledger's reserve pays for it; should it
+ * not fit all the same, we stay silent without announcing.  need_us is
+ * the airtime of the frame we wanted to send (0: none). */
+static int pause_announce(tide_link *l, uint64_t now_ms, uint64_t need_us, uint8_t *out, size_t cap,
+                          size_t *out_len)
+{
+  uint8_t body[2 + TIDE_LINK_MAX_SACK_BYTES + TIDE_LINK_CRC_BYTES];
+  uint64_t pause_us = wire_us(l, TIDE_LINK_PAUSE_BYTES), pause;
+  size_t m;
+  int rc;
+
+  if (l->ann_due == 1) {
+    uint64_t ack_us = l->ack_owed ? wire_us(l, ack_len(l)) : 0;
+    uint64_t want = wire_us(l, 3 + l->pmax) + reserve_us(l), until;
+    unsigned left = TIDE_LINK_PAUSE_REPEATS + 1u - l->ann_sent;
+    if (duty_ready_ms(l, now_ms, ack_us + pause_us) > now_ms) {
+      l->ann_due = 0;
+      return 0;
+    }
+    /* Silent until a full DATA frame (or what we wanted to send, if more)
+     * fits after the announcements still to come; we keep to it. */
+    if (need_us > want)
+      want = need_us;
+    until = duty_ready_ms(l, now_ms, want + left * ann_us(l)) + l->duty_jitter_ms;
+    if (until > l->ann_until_ms)
+      l->ann_until_ms = until;
+    if (l->ann_until_ms > l->duty_resume_ms)
+      l->duty_resume_ms = l->ann_until_ms;
+    l->ann_due = 2;
+    if (l->ack_owed) {
+      body[0] = TIDE_LINK_T_ACK;
+      m = put_ack(l, body);
+      rc = encode(out, cap, out_len, body, m);
+      if (rc != 0)
+        return rc;
+      charge_tx(l, now_ms, *out_len);
+      l->ack_owed = l->ack_now = 0;
+      l->rx_since_ack = 0;
+      l->st.tx_ack_frames++;
+      l->in_burst++;
+      l->turn_open = l->p.half_duplex;
+      return 0;
+    }
+  }
+  if (duty_ready_ms(l, now_ms, pause_us) > now_ms) {
+    l->ann_due = 0;
+    return 0;
+  }
+  pause = l->ann_until_ms > now_ms ? l->ann_until_ms - now_ms : 0;
+  if (pause > pause_cap_ms(l))
+    pause = pause_cap_ms(l); /* only the resume jitter can exceed it */
+  body[0] = (uint8_t)(TIDE_LINK_T_EXT | (l->p.half_duplex ? TIDE_LINK_F_TURN : 0u));
+  body[1] = TIDE_LINK_EXT_PAUSE;
+  put32(body + 2, (uint32_t)pause);
+  rc = encode(out, cap, out_len, body, TIDE_LINK_PAUSE_BYTES);
+  if (rc != 0)
+    return rc;
+  charge_tx(l, now_ms, *out_len);
+  l->ann_due = 0;
+  l->ann_sent++;
+  l->st.pauses_sent++;
+  l->in_burst++;
+  l->turn_open = 0;
+  if (l->p.half_duplex)
+    give_turn(l, 0); /* we expect no answer before the pause ends */
+  return 0;
+}
+
 int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, size_t *out_len)
 {
   uint8_t body[TIDE_LINK_MAX_BODY_BYTES + 8];
@@ -907,20 +1102,31 @@ int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, si
   if (l->p.half_duplex && l->turn != TURN_HAVE)
     return 0;
   k = choose(l, now_ms);
-  if (k.type < 0)
+  if (k.type < 0 && !(l->ann_due && l->duty_blocked_since))
     return 0;
   {
-    uint64_t ready = duty_ready_ms(l, now_ms, k.need_us);
+    uint64_t ready = k.type >= 0 ? duty_ready_ms(l, now_ms, k.need_us) : now_ms;
     if (ready > now_ms || (l->duty_blocked_since && now_ms < l->duty_resume_ms)) {
       if (l->duty_blocked_since == 0) {
+        /* A new wait: announce it (only to a synchronised peer). */
         l->duty_blocked_since = now_ms + 1;
         l->duty_jitter_ms = rnd(l) % (idle_ms(l) + 1);
+        l->ann_sent = 0;
+        l->ann_until_ms = 0;
+        l->ann_due = tide_link_ready(l);
       }
       if (ready > now_ms)
         l->duty_resume_ms = ready + l->duty_jitter_ms;
+      if (l->ann_until_ms > l->duty_resume_ms)
+        l->duty_resume_ms = l->ann_until_ms;
+      if (l->ann_due)
+        return pause_announce(l, now_ms, k.type >= 0 ? k.need_us : 0, out, cap, out_len);
       return 0;
     }
   }
+  l->ann_due = 0;
+  if (k.type < 0)
+    return 0;
   if (l->duty_blocked_since) {
     l->st.duty_wait_ms += now_ms - (l->duty_blocked_since - 1);
     l->dead_credit_ms += now_ms - (l->duty_blocked_since - 1);
@@ -935,14 +1141,7 @@ int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, si
     body[10] = (uint8_t)(l->peer_knows_us ? 1 : 0);
     m = 11;
     break;
-  case TIDE_LINK_T_ACK:
-    body[1] = l->rcv_next;
-    memset(body + 2, 0, TIDE_LINK_MAX_SACK_BYTES);
-    m = ack_len(l);
-    for (unsigned i = 0; i < (m - 2) * 8; i++)
-      if (l->rhave[(uint8_t)(l->rcv_next + 1 + i)])
-        body[2 + i / 8] |= (uint8_t)(1u << (i % 8));
-    break;
+  case TIDE_LINK_T_ACK: m = put_ack(l, body); break;
   default:
     body[1] = k.seq;
     body[2] = l->rcv_next;
@@ -994,13 +1193,7 @@ int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, si
     return rc;
 
   /* Commit. */
-  if (l->tx_busy_us < now_us)
-    l->tx_busy_us = now_us;
-  l->tx_busy_us += tide_link_line_us(&l->p, *out_len);
-  l->tx_short = *out_len < l->p.packet_bytes;
-  duty_charge(l, now_ms, tide_link_line_us(&l->p, *out_len));
-  l->st.tx_bytes += *out_len;
-  l->st.tx_frames++;
+  charge_tx(l, now_ms, *out_len);
   switch (k.type) {
   case TIDE_LINK_T_SYN:
     l->syn_owed = 0;
@@ -1039,16 +1232,10 @@ int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, si
   }
   l->in_burst++;
   l->turn_open = l->p.half_duplex && !last;
-  if (l->p.half_duplex && last) {
-    l->turn = TURN_PEER;
-    /* Expect an answer when we sent DATA or a SYN, or handed the turn to a
-     * peer that still has data. */
-    l->waiting = k.type != TIDE_LINK_T_ACK || inflight(l) > 0 || !l->peer_idle;
-    l->turn_given_ms = ms_of_us_ceil(l->tx_busy_us);
-    l->jitter_ms = retake_jitter(l);
-    l->rx_in_turn = 0;
-  }
-  l->tx_unanswered++;
+  /* Expect an answer when we sent DATA or a SYN, or handed the turn to a
+   * peer that still has data. */
+  if (l->p.half_duplex && last)
+    give_turn(l, k.type != TIDE_LINK_T_ACK || inflight(l) > 0 || !l->peer_idle);
   return 0;
 }
 
@@ -1060,8 +1247,7 @@ uint64_t tide_link_next_wakeup(const tide_link *l, uint64_t now_ms)
   if (l->dead)
     return now_ms;
   if (outstanding(l) && l->tx_unanswered >= 3 && !l->duty_blocked_since) {
-    c = (l->last_valid_ms > l->quiet_ms ? l->last_valid_ms : l->quiet_ms) + l->p.dead_ms +
-        l->dead_credit_ms;
+    c = dead_at(l);
     if (c < t)
       t = c;
   }
@@ -1076,20 +1262,25 @@ uint64_t tide_link_next_wakeup(const tide_link *l, uint64_t now_ms)
     }
   } else {
     if (!l->p.half_duplex && inflight(l) > 0 && l->slot[l->snd_una].state == SLOT_INFLIGHT) {
-      c = ms_of_us_ceil(l->slot[l->snd_una].tx_end_us) + l->rto_ms;
+      c = rto_at(l);
       if (c < t)
         t = c;
     }
     if (!l->p.half_duplex && l->ack_owed && !ack_due(l, now_ms) && l->ack_due_ms < t)
       t = l->ack_due_ms;
     k = choose(l, now_ms);
-    if (k.type >= 0) {
+    if (l->ann_due && l->duty_blocked_since) {
+      /* An announcement of our duty pause is under way. */
+      c = ms_of_us_ceil(line_free_us(l));
+      if (c < t)
+        t = c;
+    } else if (k.type >= 0) {
       c = ms_of_us_ceil(line_free_us(l));
       {
         uint64_t d = duty_ready_ms(l, now_ms, k.need_us);
         if (d > now_ms)
           d += l->duty_blocked_since ? l->duty_jitter_ms : 0;
-        else if (l->duty_blocked_since && l->duty_resume_ms > d)
+        if (l->duty_blocked_since && l->duty_resume_ms > d)
           d = l->duty_resume_ms;
         if (d > c)
           c = d;
@@ -1110,6 +1301,7 @@ void tide_link_get_stats(const tide_link *l, uint64_t now_ms, tide_link_stats *s
   st->duty_budget_ms = l->duty_budget_us / 1000u;
   if (l->duty_blocked_since)
     st->duty_wait_ms += now_ms - (l->duty_blocked_since - 1);
+  st->peer_pause_ms = l->peer_pause_until > now_ms ? l->peer_pause_until - now_ms : 0;
   st->srtt_ms = l->srtt8 / 8u;
   st->rto_ms = l->rto_ms;
   st->window = window(l);

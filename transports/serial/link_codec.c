@@ -139,7 +139,20 @@ int tide_link_frame_parse(tide_link_frame *f, const uint8_t *body, size_t n, tid
     f->data = body + 1;
     f->len = 10;
     return 0;
-  default: return tide_error_set(err, TIDE_E_LINK_FRAME, 0, "unknown link frame type %u", f->type);
+  default: /* TIDE_LINK_T_EXT */
+    if (m < 2)
+      return tide_error_set(err, TIDE_E_LINK_FRAME, 0, "EXT frame without a kind");
+    f->kind = body[1];
+    if (f->kind != TIDE_LINK_EXT_PAUSE)
+      return tide_error_set(err, TIDE_E_LINK_FRAME, 1, "unknown link extension kind %u",
+                            (unsigned)f->kind);
+    if (m != TIDE_LINK_PAUSE_BYTES)
+      return tide_error_set(err, TIDE_E_LINK_FRAME, 0, "PAUSE frame of %zu bytes", m);
+    f->pause_ms = (uint32_t)body[2] | (uint32_t)body[3] << 8 | (uint32_t)body[4] << 16 |
+                  (uint32_t)body[5] << 24;
+    f->data = body + 2;
+    f->len = 4;
+    return 0;
   }
 }
 

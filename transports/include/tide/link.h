@@ -14,7 +14,9 @@
  * bits; DATA frames carry an 8-bit sequence number and a cumulative
  * acknowledgement; ACK frames carry a cumulative acknowledgement and a
  * selective-acknowledgement bitmap; SYN frames carry 32-bit link ids so a
- * restarted peer is recognised.
+ * restarted peer is recognised; EXT frames carry optional information a
+ * receiver may drop (kind PAUSE: "my duty budget is spent, I stay silent
+ * for N ms", sent before a side goes quiet).
  *
  * Thread safety: a tide_link is used by one thread at a time; distinct
  * links are independent.  The functions here allocate only in
@@ -47,6 +49,9 @@ const char *tide_link_strerror(int code);
 #define TIDE_LINK_T_DATA 0u
 #define TIDE_LINK_T_ACK  1u
 #define TIDE_LINK_T_SYN  2u
+#define TIDE_LINK_T_EXT  3u /* extension: kind byte, then the kind's body */
+/* EXT kinds. */
+#define TIDE_LINK_EXT_PAUSE 1u /* u32 LE: silent for this many ms (duty budget) */
 /* Header flag bits. */
 #define TIDE_LINK_F_TURN 0x04u /* last frame of this transmission: your turn */
 #define TIDE_LINK_F_IDLE 0x08u /* the sender has nothing more queued */
@@ -56,6 +61,10 @@ const char *tide_link_strerror(int code);
 #define TIDE_LINK_CRC_BYTES      4
 #define TIDE_LINK_DATA_HDR_BYTES 3
 #define TIDE_LINK_MAX_SACK_BYTES 16 /* SACK bitmap covers 128 sequence numbers */
+#define TIDE_LINK_PAUSE_BYTES    6  /* EXT PAUSE body without CRC: header, kind, u32 */
+/* Announcements a side may repeat in one duty pause, after the first, when
+ * the peer hands it the turn (the duty ledger keeps room for all of them). */
+#define TIDE_LINK_PAUSE_REPEATS 1
 /* Largest frame body (header + payload + CRC) accepted from the line. */
 #define TIDE_LINK_MAX_BODY_BYTES 4096
 /* Largest encoded frame: body, COBS overhead and the delimiter. */
@@ -129,14 +138,19 @@ typedef struct tide_link_frame {
   unsigned flags;      /* TIDE_LINK_F_* */
   uint8_t seq;         /* DATA */
   uint8_t ack;         /* DATA, ACK: next sequence number expected */
+  uint8_t kind;        /* EXT: TIDE_LINK_EXT_* */
+  uint32_t pause_ms;   /* EXT PAUSE: announced silence, as sent (not capped) */
   const uint8_t *data; /* DATA payload, ACK bitmap, SYN ids */
   size_t len;
 } tide_link_frame;
 
 /* Parses a COBS-decoded frame body: checks the CRC, the reserved bits and
  * the per-type layout (DATA: 3-byte header and 1+ payload bytes; ACK: 2
- * bytes then at most 16 bitmap bytes; SYN: exactly 1+8 bytes).
- * TIDE_E_LINK_FRAME with the reason in err (may be NULL). */
+ * bytes then at most 16 bitmap bytes; SYN: exactly 1+10 bytes; EXT: a
+ * known kind, PAUSE exactly 1+1+4 bytes).  TIDE_E_LINK_FRAME with the
+ * reason in err (may be NULL); an EXT frame of an unknown kind is rejected
+ * like any malformed frame (a receiver drops it, as a tide from before EXT
+ * frames drops every EXT frame). */
 TIDE_WUR int tide_link_frame_parse(tide_link_frame *f, const uint8_t *body, size_t n,
                                    tide_error *err);
 
@@ -171,6 +185,9 @@ typedef struct tide_link_stats {
   uint32_t srtt_ms, rto_ms; /* smoothed round trip and current timeout */
   uint32_t window;          /* current window, frames */
   uint32_t peer_resets;     /* times the peer restarted the link */
+  uint64_t pauses_sent;     /* duty-pause announcements sent (EXT PAUSE, repeats included) */
+  uint64_t peer_pauses;     /* duty-pause announcements received from the peer */
+  uint64_t peer_pause_ms;   /* the peer's announced duty pause left at now_ms (0: none) */
 } tide_link_stats;
 
 /* Creates a link for profile p (copied).  The link starts unsynchronised:
