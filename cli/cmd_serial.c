@@ -142,6 +142,8 @@ static void progress(const tide_cli *cli, tide_rsession *s, tide_link *l, uint64
           ", airtime %" PRIu64 "/%" PRIu64 " ms per duty window",
           cli->stderr_tty && !final ? "\r" : "", st.msgs_sent, ls.tx_bytes, st.msgs_received,
           ls.rx_bytes, st.msgs_new, rate, ls.retransmits, ls.duty_used_ms, ls.duty_budget_ms);
+  if (ls.peer_pause_ms > 0) /* the peer announced it is out of duty budget */
+    fprintf(stderr, ", peer paused (duty) for %" PRIu64 " s", (ls.peer_pause_ms + 999) / 1000);
   {
     uint64_t to_send = 0, to_recv = 0;
     tide_rsession_remaining(s, &to_send, &to_recv);
