@@ -71,6 +71,15 @@ set_tests_properties(serial.e2e.fullkeys PROPERTIES
                      ENVIRONMENT "${TIDE_TEST_ENV};E2E_B_FLAGS=--full-keys;E2E_A_KEYS=full"
                      TIMEOUT 120)
 
+# Both sides --legacy-hello (as two nodes from before HELLO proofs would
+# behave): no PROOF is offered or required, the sync completes, and A
+# warns that B's HELLO was not shown fresh.
+add_test(NAME serial.e2e.legacy
+         COMMAND sh ${TIDE_LINKSIM_DIR}/e2e_serial.sh cable 30 0.0)
+set_tests_properties(serial.e2e.legacy PROPERTIES
+                     ENVIRONMENT "${TIDE_TEST_ENV};E2E_A_FLAGS=--legacy-hello;E2E_B_FLAGS=--legacy-hello;E2E_A_EXPECT=carries no proof of freshness"
+                     TIMEOUT 120)
+
 # The same over plain /dev/pts/N names, without the preloaded shim: the
 # tide program itself copes with pseudo-terminals (cli/pty_ioctl.c and the
 # driver's /proc alias in transports/serial/serial.c).

@@ -7,13 +7,15 @@
 # stores then hold exactly the same messages.  With "listen" both sides
 # listen; after they converge, A publishes a new message, which must reach
 # B over the open link.
-# Optional environment: E2E_B_FLAGS, extra options for B's `sync serial`;
-# E2E_A_KEYS=short|full, run A with -v and require its opening clock to
-# have used that key form (the peer offered short keys in its HELLO, or
-# not).
+# Optional environment: E2E_A_FLAGS and E2E_B_FLAGS, extra options for
+# A's and B's `sync serial`; E2E_A_KEYS=short|full, run A with -v and
+# require its opening clock to have used that key form (the peer offered
+# short keys in its HELLO, or not); E2E_A_EXPECT, a text A's stderr must
+# contain.
 set -eu
 PROFILE=$1 COUNT=$2 LOSS=$3 MODE=${4:-once}
-B_FLAGS=${E2E_B_FLAGS:-} A_KEYS=${E2E_A_KEYS:-} A_V=
+A_FLAGS=${E2E_A_FLAGS:-} B_FLAGS=${E2E_B_FLAGS:-} A_KEYS=${E2E_A_KEYS:-} A_V=
+A_EXPECT=${E2E_A_EXPECT:-}
 [ -n "$A_KEYS" ] && A_V=-v
 TOOLS="$TIDE_BINARY_DIR/tools"
 BIN="$TIDE_BIN"
@@ -113,9 +115,9 @@ if [ "$MODE" = listen ]; then
   echo "ok: $PROFILE, live message delivered over --listen"
   exit 0
 fi
-# shellcheck disable=SC2086 # A_V is empty or -v
+# shellcheck disable=SC2086 # A_V is empty or -v; A_FLAGS are words
 if ! LD_PRELOAD="$PRELOAD" timeout 100 "$BIN" $A_V --home "$W/A" sync serial "$PA" \
-     --profile "$PROFILE" --peer "$B_ID" 2>"$W/a.err"; then
+     --profile "$PROFILE" --peer "$B_ID" $A_FLAGS 2>"$W/a.err"; then
   echo "tide sync serial failed:" >&2
   dump_logs
   exit 1
@@ -124,6 +126,11 @@ kill "$LIS"; wait "$LIS" || true; LIS=
 tail -n 1 "$W/a.err" >&2
 if [ -n "$A_KEYS" ] && ! grep -q "opening clock [0-9]* B ($A_KEYS keys)" "$W/a.err"; then
   echo "A's opening clock did not use $A_KEYS keys" >&2
+  dump_logs
+  exit 1
+fi
+if [ -n "$A_EXPECT" ] && ! grep -qF "$A_EXPECT" "$W/a.err"; then
+  echo "A's stderr lacks '$A_EXPECT'" >&2
   dump_logs
   exit 1
 fi
