@@ -55,7 +55,8 @@ struct peer {
   uint32_t *deferred; /* lazy notes waiting for flush_at */
   size_t ndeferred, capdeferred;
   int64_t flush_at;
-  long self_feed; /* index of the peer's own feed, or -1 */
+  long self_feed;   /* index of the peer's own feed, or -1 */
+  uint8_t notes_in; /* its first notes (its opening clock) arrived */
 };
 
 struct send {
@@ -181,6 +182,7 @@ static const struct peer *peer_cget(const tide_ebt *e, tide_ebt_peer peer)
 }
 
 static int note(tide_ebt *e, uint32_t peer, size_t f, int rx);
+static int add_wait(tide_ebt *e, uint32_t peer, size_t f, int64_t now_ms);
 
 /* Moves the peer's deferred lazy notes into its pending batch, dropping
  * those the peer no longer needs (it has our sequence, or asked us to
@@ -292,13 +294,12 @@ static int queue_send(tide_ebt *e, uint32_t peer, size_t f, int64_t from, int64_
   return 0;
 }
 
-/* Switches f to the connected interactive peer that announced the most
- * (more than we have), when there is one. */
-static int reassign(tide_ebt *e, size_t f)
+/* The connected interactive peer that announced the most of f (more
+ * than we have), or NONE. */
+static uint32_t best_source(const tide_ebt *e, size_t f)
 {
   uint32_t best = NONE;
   int32_t best_seq = clamp_seq(e->feeds[f].our_seq);
-  e->feeds[f].eager = NONE;
   for (uint32_t q = 0; q < e->npeers; q++) {
     const struct peer *pr = &e->peers[q];
     if (!pr->used || !pr->started || (pr->flags & TIDE_EBT_PEER_ASYNC))
@@ -311,6 +312,15 @@ static int reassign(tide_ebt *e, size_t f)
       best = q;
     }
   }
+  return best;
+}
+
+/* Switches f to the connected interactive peer that announced the most
+ * (more than we have), when there is one. */
+static int reassign(tide_ebt *e, size_t f)
+{
+  e->feeds[f].eager = NONE;
+  uint32_t best = best_source(e, f);
   if (best == NONE)
     return 0;
   e->feeds[f].eager = best;
@@ -421,13 +431,27 @@ int tide_ebt_set_feed(tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES], int replic
   fd->eager = NONE;
   if (!replicate)
     drop_sends(e, NONE, (uint32_t)f);
+  /* A peer may have told us its sequence while we did not replicate the
+   * feed (we answered -1) or in an earlier session: the one furthest
+   * ahead is asked to push at once, and the others that announced more
+   * than we have wait on it (rule 6), instead of the first peer in
+   * connection order, which may have nothing. */
+  uint32_t best = replicate ? best_source(e, f) : NONE;
+  if (best != NONE) {
+    fd->eager = best;
+    e->stats.to_eager++;
+  }
   for (uint32_t q = 0; q < e->npeers; q++) {
     struct peer *pr = &e->peers[q];
     if (!pr->used || !pr->started)
       continue;
     struct pair *p = &pr->pairs[f];
     if (replicate) {
-      rc = mention(e, q, f);
+      rc = q == best ? note(e, q, f, 1) : mention(e, q, f);
+      if (!rc && best != NONE && !(pr->flags & TIDE_EBT_PEER_ASYNC) &&
+          !(p->flags & (P_WE_RX | P_BAD)) && p->theirs >= 0 &&
+          seq_of(p->theirs) > clamp_seq(fd->our_seq))
+        rc = add_wait(e, q, f, now_ms);
     } else {
       p->flags &= ~(uint32_t)(P_THEY_RX | P_WAITING);
       rc = (p->flags & (P_MENTIONED | P_HEARD)) ? note(e, q, f, 0) : 0;
@@ -521,6 +545,7 @@ int tide_ebt_connect(tide_ebt *e, tide_ebt_peer *peer, const tide_ebt_peer_opts 
   pr->ndeferred = 0;
   pr->note_delay = opts->note_delay_ms > 0 ? opts->note_delay_ms : 0;
   pr->self_feed = -1;
+  pr->notes_in = 0;
   for (size_t i = 0; i < pr->npairs; i++)
     pair_init(&pr->pairs[i]);
   if (opts->id) {
@@ -620,6 +645,12 @@ static int one_note(tide_ebt *e, uint32_t peer, size_t f, int64_t v, int64_t now
     return rc;
   }
   int first = !(p->flags & P_HEARD);
+  /* Rule 12: after its opening clock, the peer notes a feed it never
+   * said anything of (in any session) or last said -1 to: it did not
+   * take in what we told it of the feed (it did not know the feed, a
+   * short key it could not resolve, or did not replicate it then), so
+   * a note from us does not count as told. */
+  int unaware = pr->notes_in && (p->theirs == UNKNOWN || p->theirs == -1);
   p->theirs = (int32_t)v;
   p->flags |= P_HEARD;
   if (v == -1) {
@@ -647,9 +678,12 @@ static int one_note(tide_ebt *e, uint32_t peer, size_t f, int64_t v, int64_t now
     }
   } else {
     p->flags &= ~(uint32_t)P_THEY_RX;
-    if (ours > s && (p->flags & P_MENTIONED) && !(p->flags & P_PENDING) &&
-        seq_of(p->ours) < clamp_seq(ours))
-      rc = lazy_note(e, peer, f, now_ms); /* let them know we are ahead */
+    if (ours > s && (p->flags & P_MENTIONED) && !(p->flags & P_PENDING)) {
+      if (seq_of(p->ours) < clamp_seq(ours))
+        rc = lazy_note(e, peer, f, now_ms); /* let them know we are ahead */
+      else if (unaware)
+        rc = note(e, peer, f, (p->flags & P_WE_RX) != 0); /* an answer: at once */
+    }
   }
   if (rc)
     return rc;
@@ -713,6 +747,7 @@ int tide_ebt_on_notes(tide_ebt *e, tide_ebt_peer peer, const tide_ebt_note *note
     if (rc)
       return rc;
   }
+  pr->notes_in = 1; /* its opening clock, which crossed ours, is in */
   if (waiting)
     return start_peer(e, peer, 0);
   return 0;

@@ -711,6 +711,232 @@ static void test_reference_trace(void)
   tide_ebt_free(b);
 }
 
+/* A few engines wired back to back, for rules that need several nodes.
+ * Notes arrive at once and in order; a SEND from..to arrives message by
+ * message and is reported as the receiving transport would (new, a hole,
+ * or a duplicate).  drop_unknown[i]: node i's transport drops note
+ * entries of feeds its engine does not know, as a radio session drops a
+ * short key that does not resolve (docs/frames.md, "Short keys"). */
+#define NET_MAX 3
+typedef struct net {
+  tide_ebt *e[NET_MAX];
+  tide_ebt_peer h[NET_MAX][NET_MAX]; /* h[i][j]: node i's handle of node j */
+  int linked[NET_MAX][NET_MAX];
+  int drop_unknown[NET_MAX];
+  size_t dropped;                        /* entries dropped by drop_unknown */
+  size_t entries[NET_MAX];               /* note entries node i sent */
+  size_t msgs_in[NET_MAX];               /* messages node i received */
+  size_t dups_in[NET_MAX];               /* of which it already had */
+  size_t entries_feed[NET_MAX][NET_MAX]; /* [i][j]: entries of net_feed i sent to j */
+  const uint8_t *net_feed;
+  int64_t now;
+} net;
+
+static void net_init(net *n)
+{
+  memset(n, 0, sizeof *n);
+  keys_init();
+  for (int i = 0; i < NET_MAX; i++)
+    CU_ASSERT_FATAL(tide_ebt_new(&n->e[i]) == 0);
+}
+
+static void net_free(net *n)
+{
+  for (int i = 0; i < NET_MAX; i++)
+    tide_ebt_free(n->e[i]);
+}
+
+/* i connects to j: a first contact, both sides speak at once. */
+static void net_link(net *n, int i, int j)
+{
+  CU_ASSERT_EQUAL(tide_ebt_connect(n->e[i], &n->h[i][j], NULL, n->now), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(n->e[j], &n->h[j][i], NULL, n->now), 0);
+  n->linked[i][j] = n->linked[j][i] = 1;
+}
+
+static int net_peer(const net *n, int i, tide_ebt_peer h)
+{
+  for (int j = 0; j < NET_MAX; j++)
+    if (n->linked[i][j] && n->h[i][j] == h)
+      return j;
+  CU_FAIL("action for an unknown peer");
+  return 0;
+}
+
+/* Delivers one action of node i. */
+static void net_deliver(net *n, int i, const tide_ebt_action *a)
+{
+  int j = net_peer(n, i, a->peer);
+  tide_ebt_peer back = n->h[j][i];
+  if (a->type == TIDE_EBT_NOTES) {
+    tide_ebt_note kept[64];
+    size_t k = 0;
+    CU_ASSERT_FATAL(a->n_notes <= 64);
+    for (size_t x = 0; x < a->n_notes; x++) {
+      uint8_t key[32];
+      n->entries[i]++;
+      if (n->net_feed && memcmp(a->notes[x].feed, n->net_feed, 32) == 0)
+        n->entries_feed[i][j]++;
+      if (n->drop_unknown[j] && tide_ebt_find_prefix(n->e[j], key, a->notes[x].feed, 32) != 1) {
+        n->dropped++;
+        continue;
+      }
+      kept[k++] = a->notes[x];
+    }
+    CU_ASSERT_EQUAL(tide_ebt_on_notes(n->e[j], back, kept, k, n->now), 0);
+    return;
+  }
+  for (int64_t q = a->from_seq; q <= a->to_seq; q++) {
+    tide_ebt_rx rx;
+    int64_t have = tide_ebt_our_seq(n->e[j], a->feed);
+    n->msgs_in[j]++;
+    if (tide_ebt_wants(n->e[j], back, a->feed, q))
+      rx = q == have + 1 ? TIDE_EBT_RX_NEW : TIDE_EBT_RX_GAP;
+    else if (tide_ebt_replicates(n->e[j], a->feed) && q <= have)
+      rx = TIDE_EBT_RX_DUP;
+    else
+      continue;
+    if (rx == TIDE_EBT_RX_DUP)
+      n->dups_in[j]++;
+    CU_ASSERT_EQUAL(tide_ebt_on_message(n->e[j], back, a->feed, q, rx, n->now), 0);
+  }
+}
+
+/* Runs until nothing is left to do before until (ticking the engines at
+ * their wake-up times), then sets the time to until. */
+static void net_run(net *n, int64_t until)
+{
+  for (int rounds = 0; rounds < 10000; rounds++) {
+    int any = 0;
+    tide_ebt_action a;
+    for (int i = 0; i < NET_MAX; i++)
+      while (tide_ebt_poll(n->e[i], &a)) {
+        any = 1;
+        net_deliver(n, i, &a);
+      }
+    if (any)
+      continue;
+    int64_t wake = -1;
+    for (int i = 0; i < NET_MAX; i++) {
+      int64_t w = tide_ebt_next_wake(n->e[i]);
+      if (w >= 0 && (wake < 0 || w < wake))
+        wake = w;
+    }
+    if (wake < 0 || wake > until)
+      break;
+    if (wake > n->now)
+      n->now = wake;
+    for (int i = 0; i < NET_MAX; i++)
+      CU_ASSERT_EQUAL(tide_ebt_tick(n->e[i], n->now), 0);
+  }
+  n->now = until;
+}
+
+/* A feed we start replicating mid-session (rule 12).  R (node 0) is
+ * linked first to Q (node 1), which replicates X but has none of it, then
+ * to P (node 2), which has X 1..5; Q and P are not linked.  When
+ * R_knows, R's engine knows X but does not replicate it, so it answers
+ * P's opening clock with -1; otherwise R's engine does not know X at all
+ * and its transport drops P's entry (a short key that does not resolve).
+ * Later R starts replicating X: within the session, and although P
+ * publishes nothing new, R must get X 1..5 from P. */
+static void late_feed(int r_knows)
+{
+  net n;
+  enum { R = 0, Q = 1, P = 2 };
+  net_init(&n);
+  n.net_feed = FX;
+  for (int i = 0; i < NET_MAX; i++)
+    CU_ASSERT_EQUAL(tide_ebt_set_feed(n.e[i], FA, 1, i == P ? 2 : 0, 0), 0);
+  if (r_knows)
+    CU_ASSERT_EQUAL(tide_ebt_set_feed(n.e[R], FX, 0, 0, 0), 0);
+  n.drop_unknown[R] = !r_knows;
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(n.e[Q], FX, 1, 0, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(n.e[P], FX, 1, 5, 0), 0);
+  net_link(&n, R, Q);
+  net_link(&n, R, P);
+  net_run(&n, 3 * TIDE_EBT_DEFAULT_PATIENCE_MS); /* A moves from Q to P by patience */
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(n.e[R], FA), 2);
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(n.e[R], FX), 0);
+  CU_ASSERT_EQUAL(tide_ebt_replicates(n.e[R], FX), 0);
+  CU_ASSERT_EQUAL(tide_ebt_peer_seq(n.e[R], n.h[R][P], FX), r_knows ? 5 : -1);
+  CU_ASSERT_EQUAL(n.dropped > 0, !r_knows);
+  CU_ASSERT_EQUAL(n.entries_feed[R][P], r_knows ? 1 : 0); /* the -1 */
+  size_t p_before = n.entries_feed[P][R], r_before = n.entries_feed[R][P];
+
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(n.e[R], FX, 1, 0, n.now), 0);
+  net_run(&n, n.now + 3 * TIDE_EBT_DEFAULT_PATIENCE_MS);
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(n.e[P], FX), 5); /* P published nothing */
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(n.e[R], FX), 5);
+  CU_ASSERT_EQUAL(tide_ebt_peer_seq(n.e[R], n.h[R][P], FX), 5);
+  CU_ASSERT_EQUAL(n.dups_in[R], 0);
+  /* What it took.  R knew P's sequence: one eager note to P, which
+   * pushes.  R did not: a lazy note to P (Q, first, was asked to push),
+   * P's answer (it had told R before, but R never took it in), and after
+   * Q's patience R's eager note to P. */
+  CU_ASSERT_EQUAL(n.entries_feed[R][P] - r_before, r_knows ? 1 : 2);
+  CU_ASSERT_EQUAL(n.entries_feed[P][R] - p_before, r_knows ? 0 : 1);
+  net_free(&n);
+}
+
+static void test_late_feed_after_dont_replicate(void)
+{
+  late_feed(1);
+}
+
+static void test_late_feed_unknown_key(void)
+{
+  late_feed(0);
+}
+
+/* The other side of rule 12: a peer that noted a feed we have, while we
+ * had already told it our sequence, is answered again only when it never
+ * said anything of the feed before (or said -1), and not in its opening
+ * clock, which crossed ours.  Anything else would repeat every note. */
+static void test_answer_unaware_peer(void)
+{
+  tide_ebt *e = engine();
+  tide_ebt_peer p;
+  out o;
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(e, FC, 1, 4, 0), 0);
+  CU_ASSERT_EQUAL(tide_ebt_connect(e, &p, NULL, 0), 0);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(3, 1));
+  CU_ASSERT_EQUAL(noted(&o, p, FC), V(4, 1));
+  /* Its opening clock crossed ours: A behind, lazy.  Not answered. */
+  notes1(e, p, FA, V(1, 0), 1);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  /* A later lazy note on A: it has heard us (it said A before). */
+  notes1(e, p, FA, V(2, 0), 2);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  /* C: it never said anything of C, then notes it lazily from 0: it did
+   * not take in our note.  Answered at once, once. */
+  notes1(e, p, FC, V(0, 0), 3);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 1);
+  CU_ASSERT_EQUAL(noted(&o, p, FC), V(4, 1));
+  notes1(e, p, FC, V(0, 0), 4);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  /* A: it gives A up, then wants it again from 2, lazily: answered. */
+  notes1(e, p, FA, -1, 5);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  notes1(e, p, FA, V(2, 0), 6);
+  drain(e, &o);
+  CU_ASSERT_EQUAL(noted(&o, p, FA), V(3, 0)); /* lazy: its -1 ended our request */
+  CU_ASSERT_EQUAL(o.n_sends, 0);
+  /* Eagerly: pushed, as always. */
+  notes1(e, p, FA, -1, 7);
+  notes1(e, p, FA, V(1, 1), 8);
+  drain(e, &o);
+  CU_ASSERT(sent(&o, p, FA, 2, 3));
+  CU_ASSERT_EQUAL(o.n_notes, 0);
+  tide_ebt_free(e);
+}
+
 /* Short keys: a prefix resolves to the one known key, or says none or
  * ambiguous; collisions are counted. */
 static void test_find_prefix(void)
@@ -796,6 +1022,9 @@ static CU_TestInfo ebt_tests[] = {
     {"reset keeps what this session said", test_reset_keeps_this_session},
     {"reference trace [1] (epidemic-broadcast-trees)", test_reference_trace},
     {"short keys: prefix lookup and collisions", test_find_prefix},
+    {"feed wanted mid-session after -1 (rule 12)", test_late_feed_after_dont_replicate},
+    {"feed wanted mid-session, key unknown (rule 12)", test_late_feed_unknown_key},
+    {"unaware peer is answered (rule 12)", test_answer_unaware_peer},
     CU_TEST_INFO_NULL};
 
 CU_SuiteInfo tide_test_suites[] = {TIDE_SUITE("ebt", ebt_tests), CU_SUITE_INFO_NULL};

@@ -380,6 +380,99 @@ static void test_short_keys(void)
   CU_ASSERT_EQUAL(xb.open_clock_tx, fb.open_clock_tx + 102 * 24 - 1);
 }
 
+/* Copies messages 1..n of feed pk from one store into another. */
+static void copy_feed(home *to, home *from, const uint8_t *pk, int n)
+{
+  tide_buf text = TIDE_BUF_INIT;
+  for (int q = 1; q <= n; q++) {
+    tide_msg *m = NULL;
+    tide_buf_reset(&text);
+    CU_ASSERT_EQUAL_FATAL(tide_store_get(from->st, &text, NULL, pk, q, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(tide_msg_parse(&m, text.data, text.len, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(tide_store_append(to->st, m, 0, NULL), 0);
+    tide_msg_free(m);
+  }
+  tide_buf_free(&text);
+}
+
+typedef struct late_ctx {
+  pair p;
+  const uint8_t *feed;
+  int64_t want;
+} late_ctx;
+
+static int late_done(void *ctx)
+{
+  late_ctx *c = ctx;
+  tide_feed_state st;
+  return both_sync(&c->p) && tide_store_latest(c->p.h[1]->st, &st, NULL, c->feed, NULL) == 0 &&
+         st.sequence == c->want;
+}
+
+/* A feed b learns mid-session (docs/replication.md, rule 12): a's
+ * opening clock names c's feed by a short key that b cannot resolve (b
+ * does not know the feed), so b drops the entry.  Once in sync, b starts
+ * replicating c's feed: it notes it to a, and a serves it in the same
+ * session, through the same streams (a's MESSAGES frame names the feed
+ * by the index whose short key b now resolves). */
+static void test_feed_learnt_mid_session(void)
+{
+  home a, b, c;
+  late_ctx lc;
+  tide_link_profile prof;
+  linkmodel_params mp;
+  tide_rsession_stats sb;
+  vlink *v;
+  int rc, side;
+
+  home_init(&a, 1, 5);
+  home_init(&b, 2, 5);
+  home_init(&c, 3, 6);
+  copy_feed(&a, &c, c.kp.pk, 6);
+  declare(&a, &b, 5, 0);
+  declare(&b, &a, 5, 0);
+  CU_ASSERT_EQUAL_FATAL(tide_ebt_set_feed(a.e, c.kp.pk, 1, 6, 0), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&prof, "cable"), 0);
+  memset(&mp, 0, sizeof mp);
+  mp.baud = prof.baud;
+  mp.packet_bytes = prof.packet_bytes;
+  mp.latency_us = 5000;
+  mp.loss = 0.02;
+  mp.seed = 9;
+  v = vlink_new(&prof, &prof, &mp, 9);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  start(&a, vlink_link(v, 0), b.kp.pk, NULL);
+  start(&b, vlink_link(v, 1), a.kp.pk, NULL);
+  memset(&lc, 0, sizeof lc);
+  lc.p.h[0] = &a;
+  lc.p.h[1] = &b;
+  rc = vlink_run(v, pump, both_sync, &lc.p, 600000, &side);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  tide_rsession_get_stats(b.s, &sb);
+  CU_ASSERT(sb.unresolved_rx >= 1); /* c's feed, by its short key */
+  CU_ASSERT_EQUAL(tide_ebt_replicates(b.e, c.kp.pk), 0);
+  {
+    uint8_t k[32];
+    CU_ASSERT_EQUAL(tide_ebt_find_prefix(b.e, k, c.kp.pk, 32), 0); /* b never knew it */
+  }
+
+  CU_ASSERT_EQUAL(tide_ebt_set_feed(b.e, c.kp.pk, 1, 0, (int64_t)vlink_now(v)), 0);
+  lc.feed = c.kp.pk;
+  lc.want = 6;
+  rc = vlink_run(v, pump, late_done, &lc, vlink_now(v) + 600000, &side);
+  if (rc != 0)
+    fprintf(stderr, "late feed: rc %d side %d: %s / %s\n", rc, side, a.errd.msg, b.errd.msg);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  same_feed(&a, &b, c.kp.pk, 6);
+  CU_ASSERT_EQUAL(tide_ebt_our_seq(b.e, c.kp.pk), 6);
+  CU_ASSERT_EQUAL(tide_rsession_close(a.s, vlink_now(v), NULL), 0);
+  CU_ASSERT_EQUAL(tide_rsession_close(b.s, vlink_now(v), NULL), 0);
+  vlink_free(v);
+  home_free(&a);
+  home_free(&b);
+  home_free(&c);
+}
+
 /* ------------------------------------------------- proof of freshness */
 
 /* The PROOF frame on its own: 66 bytes, decodes to its signature, which
@@ -1008,6 +1101,7 @@ static CU_TestInfo session_tests[] = {
     {"cable 5% loss", test_converge_cable},
     {"HELLO from the wrong key", test_wrong_key},
     {"short keys in the opening clock, offered or not", test_short_keys},
+    {"feed learnt mid-session (short key left unresolved)", test_feed_learnt_mid_session},
     {"PROOF frame: size, decoding, what its signature binds", test_proof_frame},
     {"a HELLO recorded off the air and replayed is refused, nothing stored", test_replayed_hello},
     {"PROOF over the wrong nonce, by another key, after a frame, twice", test_bad_proofs},

@@ -56,6 +56,13 @@
  *     sequence; a peer asking from a sequence below what we already sent
  *     is served again from there.  Nothing waits for a reply: an
  *     asynchronous peer simply answers in a later session.
+ *   - A feed we start replicating mid-session is noted to every peer; a
+ *     peer that told us its sequence before (while we answered -1) and
+ *     is ahead is asked to push it.  A peer that notes a feed we have,
+ *     after its opening clock, and never said anything of it before (or
+ *     last said -1) is answered with our note even when we had told it
+ *     already: it could not take our note in (it did not know the feed,
+ *     e.g. a short key it could not resolve, or did not replicate it).
  *
  * Errors: TIDE_E_INVAL (bad argument, unknown peer handle), TIDE_E_NOMEM.
  * On TIDE_E_NOMEM the engine stays consistent but may have lost queued
@@ -180,7 +187,9 @@ void tide_ebt_free(tide_ebt *e);
  * replication set at start (the follow graph, tide/graph.h, gives it, and
  * the store our sequences), and again whenever the set changes.  A
  * sequence lower than the engine's is ignored (it only grows).  Starting
- * to replicate notes the feed to connected peers; stopping sends them -1.
+ * to replicate notes the feed to connected peers (the one that announced
+ * the most, if any announced more than we have, is asked to push it;
+ * else the first, as at connect); stopping sends them -1.
  * TIDE_E_NOMEM, TIDE_E_INVAL. */
 TIDE_WUR int tide_ebt_set_feed(tide_ebt *e, const uint8_t feed[TIDE_PK_BYTES], int replicate,
                                int64_t our_seq, int64_t now_ms);
