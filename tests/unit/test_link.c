@@ -420,6 +420,109 @@ static void test_duty_cycle(void)
   vlink_free(v);
 }
 
+/* A duty budget that cannot hold one full DATA frame plus the reserve for
+ * the pause announcements would block the sender for good: the profile
+ * check refuses it and names the smallest duty that works; that duty
+ * does carry data (both ways, both sides at the minimum). */
+static void duty_floor(const char *profile, const char *window, size_t a, size_t b)
+{
+  tide_link_profile p, q;
+  tide_error err;
+  tide_link *l = NULL;
+  linkmodel_params mp;
+  vlink *v;
+  xfer x;
+  uint64_t min_ppm, need_us;
+  char want[64], val[32];
+  int rc, side;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, profile), 0);
+  if (window)
+    CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty-window", window, NULL), 0);
+  min_ppm = tide_link_duty_min_ppm(&p);
+  CU_ASSERT_FATAL(min_ppm > 1 && min_ppm < 1000000u);
+  /* one full DATA frame plus two announcements, each an ACK with a full
+   * bitmap (24 bytes on the line) and a PAUSE (12 bytes) */
+  {
+    size_t body = 3 + tide_link_payload_max(&p) + 4;
+    need_us = tide_link_line_us(&p, body + body / 254 + 2) +
+              2 * (tide_link_line_us(&p, 24) + tide_link_line_us(&p, 12));
+    CU_ASSERT(body + body / 254 + 2 <= p.packet_bytes);
+  }
+  CU_ASSERT(min_ppm * p.duty_window_ms / 1000u >= need_us);
+  CU_ASSERT((min_ppm - 1) * p.duty_window_ms / 1000u < need_us);
+
+  /* one part per million less is refused, by the check and by tide_link_new */
+  q = p;
+  snprintf(val, sizeof val, "%llu.%04llu", (unsigned long long)((min_ppm - 1) / 10000u),
+           (unsigned long long)((min_ppm - 1) % 10000u));
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&q, "duty", val, &err), 0);
+  CU_ASSERT_EQUAL(q.duty_ppm, min_ppm - 1);
+  CU_ASSERT_EQUAL(tide_link_profile_check(&q, &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "less than one"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "pause reserve"));
+  snprintf(want, sizeof want, "use duty >= %llu.", (unsigned long long)(min_ppm / 10000u));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, want));
+  CU_ASSERT_EQUAL(tide_link_new(&l, &q, NULL, 0, &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_PTR_NULL(l);
+  /* the duty the message names is accepted */
+  {
+    const char *s = strstr(err.msg, "use duty >= ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&q, "duty", s + strlen("use duty >= "), &err), 0);
+    CU_ASSERT_EQUAL(q.duty_ppm, min_ppm);
+    CU_ASSERT_EQUAL(tide_link_profile_check(&q, &err), 0);
+  }
+
+  mp = model_for(&q, 0, 0, 0, 17);
+  v = vlink_new(&q, &q, &mp, 17);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+  xfer_init(&x, a, b, 17);
+  rc = vlink_run(v, xfer_pump, xfer_done, &x, 200ull * q.duty_window_ms, &side);
+  if (rc != 0)
+    fprintf(stderr, "duty floor %s: rc %d (%s) side %d at %llu ms, got %zu/%zu of %zu/%zu\n",
+            profile, rc, tide_link_strerror(rc), side, (unsigned long long)vlink_now(v), x.got[1],
+            x.got[0], a, b);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_FALSE(x.corrupt);
+  CU_ASSERT(memcmp(x.dst[1], x.src[0], a) == 0);
+  CU_ASSERT(memcmp(x.dst[0], x.src[1], b) == 0);
+  check_duty(v, 0, &q);
+  check_duty(v, 1, &q);
+  xfer_free(&x);
+  vlink_free(v);
+}
+
+static void test_duty_floor(void)
+{
+  tide_link_profile p;
+  tide_error err;
+
+  duty_floor("lora-e22", NULL, 1000, 300);
+  duty_floor("lora-e22", "60000", 2000, 500);
+  duty_floor("lora-e32", "600000", 300, 100);
+  duty_floor("rfd900", "60000", 2000, 2000);
+  duty_floor("cable", "1000", 4000, 1000);
+  /* the example of the message: lora-e22 at 0.009 % of an hour */
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&p, "lora-e22"), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty", "0.009", &err), 0);
+  CU_ASSERT_EQUAL(tide_link_profile_check(&p, &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_STRING_EQUAL(err.msg,
+                         "duty 0.009 % of a 3600 s window gives 324.0 ms of airtime per window, "
+                         "less than one 240-byte frame plus the pause reserve (325.0 ms) at 9600 "
+                         "baud: use duty >= 0.0091");
+  /* not even a whole window holds one frame: only no limit works */
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "baud", "300", &err), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "packet", "4096", &err), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty-window", "60000", &err), 0);
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty", "99", &err), 0);
+  CU_ASSERT(tide_link_duty_min_ppm(&p) > 1000000u);
+  CU_ASSERT_EQUAL(tide_link_profile_check(&p, &err), TIDE_E_LINK_PROFILE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "use duty=100 (no limit)"));
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_set(&p, "duty", "100", &err), 0);
+  CU_ASSERT_EQUAL(tide_link_profile_check(&p, &err), 0);
+}
+
 static int both_ready(void *ctx)
 {
   vlink *v = ctx;
@@ -892,6 +995,265 @@ static void test_pause_announce(void)
   tide_link_free(l);
 }
 
+/* ---- link establishment (docs/radio.md section 3) ---- */
+
+/* Two links joined by hand, so that a test can drop one particular frame:
+ * each frame a side writes leaves its line after the previous one and
+ * arrives whole at the other side its airtime plus the latency later,
+ * unless drop() says it is lost.  Each side sends len[side] stream bytes
+ * (pushed) from time send_at[side] on. */
+#define HP_MAX_FRAMES  512
+#define HP_FRAME_BYTES 600
+
+typedef struct hp_frame {
+  int to;
+  uint64_t at_ms;
+  size_t len;
+  uint8_t b[HP_FRAME_BYTES];
+} hp_frame;
+
+typedef struct hpair {
+  tide_link_profile p;
+  tide_link *l[2];
+  uint64_t t;
+  uint64_t busy_us[2]; /* when each side's line is free */
+  hp_frame *q;         /* frames on the line, in sending order */
+  size_t nq;
+  /* drop rule: return 1 to lose the frame f sent by side `from` */
+  int (*drop)(struct hpair *h, int from, const tide_link_frame *f);
+  unsigned dropped;
+  unsigned syns[2];    /* SYN frames sent by each side */
+  unsigned syn_ok1[2]; /* ... with flag bit 0 ("I know that you know me") */
+  /* stream: side i sends len[i] bytes of value i + 1 once t >= send_at[i] */
+  size_t len[2], sent[2], got[2];
+  uint64_t send_at[2];
+  int bad_byte;
+  int off[2]; /* the side was switched off: it neither hears nor sends */
+} hpair;
+
+static int hp_drop_third_syn(hpair *h, int from, const tide_link_frame *f)
+{
+  /* SYN(A, B, w, 1) from the caller: the third leg of the exchange. */
+  return from == 0 && f->type == TIDE_LINK_T_SYN && (f->data[9] & 1u) && h->dropped == 0;
+}
+
+/* The caller's first SYN goes out, then the caller is switched off. */
+static int hp_caller_vanishes(hpair *h, int from, const tide_link_frame *f)
+{
+  (void)f;
+  if (from == 0)
+    h->off[0] = 1;
+  return 0;
+}
+
+static hpair *hp_new(const char *profile, int initiator1, uint64_t seed)
+{
+  hpair *h = calloc(1, sizeof *h);
+  if (h == NULL)
+    return NULL;
+  h->q = calloc(HP_MAX_FRAMES, sizeof *h->q);
+  for (int i = 0; i < 2; i++) {
+    tide_link_config cfg = {i == 0 ? 1 : initiator1, seed + (uint64_t)i, 0x1000u + (uint32_t)i, 0};
+    if (h->q == NULL || tide_link_profile_get(&h->p, profile) != 0 ||
+        tide_link_new(&h->l[i], &h->p, &cfg, 0, NULL) != 0) {
+      tide_link_free(h->l[0]);
+      free(h->q);
+      free(h);
+      return NULL;
+    }
+  }
+  return h;
+}
+
+static void hp_free(hpair *h)
+{
+  if (h == NULL)
+    return;
+  tide_link_free(h->l[0]);
+  tide_link_free(h->l[1]);
+  free(h->q);
+  free(h);
+}
+
+/* One side's stream: deliver what arrived, queue what is due. */
+static int hp_pump(hpair *h, int i)
+{
+  uint8_t b[1024];
+  size_t n, acc;
+  int rc;
+  while ((n = tide_link_recv(h->l[i], b, sizeof b)) > 0) {
+    for (size_t k = 0; k < n; k++)
+      if (b[k] != (uint8_t)(2 - i))
+        h->bad_byte = 1;
+    h->got[i] += n;
+  }
+  if (h->t >= h->send_at[i] && h->sent[i] < h->len[i]) {
+    memset(b, i + 1, sizeof b);
+    n = h->len[i] - h->sent[i] < sizeof b ? h->len[i] - h->sent[i] : sizeof b;
+    rc = tide_link_send(h->l[i], b, n, 1, &acc);
+    if (rc != 0)
+      return rc;
+    h->sent[i] += acc;
+  }
+  return 0;
+}
+
+/* Runs until both sides received everything the other sent, a link error
+ * (returned, *err_side says whose), `until` passes (TIDE_E_TIMEOUT), or
+ * nothing can happen any more: no frame on the line and no timer on
+ * either side (TIDE_E_AGAIN - a deadlock). */
+static int hp_run(hpair *h, uint64_t until, int *err_side)
+{
+  while (h->t <= until) {
+    uint64_t next = UINT64_MAX;
+    size_t k = 0;
+    int rc;
+    /* deliver what arrived by now */
+    while (k < h->nq) {
+      if (h->q[k].at_ms <= h->t && h->off[h->q[k].to]) {
+        memmove(&h->q[k], &h->q[k + 1], (h->nq - k - 1) * sizeof *h->q);
+        h->nq--;
+      } else if (h->q[k].at_ms <= h->t) {
+        rc = tide_link_input(h->l[h->q[k].to], h->t, h->q[k].b, h->q[k].len);
+        if (rc != 0 && rc != TIDE_E_LINK_PEER_RESET) {
+          *err_side = h->q[k].to;
+          return rc;
+        }
+        memmove(&h->q[k], &h->q[k + 1], (h->nq - k - 1) * sizeof *h->q);
+        h->nq--;
+      } else {
+        k++;
+      }
+    }
+    for (int i = 0; i < 2; i++) {
+      rc = h->off[i] ? 0 : hp_pump(h, i);
+      if (rc != 0) {
+        *err_side = i;
+        return rc;
+      }
+    }
+    if (h->got[0] >= h->len[1] && h->got[1] >= h->len[0] && h->sent[0] >= h->len[0] &&
+        h->sent[1] >= h->len[1] && tide_link_ready(h->l[0]) && tide_link_ready(h->l[1]))
+      return 0;
+    for (int i = 0; i < 2; i++) {
+      while (!h->off[i]) {
+        uint8_t out[TIDE_LINK_MAX_WIRE_BYTES], body[TIDE_LINK_MAX_BODY_BYTES];
+        tide_link_frame f;
+        size_t n, bl;
+        uint64_t start;
+        rc = tide_link_output(h->l[i], h->t, out, sizeof out, &n);
+        if (rc != 0) {
+          *err_side = i;
+          return rc;
+        }
+        if (n == 0)
+          break;
+        CU_ASSERT_FATAL(n <= HP_FRAME_BYTES && h->nq < HP_MAX_FRAMES);
+        CU_ASSERT_FATAL(tide_link_cobs_decode(body, sizeof body, &bl, out, n - 1) == 0);
+        CU_ASSERT_FATAL(tide_link_frame_parse(&f, body, bl, NULL) == 0);
+        if (f.type == TIDE_LINK_T_SYN) {
+          h->syns[i]++;
+          h->syn_ok1[i] += (f.data[9] & 1u) != 0;
+        }
+        start = h->busy_us[i] > h->t * 1000u ? h->busy_us[i] : h->t * 1000u;
+        h->busy_us[i] = start + tide_link_line_us(&h->p, n);
+        if (h->drop && h->drop(h, i, &f)) {
+          h->dropped++;
+          continue;
+        }
+        h->q[h->nq].to = 1 - i;
+        h->q[h->nq].at_ms = (h->busy_us[i] + 999) / 1000u + h->p.latency_ms;
+        h->q[h->nq].len = n;
+        memcpy(h->q[h->nq].b, out, n);
+        h->nq++;
+      }
+    }
+    for (size_t j = 0; j < h->nq; j++)
+      if (h->q[j].at_ms < next)
+        next = h->q[j].at_ms;
+    for (int i = 0; i < 2; i++) {
+      uint64_t w = h->off[i] ? UINT64_MAX : tide_link_next_wakeup(h->l[i], h->t);
+      if (w < next)
+        next = w;
+      if (h->t < h->send_at[i] && h->sent[i] < h->len[i] && h->send_at[i] < next)
+        next = h->send_at[i];
+    }
+    if (next == UINT64_MAX)
+      return TIDE_E_AGAIN;
+    h->t = next > h->t ? next : h->t + 1;
+  }
+  return TIDE_E_TIMEOUT;
+}
+
+/* The third SYN of the exchange, SYN(A, B, w, 1), is lost, and the caller
+ * has nothing to send.  The listener knows the caller but has no proof that
+ * the caller knows it, so it may send nothing; on a full-duplex line
+ * nothing else happened (no frame, no timer: hp_run found a deadlock and
+ * the listener's data never left).  It now repeats its SYN after a
+ * timeout, the caller answers it, and the listener's data flows.  On half
+ * duplex the listener's turn timeout already repeated the SYN.  Both
+ * sides calling (as `tide sync serial` does) was never affected: the
+ * listener then retries as a caller. */
+static void third_syn_lost(const char *profile, int initiator1, size_t len0)
+{
+  hpair *h = hp_new(profile, initiator1, 7);
+  int side = -1, rc;
+  CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+  h->drop = hp_drop_third_syn;
+  h->len[0] = len0;
+  h->len[1] = 1000;
+  rc = hp_run(h, 3ull * h->p.dead_ms, &side);
+  if (rc != 0)
+    fprintf(stderr, "third SYN lost, %s, listener %s: rc %d side %d at %llu ms\n", profile,
+            initiator1 ? "calls" : "listens", rc, side, (unsigned long long)h->t);
+  CU_ASSERT_EQUAL(rc, 0);
+  CU_ASSERT_EQUAL(h->dropped, 1);
+  CU_ASSERT_TRUE(tide_link_ready(h->l[0]));
+  CU_ASSERT_TRUE(tide_link_ready(h->l[1]));
+  CU_ASSERT_EQUAL(h->got[0], 1000);
+  CU_ASSERT_EQUAL(h->got[1], len0);
+  CU_ASSERT_FALSE(h->bad_byte);
+  if (len0 == 0 && !initiator1) {
+    /* nothing but the caller's answer to the repeated SYN told it */
+    CU_ASSERT(h->syns[1] >= 2);
+    CU_ASSERT(h->syn_ok1[0] >= 2);
+  }
+  hp_free(h);
+}
+
+static void test_third_syn_lost(void)
+{
+  const char *const *names = tide_link_profile_names();
+  for (; *names; names++) {
+    third_syn_lost(*names, 0, 0);
+    third_syn_lost(*names, 0, 500);
+    third_syn_lost(*names, 1, 0);
+  }
+}
+
+/* The caller vanishes after its first SYN: the listener repeats its
+ * answer, and gives up after `dead` like a caller (an unanswered SYN is
+ * outstanding work), rather than retrying for ever. */
+static void test_listener_caller_gone(void)
+{
+  const char *profiles[] = {"cable", "lora-e22"};
+  for (size_t k = 0; k < 2; k++) {
+    hpair *h = hp_new(profiles[k], 0, 3);
+    int side = -1, rc;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    h->drop = hp_caller_vanishes;
+    rc = hp_run(h, 10ull * h->p.dead_ms, &side);
+    CU_ASSERT_EQUAL(rc, TIDE_E_LINK_DEAD);
+    CU_ASSERT_EQUAL(side, 1);
+    CU_ASSERT(h->t >= h->p.dead_ms);
+    CU_ASSERT(h->t <= 2ull * h->p.dead_ms);
+    CU_ASSERT_EQUAL(h->syns[0], 1);
+    CU_ASSERT(h->syns[1] >= 3);
+    CU_ASSERT_FALSE(tide_link_ready(h->l[1]));
+    hp_free(h);
+  }
+}
+
 static CU_TestInfo framing_tests[] = {
     {"crc32c", test_crc},
     {"cobs", test_cobs},
@@ -909,9 +1271,16 @@ static CU_TestInfo arq_tests[] = {
     {"duplicates suppressed", test_duplicates},
     {"cable pull 30 s", test_cable_pull},
     {"duty cycle respected", test_duty_cycle},
+    {"duty budget below one frame refused", test_duty_floor},
     {"peer restart", test_peer_restart},
     {"dead peer", test_dead_peer},
     {"quiet listener", test_listener_quiet},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_TestInfo syn_tests[] = {
+    {"third SYN lost, caller idle", test_third_syn_lost},
+    {"caller gone after its SYN", test_listener_caller_gone},
     CU_TEST_INFO_NULL,
 };
 
@@ -927,6 +1296,7 @@ static CU_TestInfo pause_tests[] = {
 CU_SuiteInfo tide_test_suites[] = {
     TIDE_SUITE("link framing", framing_tests),
     TIDE_SUITE("link arq", arq_tests),
+    TIDE_SUITE("link establishment", syn_tests),
     TIDE_SUITE("link duty pause", pause_tests),
     CU_SUITE_INFO_NULL,
 };

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link_int.h"
 #include "tide/link.h"
 
 enum { SLOT_FREE = 0, SLOT_INFLIGHT, SLOT_SACKED, SLOT_LOST };
@@ -111,6 +112,7 @@ struct tide_link {
 };
 
 static int outstanding(const tide_link *l);
+static int syn_retry(const tide_link *l);
 
 /* When the next frame may be written.  Full packets go back to back (one
  * packet of lead keeps the line busy); after a short frame the line must
@@ -161,23 +163,24 @@ static uint64_t pause_cap_ms(const tide_link *l)
 /* Airtime of a frame whose body without CRC has body_wo_crc bytes. */
 static uint64_t wire_us(const tide_link *l, size_t body_wo_crc)
 {
-  size_t b = body_wo_crc + TIDE_LINK_CRC_BYTES;
-  return tide_link_line_us(&l->p, b + b / 254 + 2);
+  return tide__link_wire_us(&l->p, body_wo_crc);
 }
 
 /* Airtime of one duty-pause announcement: an ACK with a full bitmap and
  * the PAUSE frame. */
 static uint64_t ann_us(const tide_link *l)
 {
-  return wire_us(l, 2 + TIDE_LINK_MAX_SACK_BYTES) + wire_us(l, TIDE_LINK_PAUSE_BYTES);
+  return tide__link_ann_us(&l->p);
 }
 
 /* What every DATA or ACK frame leaves in the duty budget: room for the
  * announcement and its repeats, so that a side whose budget runs out can
- * always say so (and, on half duplex, hand over the turn). */
+ * always say so (and, on half duplex, hand over the turn).  A profile
+ * whose budget cannot hold one full DATA frame on top of it is refused by
+ * tide_link_profile_check(). */
 static uint64_t reserve_us(const tide_link *l)
 {
-  return (1u + TIDE_LINK_PAUSE_REPEATS) * ann_us(l);
+  return tide__link_reserve_us(&l->p);
 }
 
 static uint32_t clamp_rto(const tide_link *l, uint64_t v)
@@ -511,7 +514,7 @@ static void take_turn(tide_link *l, uint64_t now_ms, int timed_out)
   for (uint8_t s = l->snd_una; s != l->snd_nxt; s++)
     if (l->slot[s].state == SLOT_INFLIGHT && l->slot[s].tx_end_us / 1000 <= l->turn_given_ms)
       l->slot[s].state = SLOT_LOST;
-  if (timed_out && !tide_link_ready(l) && (l->initiator || l->peer_known))
+  if (timed_out && syn_retry(l))
     l->syn_owed = 1;
   l->turn = TURN_HAVE;
   l->in_burst = 0;
@@ -810,9 +813,19 @@ static uint32_t retake_jitter(tide_link *l)
   return (uint32_t)(rnd(l) % span);
 }
 
+/* 1 while our SYN may need repeating on a timer: the caller's until it is
+ * answered, and any side's that knows its peer until it hears a frame
+ * proving that the peer knows it too (docs/radio.md section 3).  The
+ * second rule covers a lost third SYN: without it, a listener whose
+ * caller has nothing to send would wait for ever. */
+static int syn_retry(const tide_link *l)
+{
+  return !tide_link_ready(l) && (l->initiator || l->peer_known);
+}
+
 static int outstanding(const tide_link *l)
 {
-  return inflight(l) > 0 || (l->initiator && !l->persistent && !tide_link_ready(l)) ||
+  return inflight(l) > 0 || (syn_retry(l) && !l->persistent) ||
          (tide_link_ready(l) && new_data_len(l) > 0);
 }
 
@@ -933,8 +946,7 @@ static int run_timers(tide_link *l, uint64_t now_ms)
       l->rto_ms = clamp_rto(l, (uint64_t)l->rto_ms * 2);
     }
   }
-  if (!tide_link_ready(l) && l->initiator && now_ms >= l->syn_due_ms &&
-      (!l->p.half_duplex || l->turn == TURN_HAVE))
+  if (syn_retry(l) && now_ms >= l->syn_due_ms && (!l->p.half_duplex || l->turn == TURN_HAVE))
     l->syn_owed = 1;
   return 0;
 }
@@ -1251,7 +1263,7 @@ uint64_t tide_link_next_wakeup(const tide_link *l, uint64_t now_ms)
     if (c < t)
       t = c;
   }
-  if (!tide_link_ready(l) && l->initiator && !l->syn_owed && l->syn_due_ms < t &&
+  if (syn_retry(l) && !l->syn_owed && l->syn_due_ms < t &&
       (!l->p.half_duplex || l->turn == TURN_HAVE))
     t = l->syn_due_ms;
   if (l->p.half_duplex && l->turn == TURN_PEER) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "link_int.h"
 #include "tide/link.h"
 
 const char *tide_link_strerror(int code)
@@ -207,6 +208,100 @@ int tide_link_profile_get(tide_link_profile *p, const char *name)
   return 0;
 }
 
+/* ---- airtime (shared with link.c through link_int.h) ---- */
+
+uint64_t tide__link_wire_us(const tide_link_profile *p, size_t body_wo_crc)
+{
+  size_t b = body_wo_crc + TIDE_LINK_CRC_BYTES;
+  return tide_link_line_us(p, b + b / 254 + 2);
+}
+
+uint64_t tide__link_ann_us(const tide_link_profile *p)
+{
+  return tide__link_wire_us(p, 2 + TIDE_LINK_MAX_SACK_BYTES) +
+         tide__link_wire_us(p, TIDE_LINK_PAUSE_BYTES);
+}
+
+uint64_t tide__link_reserve_us(const tide_link_profile *p)
+{
+  return (1u + TIDE_LINK_PAUSE_REPEATS) * tide__link_ann_us(p);
+}
+
+uint64_t tide__link_duty_need_us(const tide_link_profile *p)
+{
+  return tide__link_wire_us(p, TIDE_LINK_DATA_HDR_BYTES + tide_link_payload_max(p)) +
+         tide__link_reserve_us(p);
+}
+
+uint64_t tide_link_duty_min_ppm(const tide_link_profile *p)
+{
+  uint64_t need_us = tide__link_duty_need_us(p);
+  if (p->duty_window_ms == 0)
+    return UINT64_MAX;
+  /* budget_us = ppm * window_ms / 1000 >= need_us */
+  return (need_us * 1000u + p->duty_window_ms - 1) / p->duty_window_ms;
+}
+
+/* Writes ppm as a percentage with no more digits than it needs
+ * ("10", "0.0091"): the unit and resolution of the `duty` setting. */
+static void format_percent(char *out, size_t cap, uint64_t ppm)
+{
+  char frac[8];
+  int n = snprintf(frac, sizeof frac, "%04u", (unsigned)(ppm % 10000u));
+  while (n > 0 && frac[n - 1] == '0')
+    frac[--n] = '\0';
+  if (n > 0)
+    snprintf(out, cap, "%llu.%s", (unsigned long long)(ppm / 10000u), frac);
+  else
+    snprintf(out, cap, "%llu", (unsigned long long)(ppm / 10000u));
+}
+
+/* The duty budget (duty x duty-window) must hold one full DATA frame plus
+ * the reserve every DATA/ACK frame keeps for the pause announcements
+ * (docs/radio.md section 6); with less the sender would wait for ever.
+ * duty 100 % sets no budget at all. */
+static int duty_check(const tide_link_profile *p, tide_error *err)
+{
+  uint64_t need_us, budget_us, min_ppm;
+  size_t frame = TIDE_LINK_DATA_HDR_BYTES + tide_link_payload_max(p) + TIDE_LINK_CRC_BYTES;
+  char have[32], want[32] = "100", win[32];
+
+  if (p->duty_ppm >= 1000000u)
+    return 0;
+  need_us = tide__link_duty_need_us(p);
+  budget_us = (uint64_t)p->duty_ppm * p->duty_window_ms / 1000u;
+  if (budget_us >= need_us)
+    return 0;
+  min_ppm = tide_link_duty_min_ppm(p);
+  frame += frame / 254 + 2; /* COBS and the delimiter: the bytes on the line */
+  format_percent(have, sizeof have, p->duty_ppm);
+  if (p->duty_window_ms % 1000u == 0)
+    snprintf(win, sizeof win, "%u s", (unsigned)(p->duty_window_ms / 1000u));
+  else
+    snprintf(win, sizeof win, "%u ms", (unsigned)p->duty_window_ms);
+  if (min_ppm < 1000000u)
+    format_percent(want, sizeof want, min_ppm);
+  /* Tenths of a millisecond, the budget rounded down and the need up, so
+   * the message never shows them equal. */
+  budget_us /= 100u;
+  need_us = (need_us + 99u) / 100u;
+  if (min_ppm >= 1000000u) /* not even the whole window holds a frame */
+    return tide_error_set(
+        err, TIDE_E_LINK_PROFILE, 0,
+        "duty %s %% of a %s window gives %llu.%u ms of airtime per window, less than one "
+        "%zu-byte frame plus the pause reserve (%llu.%u ms) at %u baud: use duty=100 (no limit), "
+        "a longer duty-window or a faster line",
+        have, win, (unsigned long long)(budget_us / 10u), (unsigned)(budget_us % 10u), frame,
+        (unsigned long long)(need_us / 10u), (unsigned)(need_us % 10u), (unsigned)p->baud);
+  return tide_error_set(err, TIDE_E_LINK_PROFILE, 0,
+                        "duty %s %% of a %s window gives %llu.%u ms of airtime per window, less "
+                        "than one %zu-byte frame plus the pause reserve (%llu.%u ms) at %u baud: "
+                        "use duty >= %s",
+                        have, win, (unsigned long long)(budget_us / 10u),
+                        (unsigned)(budget_us % 10u), frame, (unsigned long long)(need_us / 10u),
+                        (unsigned)(need_us % 10u), (unsigned)p->baud, want);
+}
+
 int tide_link_profile_check(const tide_link_profile *p, tide_error *err)
 {
   if (p->baud < 300 || p->baud > 4000000)
@@ -236,7 +331,7 @@ int tide_link_profile_check(const tide_link_profile *p, tide_error *err)
   /* An ACK with a full bitmap and a SYN must fit one packet. */
   if (p->packet_bytes < 2 + TIDE_LINK_MAX_SACK_BYTES + TIDE_LINK_CRC_BYTES + 2)
     return tide_error_set(err, TIDE_E_LINK_PROFILE, 0, "packet size too small for an ACK");
-  return 0;
+  return duty_check(p, err);
 }
 
 static int parse_u32(uint32_t *out, const char *s, uint32_t lo, uint32_t hi)

@@ -98,9 +98,20 @@ TIDE_WUR int tide_link_profile_get(tide_link_profile *p, const char *name);
 const char *const *tide_link_profile_names(void);
 
 /* Checks that every field is in range (baud 300..4000000, packet 24..4096,
- * duty 1..1000000 ppm, rto_min <= rto_max, window 1..127, ...).
- * TIDE_E_LINK_PROFILE with the reason in err. */
+ * duty 1..1000000 ppm, rto_min <= rto_max, window 1..127, ...) and that a
+ * duty budget below 100 % (duty x duty-window) holds one full DATA frame
+ * plus the reserve kept for duty-pause announcements (docs/radio.md
+ * section 1); a smaller budget would block the sender for good.
+ * TIDE_E_LINK_PROFILE with the reason in err (for the budget: what the
+ * budget gives, what it needs and the smallest duty that works). */
 TIDE_WUR int tide_link_profile_check(const tide_link_profile *p, tide_error *err);
+
+/* The smallest duty, in parts per million, whose budget over p's
+ * duty-window holds one full DATA frame of p's packet size plus the
+ * pause-announcement reserve at p's baud rate; above 1000000 when even
+ * the whole window is too short (then only duty 100 %, no limit, works).
+ * p's baud, packet and duty-window must be in range. */
+uint64_t tide_link_duty_min_ppm(const tide_link_profile *p);
 
 /* Overrides one field by its docs/radio.md name ("baud", "packet",
  * "duplex" = half|full, "duty" = percent, "duty-window", "latency",
