@@ -252,12 +252,26 @@ static void test_converge_cable(void)
 
 /* A stranger signs its HELLO with its own key: the home that expects a
  * known boat refuses it with a clear error. */
+/* A simulated cable line (5 ms latency) with the given loss and seed. */
+static vlink *cable_vlink(double loss, uint64_t seed)
+{
+  tide_link_profile prof;
+  linkmodel_params mp;
+
+  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&prof, "cable"), 0);
+  memset(&mp, 0, sizeof mp);
+  mp.baud = prof.baud;
+  mp.packet_bytes = prof.packet_bytes;
+  mp.latency_us = 5000;
+  mp.loss = loss;
+  mp.seed = seed;
+  return vlink_new(&prof, &prof, &mp, seed);
+}
+
 static void test_wrong_key(void)
 {
   home a, b, stranger;
   pair p = {{&a, &b}};
-  tide_link_profile prof;
-  linkmodel_params mp;
   vlink *v;
   int rc, side;
 
@@ -266,13 +280,7 @@ static void test_wrong_key(void)
   home_init(&stranger, 9, 0);
   declare(&a, &b, 3, 0);
   declare(&b, &a, 3, 0);
-  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&prof, "cable"), 0);
-  memset(&mp, 0, sizeof mp);
-  mp.baud = prof.baud;
-  mp.packet_bytes = prof.packet_bytes;
-  mp.latency_us = 5000;
-  mp.seed = 1;
-  v = vlink_new(&prof, &prof, &mp, 1);
+  v = cable_vlink(0, 1);
   CU_ASSERT_PTR_NOT_NULL_FATAL(v);
   start(&a, vlink_link(v, 0), b.kp.pk, NULL);
   start(&b, vlink_link(v, 1), NULL, &stranger.kp); /* b's side speaks with the wrong key */
@@ -307,8 +315,6 @@ static void short_keys_run(int a_full, int b_full, tide_rsession_stats *sa, tide
 {
   home a, b;
   pair p = {{&a, &b}};
-  tide_link_profile prof;
-  linkmodel_params mp;
   vlink *v;
   uint8_t k[32];
   int rc, side;
@@ -326,14 +332,7 @@ static void short_keys_run(int a_full, int b_full, tide_rsession_stats *sa, tide
     some_key(k, i, 0xa3);
     CU_ASSERT_EQUAL_FATAL(tide_ebt_set_feed(a.e, k, 1, 0, 0), 0);
   }
-  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&prof, "cable"), 0);
-  memset(&mp, 0, sizeof mp);
-  mp.baud = prof.baud;
-  mp.packet_bytes = prof.packet_bytes;
-  mp.latency_us = 5000;
-  mp.loss = 0.02;
-  mp.seed = 5;
-  v = vlink_new(&prof, &prof, &mp, 5);
+  v = cable_vlink(0.02, 5);
   CU_ASSERT_PTR_NOT_NULL_FATAL(v);
   start_keys(&a, vlink_link(v, 0), b.kp.pk, NULL, a_full);
   start_keys(&b, vlink_link(v, 1), a.kp.pk, NULL, b_full);
@@ -419,8 +418,6 @@ static void test_feed_learnt_mid_session(void)
 {
   home a, b, c;
   late_ctx lc;
-  tide_link_profile prof;
-  linkmodel_params mp;
   tide_rsession_stats sb;
   vlink *v;
   int rc, side;
@@ -432,14 +429,7 @@ static void test_feed_learnt_mid_session(void)
   declare(&a, &b, 5, 0);
   declare(&b, &a, 5, 0);
   CU_ASSERT_EQUAL_FATAL(tide_ebt_set_feed(a.e, c.kp.pk, 1, 6, 0), 0);
-  CU_ASSERT_EQUAL_FATAL(tide_link_profile_get(&prof, "cable"), 0);
-  memset(&mp, 0, sizeof mp);
-  mp.baud = prof.baud;
-  mp.packet_bytes = prof.packet_bytes;
-  mp.latency_us = 5000;
-  mp.loss = 0.02;
-  mp.seed = 9;
-  v = vlink_new(&prof, &prof, &mp, 9);
+  v = cable_vlink(0.02, 9);
   CU_ASSERT_PTR_NOT_NULL_FATAL(v);
   start(&a, vlink_link(v, 0), b.kp.pk, NULL);
   start(&b, vlink_link(v, 1), a.kp.pk, NULL);
