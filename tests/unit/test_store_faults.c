@@ -456,7 +456,9 @@ static void run_loop(const char *tag)
   free(dir);
 }
 
-static void test_oom_loop(void)
+/* Restarts SQLite with the failing allocator (faulty_*) in front of the
+ * real one (saved in real_mem). */
+static void faulty_mem_install(void)
 {
   sqlite3_mem_methods faulty;
 
@@ -472,10 +474,21 @@ static void test_oom_loop(void)
   faulty.xShutdown = faulty_shutdown;
   CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &faulty), SQLITE_OK);
   CU_ASSERT_EQUAL_FATAL(sqlite3_initialize(), SQLITE_OK);
-  run_loop("store-oom");
+}
+
+/* Restarts SQLite with the real allocator again. */
+static void faulty_mem_remove(void)
+{
   CU_ASSERT_EQUAL(sqlite3_shutdown(), SQLITE_OK);
   CU_ASSERT_EQUAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem), SQLITE_OK);
   CU_ASSERT_EQUAL(sqlite3_initialize(), SQLITE_OK);
+}
+
+static void test_oom_loop(void)
+{
+  faulty_mem_install();
+  run_loop("store-oom");
+  faulty_mem_remove();
 }
 
 static void test_ioerr_loop(void)
@@ -670,24 +683,9 @@ static void upgrade_loop(const char *tag, int stride)
 
 static void test_upgrade_oom_loop(void)
 {
-  sqlite3_mem_methods faulty;
-
-  CU_ASSERT_EQUAL_FATAL(sqlite3_shutdown(), SQLITE_OK);
-  CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
-  faulty = real_mem;
-  faulty.xMalloc = faulty_malloc;
-  faulty.xRealloc = faulty_realloc;
-  faulty.xFree = faulty_free;
-  faulty.xSize = faulty_size;
-  faulty.xRoundup = faulty_roundup;
-  faulty.xInit = faulty_init;
-  faulty.xShutdown = faulty_shutdown;
-  CU_ASSERT_EQUAL_FATAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &faulty), SQLITE_OK);
-  CU_ASSERT_EQUAL_FATAL(sqlite3_initialize(), SQLITE_OK);
+  faulty_mem_install();
   upgrade_loop("store-up-oom", 1);
-  CU_ASSERT_EQUAL(sqlite3_shutdown(), SQLITE_OK);
-  CU_ASSERT_EQUAL(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem), SQLITE_OK);
-  CU_ASSERT_EQUAL(sqlite3_initialize(), SQLITE_OK);
+  faulty_mem_remove();
 }
 
 static void test_upgrade_ioerr_loop(void)
