@@ -30,18 +30,11 @@ static void put_frame(tide_link *l, uint64_t now, const uint8_t *body, size_t n)
 {
   uint8_t b[TIDE_LINK_MAX_BODY_BYTES + 8], w[TIDE_LINK_MAX_WIRE_BYTES];
   size_t wl;
-  uint32_t c;
   if (n > TIDE_LINK_MAX_BODY_BYTES - 4)
     n = TIDE_LINK_MAX_BODY_BYTES - 4;
   memcpy(b, body, n);
-  c = tide_link_crc32c(b, n);
-  b[n] = (uint8_t)c;
-  b[n + 1] = (uint8_t)(c >> 8);
-  b[n + 2] = (uint8_t)(c >> 16);
-  b[n + 3] = (uint8_t)(c >> 24);
-  if (tide_link_cobs_encode(w, sizeof w - 1, &wl, b, n + 4) != 0)
+  if (tide_link_frame_encode(w, sizeof w, &wl, b, n) != 0)
     abort();
-  w[wl++] = 0;
   ignore(tide_link_input(l, now, w, wl));
 }
 

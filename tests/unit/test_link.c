@@ -803,15 +803,8 @@ static void put_body(tide_link *l, uint64_t now, const uint8_t *body, size_t n)
 {
   uint8_t b[64], w[80];
   size_t wl;
-  uint32_t c;
   memcpy(b, body, n);
-  c = tide_link_crc32c(b, n);
-  b[n] = (uint8_t)c;
-  b[n + 1] = (uint8_t)(c >> 8);
-  b[n + 2] = (uint8_t)(c >> 16);
-  b[n + 3] = (uint8_t)(c >> 24);
-  CU_ASSERT_EQUAL_FATAL(tide_link_cobs_encode(w, sizeof w - 1, &wl, b, n + 4), 0);
-  w[wl++] = 0;
+  CU_ASSERT_EQUAL_FATAL(tide_link_frame_encode(w, sizeof w, &wl, b, n), 0);
   CU_ASSERT_EQUAL(tide_link_input(l, now, w, wl), 0);
 }
 

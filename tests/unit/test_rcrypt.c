@@ -302,7 +302,6 @@ static void tamper(air *ar, uint8_t *frame, size_t *len)
   uint8_t body[TIDE_LINK_MAX_WIRE_BYTES];
   size_t n, off;
   tide_link_frame f;
-  uint32_t crc;
 
   if (*len < 2 || tide_link_cobs_decode(body, sizeof body, &n, frame, *len - 1) != 0 ||
       tide_link_frame_parse(&f, body, n, NULL) != 0 || f.type != TIDE_LINK_T_DATA)
@@ -311,11 +310,9 @@ static void tamper(air *ar, uint8_t *frame, size_t *len)
     return;
   off = (size_t)(f.data - body) + f.len / 2;
   body[off] ^= 0x10;
-  crc = tide_link_crc32c(body, n - 4);
-  for (int i = 0; i < 4; i++)
-    body[n - 4 + i] = (uint8_t)(crc >> (8 * i));
-  CU_ASSERT_EQUAL_FATAL(tide_link_cobs_encode(frame, TIDE_LINK_MAX_WIRE_BYTES, len, body, n), 0);
-  frame[(*len)++] = 0;
+  /* Re-framed with a CRC over the flipped body: only the AEAD can tell. */
+  CU_ASSERT_EQUAL_FATAL(tide_link_frame_encode(frame, TIDE_LINK_MAX_WIRE_BYTES, len, body, n - 4),
+                        0);
   ar->flipped = 1;
 }
 

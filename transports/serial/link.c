@@ -951,25 +951,6 @@ static int run_timers(tide_link *l, uint64_t now_ms)
   return 0;
 }
 
-static int encode(uint8_t *out, size_t cap, size_t *out_len, uint8_t *body, size_t m)
-{
-  uint32_t crc = tide_link_crc32c(body, m);
-  size_t n;
-  int rc;
-  body[m++] = (uint8_t)crc;
-  body[m++] = (uint8_t)(crc >> 8);
-  body[m++] = (uint8_t)(crc >> 16);
-  body[m++] = (uint8_t)(crc >> 24);
-  if (cap < 1)
-    return TIDE_E_BUFSIZE;
-  rc = tide_link_cobs_encode(out, cap - 1, &n, body, m);
-  if (rc != 0)
-    return rc;
-  out[n++] = 0;
-  *out_len = n;
-  return 0;
-}
-
 static void put32(uint8_t *b, uint32_t v)
 {
   b[0] = (uint8_t)v;
@@ -1060,7 +1041,7 @@ static int pause_announce(tide_link *l, uint64_t now_ms, uint64_t need_us, uint8
     if (l->ack_owed) {
       body[0] = TIDE_LINK_T_ACK;
       m = put_ack(l, body);
-      rc = encode(out, cap, out_len, body, m);
+      rc = tide_link_frame_encode(out, cap, out_len, body, m);
       if (rc != 0)
         return rc;
       charge_tx(l, now_ms, *out_len);
@@ -1082,7 +1063,7 @@ static int pause_announce(tide_link *l, uint64_t now_ms, uint64_t need_us, uint8
   body[0] = (uint8_t)(TIDE_LINK_T_EXT | (l->p.half_duplex ? TIDE_LINK_F_TURN : 0u));
   body[1] = TIDE_LINK_EXT_PAUSE;
   put32(body + 2, (uint32_t)pause);
-  rc = encode(out, cap, out_len, body, TIDE_LINK_PAUSE_BYTES);
+  rc = tide_link_frame_encode(out, cap, out_len, body, TIDE_LINK_PAUSE_BYTES);
   if (rc != 0)
     return rc;
   charge_tx(l, now_ms, *out_len);
@@ -1200,7 +1181,7 @@ int tide_link_output(tide_link *l, uint64_t now_ms, uint8_t *out, size_t cap, si
   if (last && idle)
     flags |= TIDE_LINK_F_IDLE;
   body[0] = (uint8_t)flags;
-  rc = encode(out, cap, out_len, body, m);
+  rc = tide_link_frame_encode(out, cap, out_len, body, m);
   if (rc != 0)
     return rc;
 

@@ -66,6 +66,25 @@ int tide_link_cobs_encode(uint8_t *out, size_t cap, size_t *out_len, const uint8
   return 0;
 }
 
+int tide_link_frame_encode(uint8_t *out, size_t cap, size_t *out_len, uint8_t *body, size_t n)
+{
+  uint32_t crc = tide_link_crc32c(body, n);
+  size_t m;
+  int rc;
+  body[n++] = (uint8_t)crc;
+  body[n++] = (uint8_t)(crc >> 8);
+  body[n++] = (uint8_t)(crc >> 16);
+  body[n++] = (uint8_t)(crc >> 24);
+  if (cap < 1)
+    return TIDE_E_BUFSIZE;
+  rc = tide_link_cobs_encode(out, cap - 1, &m, body, n);
+  if (rc != 0)
+    return rc;
+  out[m++] = 0;
+  *out_len = m;
+  return 0;
+}
+
 int tide_link_cobs_decode(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *in, size_t n)
 {
   size_t i = 0, o = 0;

@@ -137,6 +137,13 @@ uint32_t tide_link_crc32c(const uint8_t *p, size_t n);
 TIDE_WUR int tide_link_cobs_encode(uint8_t *out, size_t cap, size_t *out_len, const uint8_t *in,
                                    size_t n);
 
+/* A whole frame on the wire: appends the CRC-32C of body[0..n) to body
+ * (which must have room for 4 more bytes), COBS-encodes the result into
+ * out (capacity cap) and adds the 0 delimiter; *out_len gets its length.
+ * TIDE_E_BUFSIZE when out is too small. */
+TIDE_WUR int tide_link_frame_encode(uint8_t *out, size_t cap, size_t *out_len, uint8_t *body,
+                                    size_t n);
+
 /* COBS-decodes one frame (no delimiter, no zero byte inside) into out.
  * TIDE_E_LINK_FRAME for a zero byte or a code running past the end;
  * TIDE_E_BUFSIZE when out is too small. */
