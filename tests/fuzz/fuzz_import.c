@@ -20,13 +20,9 @@
 
 #include "../../cli/importer.c"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond))                                                                                   \
-      abort();                                                                                     \
-  } while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Feeds data's lines to a new importer on store; returns the number of
  * non-blank lines. */
